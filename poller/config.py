@@ -1,0 +1,110 @@
+"""TOML fleet file -> frozen Config. Strict keys, defaults in one place, one-line errors.
+
+Types only for now; the loader follows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Mapping
+
+from poller.oid import Oid
+
+SnmpVersion = Literal["1", "2c"]
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A community or key. Prints as <secret>; only the SNMP boundary calls reveal()."""
+
+    _value: str = field(repr=False)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Credential:
+    name: str
+    version: SnmpVersion
+    community: Secret
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Column:
+    """One object to read: a scalar (oid ends in .0 or is fetched as given) or a table column."""
+
+    name: str  # the field name in records, e.g. "ifHCInOctets" or "sysUpTime"
+    oid: Oid
+    #: for counters, write the rate as bits per second (`<name>_bps`, octets x 8) as MRTG does,
+    #: instead of per second (`<name>_rate`)
+    bits: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Table:
+    """Columns walked together and joined by index into one record per row."""
+
+    name: str  # the `table` field in records, e.g. "interfaces"
+    columns: tuple[Column, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Profile:
+    name: str
+    scalars: tuple[Column, ...] = ()
+    tables: tuple[Table, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Device:
+    name: str
+    host: str
+    port: int
+    credential: Credential
+    profiles: tuple[str, ...]
+    #: the plan, resolved at load: scalars per profile (record group = profile name), tables
+    scalar_groups: tuple[tuple[str, tuple[Column, ...]], ...]
+    tables: tuple[Table, ...]
+    interval_s: float
+    timeout_s: float
+    retries: int
+    max_repetitions: int
+    max_oids_per_request: int
+    tags: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def poll_deadline_s(self) -> float:
+        """A poll ends (timeout) before its next tick, so one device never overruns quietly."""
+        return self.interval_s * 0.9
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DaemonSettings:
+    max_in_flight: int = 256
+    drain_grace_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutputSettings:
+    directory: Path = Path("/var/log/poller")
+    data_file: str = "poller.jsonl"
+    events_file: str = "events.jsonl"
+    max_bytes: int = 50 * 1024 * 1024
+    backups: int = 5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    path: Path
+    daemon: DaemonSettings
+    output: OutputSettings
+    credentials: Mapping[str, Credential]
+    profiles: Mapping[str, Profile]
+    devices: tuple[Device, ...]

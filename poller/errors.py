@@ -1,0 +1,70 @@
+"""The exception tree: one base, leaves that also inherit the matching builtin."""
+
+from __future__ import annotations
+
+
+class PollerError(Exception):
+    """Base of every error poller raises on purpose."""
+
+
+class ConfigError(PollerError, ValueError):
+    """A config file is unreadable or invalid; the message is one line for the operator."""
+
+
+class OutputError(PollerError, OSError):
+    """The record files cannot be opened or written."""
+
+
+class SnmpError(PollerError):
+    """An SNMP operation failed. `error_type` is the stable name written into records."""
+
+    error_type = "snmp_error"
+
+
+class SnmpTimeout(SnmpError, TimeoutError):
+    """No answer within timeout x (retries + 1)."""
+
+    error_type = "timeout"
+
+
+class SnmpTransportError(SnmpError, OSError):
+    """The request could not be sent (bad address, unreachable, socket error)."""
+
+    error_type = "transport"
+
+
+class SnmpAgentError(SnmpError):
+    """The agent answered with a non-zero error-status (tooBig, genErr, noSuchName, ...)."""
+
+    error_type = "agent_error"
+
+    def __init__(self, message: str, *, status: str, index: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+        self.index = index
+
+
+class SnmpTooBig(SnmpAgentError):
+    error_type = "too_big"
+
+
+class SnmpNoSuchName(SnmpAgentError):
+    error_type = "no_such_name"
+
+
+class SnmpWalkError(SnmpError):
+    """A walk was stopped by one of its guards; `partial` holds what was read before."""
+
+    error_type = "walk_error"
+
+
+class SnmpNonIncreasingOid(SnmpWalkError):
+    error_type = "non_increasing_oid"
+
+
+class SnmpWalkLimit(SnmpWalkError):
+    error_type = "walk_limit"
+
+
+class SnmpDecodeError(SnmpError):
+    error_type = "decode"
