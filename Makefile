@@ -1,0 +1,31 @@
+# poller: `make help` lists the targets.
+SHELL := /bin/bash
+# Debian's python3 by default: snmpsim and snmpd fixtures must be able to read the venv.
+PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CONFIG ?= config/demo.toml
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## create the virtualenv with poller and its test tools
+
+.PHONY: agents
+agents: ## install net-snmp's snmpd and tools when missing (Debian)
+	@command -v snmpd >/dev/null && command -v snmpbulkwalk >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq snmpd snmp; }
+
+.PHONY: test
+test: venv agents ## run the whole test suite (installs what it needs)
+	$(PY) -m pytest -q tests/unit tests/integration

@@ -1,0 +1,68 @@
+"""Command line: `poller run|check|get|walk`. Exit codes: 0 ok, 1 runtime failure, 2 bad
+input (config or usage). Errors are one line on stderr, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from poller import __version__
+from poller.errors import PollerError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="poller", description="Poll a fleet of SNMP devices and write JSON records."
+    )
+    parser.add_argument("--version", action="version", version=f"poller {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the daemon (foreground)")
+    run.add_argument("--config", "-c", required=True, help="fleet file (TOML)")
+    run.add_argument("--once", action="store_true", help="poll every device once, then exit")
+    run.add_argument(
+        "--console", action="store_true", help="also print one short line per poll on stderr"
+    )
+    run.set_defaults(handler=_run)
+
+    check = commands.add_parser("check", help="validate a fleet file and summarize it")
+    check.add_argument("--config", "-c", required=True, help="fleet file (TOML)")
+    check.set_defaults(handler=_check)
+
+    from poller import oneshot
+
+    oneshot.add_parsers(commands)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from poller import daemon
+    from poller.config import load_config
+
+    config = load_config(args.config)
+    return daemon.run(config, once=args.once, console=args.console)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from poller.check import run_check
+
+    return run_check(args.config)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+        return code
+    except PollerError as exc:
+        print(f"poller: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, ValueError) else EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

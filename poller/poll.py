@@ -1,0 +1,178 @@
+"""What one poll of one device does: GET its scalars, walk its tables, join rows, add rates.
+
+Pure logic over the SnmpClient interface: no scheduling, no files, no pysnmp.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from poller.config import Column, Device, Table
+from poller.errors import SnmpError, SnmpTimeout
+from poller.oid import Oid
+from poller.rates import CounterTracker
+from poller.snmp.client import SnmpClient
+from poller.snmp.render import record_value
+from poller.snmp.types import COUNTER_WIDTHS, Kind, RequestStats, Target, VarBind
+from poller import mib
+
+#: read on every poll, whatever the profiles say: a decrease means the agent restarted
+SYS_UPTIME = Oid.parse("1.3.6.1.2.1.1.3.0")
+
+Record = tuple[str, dict[str, Any]]
+
+
+@dataclass(slots=True)
+class PollOutcome:
+    """What a poll produced so far. Filled as it goes, so a poll cut off by its deadline
+    still hands over the records it had read."""
+
+    records: list[Record] = field(default_factory=list)
+    stats: RequestStats = field(default_factory=RequestStats)
+    parts_ok: int = 0
+    parts_failed: int = 0
+    rows: int = 0
+    uptime_ticks: int | None = None
+    agent_restarted: bool = False
+    error: SnmpError | None = None
+    #: per bits-column sums over all rows, for the console line (e.g. total ifHCInOctets bps)
+    bps_totals: dict[str, float] = field(default_factory=dict)
+
+    def fail(self, exc: SnmpError) -> None:
+        self.parts_failed += 1
+        if self.error is None:
+            self.error = exc
+
+    @property
+    def status(self) -> str:
+        if self.parts_failed == 0:
+            return "ok"
+        if self.parts_ok > 0:
+            return "partial"
+        return "timeout" if isinstance(self.error, SnmpTimeout) else "error"
+
+
+def target_for(device: Device) -> Target:
+    return Target(
+        name=device.name,
+        host=device.host,
+        port=device.port,
+        credential=device.credential,
+        timeout_s=device.timeout_s,
+        retries=device.retries,
+        max_repetitions=device.max_repetitions,
+        max_oids_per_request=device.max_oids_per_request,
+    )
+
+
+def _hint(column: Column) -> str | None:
+    return mib.display_hint(column.name)
+
+
+async def poll_device(
+    device: Device,
+    target: Target,
+    client: SnmpClient,
+    tracker: CounterTracker,
+    outcome: PollOutcome,
+    clock: Any,
+) -> None:
+    """Poll `device` once, appending records to `outcome`. Raises nothing but CancelledError."""
+    try:
+        await _poll_scalars(device, target, client, tracker, outcome, clock)
+    except SnmpTimeout as exc:
+        # The first request went unanswered: the device is down or deaf to us; walking its
+        # tables would only wait out the same timeout again for each one.
+        outcome.fail(exc)
+        return
+    except SnmpError as exc:
+        outcome.fail(exc)
+    for table in device.tables:
+        try:
+            await _poll_table(device, table, target, client, tracker, outcome, clock)
+        except SnmpError as exc:
+            outcome.fail(exc)
+
+
+async def _poll_scalars(
+    device: Device,
+    target: Target,
+    client: SnmpClient,
+    tracker: CounterTracker,
+    outcome: PollOutcome,
+    clock: Any,
+) -> None:
+    columns = [c for _, group in device.scalar_groups for c in group]
+    oids = [SYS_UPTIME] + [c.oid for c in columns if c.oid != SYS_UPTIME]
+    varbinds = await client.get(target, oids, outcome.stats)
+    at_s = clock()
+    by_oid = {vb.oid: vb for vb in varbinds}
+    uptime = by_oid.get(SYS_UPTIME)
+    if uptime is not None and uptime.kind is Kind.TIMETICKS and isinstance(uptime.value, int):
+        outcome.uptime_ticks = uptime.value
+    outcome.agent_restarted = tracker.note_uptime(outcome.uptime_ticks, at_s)
+    for group, group_columns in device.scalar_groups:
+        fields: dict[str, Any] = {"device": device.name, "group": group}
+        fields.update(device.tags)
+        for column in group_columns:
+            vb = by_oid.get(column.oid)
+            if vb is not None:
+                _put(fields, column, vb, (group, column.name), tracker, at_s, outcome)
+        outcome.records.append(("scalars", fields))
+    outcome.parts_ok += 1
+
+
+async def _poll_table(
+    device: Device,
+    table: Table,
+    target: Target,
+    client: SnmpClient,
+    tracker: CounterTracker,
+    outcome: PollOutcome,
+    clock: Any,
+) -> None:
+    walked = await client.walk(target, [c.oid for c in table.columns], outcome.stats)
+    at_s = clock()
+    rows: dict[tuple[int, ...], dict[str, Any]] = {}
+    for column in table.columns:
+        for vb in walked.get(column.oid, ()):
+            index = vb.oid.index_after(column.oid)
+            row = rows.get(index)
+            if row is None:
+                row = rows[index] = {
+                    "device": device.name,
+                    "table": table.name,
+                    "index": ".".join(map(str, index)),
+                }
+                row.update(device.tags)
+            _put(row, column, vb, (table.name, index, column.name), tracker, at_s, outcome)
+    for index in sorted(rows):
+        outcome.records.append(("row", rows[index]))
+    outcome.rows += len(rows)
+    outcome.parts_ok += 1
+
+
+def _put(
+    fields: dict[str, Any],
+    column: Column,
+    vb: VarBind,
+    key: tuple[Any, ...],
+    tracker: CounterTracker,
+    at_s: float,
+    outcome: PollOutcome,
+) -> None:
+    """Set the column's value, and for counters its rate (and the reason when there is none)."""
+    fields[column.name] = record_value(vb, _hint(column))
+    width = COUNTER_WIDTHS.get(vb.kind)
+    if width is None or not isinstance(vb.value, int):
+        return
+    rate = tracker.rate(key, vb.value, width, at_s)
+    name = f"{column.name}_bps" if column.bits else f"{column.name}_rate"
+    value = rate.value
+    if value is not None and column.bits:
+        value *= 8
+        outcome.bps_totals[column.name] = outcome.bps_totals.get(column.name, 0.0) + value
+    fields[name] = value
+    if rate.reason is not None:
+        fields[f"{name}_reason"] = rate.reason
