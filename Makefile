@@ -26,6 +26,22 @@ agents: ## install net-snmp's snmpd and tools when missing (Debian)
 	@command -v snmpd >/dev/null && command -v snmpbulkwalk >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq snmpd snmp; }
 
+.PHONY: run
+run: venv ## poll a simulated fleet on 127.0.0.1 (snmpsim + config/demo.toml); Ctrl-C stops
+	$(PY) -m tests.demo --config $(CONFIG)
+
 .PHONY: test
 test: venv agents ## run the whole test suite (installs what it needs)
 	$(PY) -m pytest -q tests/unit tests/integration
+
+.PHONY: check
+check: venv ## validate $(CONFIG) and summarize it
+	$(VENV)/bin/poller check --config $(CONFIG)
+
+.PHONY: bench
+bench: venv agents ## benchmark: the daemon vs snmpbulkwalk on a simulated fleet (BENCH_DEVICES, BENCH_SECONDS)
+	$(PY) -m tests.bench.run
+
+.PHONY: clean
+clean: ## remove the venv, demo records and benchmark output
+	rm -rf $(VENV) var bench-out .pytest_cache

@@ -1,0 +1,272 @@
+"""`make bench`: the daemon polling a simulated fleet, next to net-snmp doing the same work.
+
+The fleet is one `snmpd` answering on N loopback ports. With BENCH_INTERFACES > 0 (and `ip netns`
+available) everything runs inside a private network namespace with that many extra (bridge)
+interfaces, so each device poll reads a realistic interface table; 127.0.0.1 in that namespace is
+the only address anything can reach.
+
+The work unit per device poll: GET sysUpTime.0 + sysName.0, GETBULK walks (max-repetitions 25) of
+ifTable and ifXTable. poller does it as the `bench` profile; the peer does it with `snmpget` and
+`snmpbulkwalk` processes. Both are charged CPU time (user + sys) per varbind, and the report gives the
+ratio, because this machine's speed varies from run to run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "bench-out"
+NETNS = "poller-bench"
+BASE_PORT = 20161
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+WALKS = ("1.3.6.1.2.1.2.2", "1.3.6.1.2.1.31.1.1")
+GETS = ("1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.1.5.0")
+
+
+@dataclass(frozen=True)
+class Settings:
+    devices: int
+    seconds: float
+    interval_s: float
+    interfaces: int
+    peer_polls: int
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            devices=int(env.get("BENCH_DEVICES", "100")),
+            seconds=float(env.get("BENCH_SECONDS", "30")),
+            interval_s=float(env.get("BENCH_INTERVAL", "5")),
+            interfaces=int(env.get("BENCH_INTERFACES", "48")),
+            peer_polls=int(env.get("BENCH_PEER_POLLS", "40")),
+        )
+
+
+def main() -> int:
+    settings = Settings.from_env()
+    if "--inside" not in sys.argv and settings.interfaces > 0:
+        if shutil.which("ip") and os.geteuid() == 0:
+            return _in_namespace(settings)
+        print("bench: no `ip netns` here (needs root and iproute2): using the host's interfaces")
+    OUT.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="poller-bench-") as tmp:
+        agent = _start_snmpd(Path(tmp), settings.devices)
+        try:
+            _wait_ready(BASE_PORT)
+            peer = _measure_peer(settings)
+            ours = _measure_poller(settings, Path(tmp))
+            agent_cpu = _cpu_s(agent.pid)
+        finally:
+            agent.terminate()
+            agent.wait(10)
+    report = {"settings": settings.__dict__, "poller": ours, "snmpbulkwalk": peer,
+              "snmpd_cpu_s": round(agent_cpu, 2)}
+    (OUT / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    _print_report(settings, ours, peer)
+    return 0
+
+
+def _in_namespace(settings: Settings) -> int:
+    """Re-run this script inside a fresh namespace with `interfaces` empty bridges on it."""
+    subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
+    subprocess.run(["ip", "netns", "add", NETNS], check=True)
+    try:
+        subprocess.run(["ip", "-n", NETNS, "link", "set", "lo", "up"], check=True)
+        batch = "".join(f"link add port{i} type bridge\n" for i in range(settings.interfaces))
+        subprocess.run(["ip", "-n", NETNS, "-batch", "-"], input=batch.encode(), check=True)
+        cmd = ["ip", "netns", "exec", NETNS, sys.executable, "-m", "tests.bench.run", "--inside"]
+        return subprocess.run(cmd, cwd=ROOT).returncode
+    finally:
+        subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
+
+
+# -- the fleet -------------------------------------------------------------------------------
+
+
+def _start_snmpd(tmp: Path, devices: int) -> subprocess.Popen[bytes]:
+    ports = ",".join(f"udp:127.0.0.1:{BASE_PORT + i}" for i in range(devices))
+    conf = tmp / "snmpd.conf"
+    conf.write_text(
+        f"agentaddress {ports}\nrocommunity public 127.0.0.1\n"
+        "sysName bench-agent\nsysLocation loopback\n"
+    )
+    env = dict(os.environ, SNMP_PERSISTENT_DIR=str(tmp / "state"))
+    snmpd = shutil.which("snmpd") or "/usr/sbin/snmpd"
+    return subprocess.Popen(
+        [snmpd, "-f", "-Lf", str(tmp / "snmpd.log"), "-C", "-c", str(conf)], env=env
+    )
+
+
+def _wait_ready(port: int) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        probe = subprocess.run(
+            ["snmpget", "-v2c", "-c", "public", "-t", "0.5", "-r", "0", f"127.0.0.1:{port}", GETS[0]],
+            capture_output=True,
+        )
+        if probe.returncode == 0:
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"bench: snmpd did not answer on 127.0.0.1:{port} within 15 s")
+
+
+# -- the peer: net-snmp, a process per request ---------------------------------------------------
+
+
+def _measure_peer(settings: Settings) -> dict[str, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    varbinds = requests = 0
+    for n in range(settings.peer_polls):
+        address = f"127.0.0.1:{BASE_PORT + n % settings.devices}"
+        commands = [["snmpget", "-v2c", "-c", "public", "-On", address, *GETS]]
+        commands += [["snmpbulkwalk", "-v2c", "-c", "public", "-Cr25", "-On", address, oid]
+                     for oid in WALKS]
+        for command in commands:
+            out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+            count = sum(1 for line in out.splitlines() if line.startswith("."))
+            varbinds += count
+            requests += 1 if command[0] == "snmpget" else count // 25 + 1
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return _costs(cpu, varbinds, requests, settings.peer_polls, time.monotonic() - started)
+
+
+# -- poller --------------------------------------------------------------------------------------
+
+
+def _measure_poller(settings: Settings, tmp: Path) -> dict[str, float]:
+    out_dir = OUT / "records"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    config = tmp / "bench.toml"
+    config.write_text(_fleet_toml(settings, out_dir))
+    poller = subprocess.Popen(
+        [sys.executable, "-m", "poller", "run", "--config", str(config)],
+        cwd=ROOT, stderr=open(OUT / "poller.stderr", "wb"),
+    )
+    try:
+        time.sleep(settings.interval_s * 1.5)  # start-up and the first round stay out of the window
+        t0, cpu0 = time.time(), _cpu_s(poller.pid)
+        time.sleep(settings.seconds)
+        t1, cpu1 = time.time(), _cpu_s(poller.pid)
+        peak_rss_kib = _status_kib(poller.pid, "VmHWM")
+    finally:
+        poller.send_signal(signal.SIGTERM)
+        code = poller.wait(60)
+    if code != 0:
+        raise SystemExit(f"bench: poller exited {code}; see {OUT / 'poller.stderr'}")
+    polls = _polls_between(out_dir / "poller.jsonl", t0, t1)
+    varbinds = sum(p["varbinds"] for p in polls)
+    requests = sum(p["requests"] for p in polls)
+    result = _costs(cpu1 - cpu0, varbinds, requests, len(polls), t1 - t0)
+    lags = sorted(p["queue_delay_s"] for p in polls) or [0.0]
+    result.update(
+        lag_p50_ms=round(1000 * statistics.median(lags), 2),
+        lag_p99_ms=round(1000 * lags[min(len(lags) - 1, int(len(lags) * 0.99))], 2),
+        timeouts=sum(1 for p in polls if p["status"] == "timeout"),
+        not_ok=sum(1 for p in polls if p["status"] != "ok"),
+        peak_rss_mib=round(peak_rss_kib / 1024, 1),
+    )
+    return result
+
+
+def _fleet_toml(settings: Settings, out_dir: Path) -> str:
+    lines = [
+        "[daemon]", "max_in_flight = 256", "",
+        "[output]", f'directory = "{out_dir}"', "max_bytes = 104857600", "backups = 20", "",
+        "[defaults]", f"interval = {settings.interval_s}", "timeout = 1", "retries = 1",
+        "max_repetitions = 25", 'credential = "public"', 'profiles = ["bench"]', "",
+        "[credentials.public]", 'version = "2c"', 'community = "public"', "",
+        "[profiles.bench]", f"scalars = {json.dumps(list(GETS))}",
+        "[[profiles.bench.tables]]", 'name = "ifTable"',
+        f"columns = {json.dumps([f'{WALKS[0]}.1.{c}' for c in range(1, 23)])}",
+        "[[profiles.bench.tables]]", 'name = "ifXTable"',
+        f"columns = {json.dumps([f'{WALKS[1]}.1.{c}' for c in range(1, 20)])}", "",
+    ]
+    for i in range(settings.devices):
+        lines += ["[[devices]]", f'name = "bench-{i:05d}"', 'host = "127.0.0.1"',
+                  f"port = {BASE_PORT + i}", ""]
+    return "\n".join(lines)
+
+
+def _polls_between(path: Path, t0: float, t1: float) -> list[dict[str, object]]:
+    from datetime import datetime
+
+    polls = []
+    for file in sorted(path.parent.glob(path.name + "*")):
+        with open(file, "rb") as handle:
+            for line in handle:
+                record = json.loads(line)
+                if record.get("event") != "poll" or record.get("status") == "skipped":
+                    continue
+                at = datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
+                if t0 <= at < t1:
+                    polls.append(record)
+    return polls
+
+
+# -- numbers -------------------------------------------------------------------------------------
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def _status_kib(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _costs(cpu_s: float, varbinds: int, requests: int, polls: int, wall_s: float) -> dict[str, float]:
+    return {
+        "polls": polls,
+        "varbinds": varbinds,
+        "requests": requests,
+        "cpu_s": round(cpu_s, 3),
+        "wall_s": round(wall_s, 2),
+        "polls_per_s": round(polls / wall_s, 2) if wall_s else 0.0,
+        "varbinds_per_s": round(varbinds / wall_s, 1) if wall_s else 0.0,
+        "cpu_s_per_1000_vb": round(1000 * cpu_s / varbinds, 4) if varbinds else float("nan"),
+        "cpu_us_per_vb": round(1e6 * cpu_s / varbinds, 2) if varbinds else float("nan"),
+        "varbinds_per_poll": round(varbinds / polls, 1) if polls else 0.0,
+    }
+
+
+def _print_report(settings: Settings, ours: dict[str, float], peer: dict[str, float]) -> None:
+    print(f"\nfleet: {settings.devices} devices (one snmpd), interval {settings.interval_s:g} s, "
+          f"window {settings.seconds:g} s, {ours['varbinds_per_poll']:g} varbinds per device poll\n")
+    header = ("", "polls/s", "varbinds/s", "CPU s/1000 vb", "CPU us/vb", "vs snmpbulkwalk")
+    rows = [
+        ("poller", ours["polls_per_s"], ours["varbinds_per_s"], ours["cpu_s_per_1000_vb"],
+         ours["cpu_us_per_vb"], f"{ours['cpu_us_per_vb'] / peer['cpu_us_per_vb']:.2f}x"),
+        ("snmpget + snmpbulkwalk", peer["polls_per_s"], peer["varbinds_per_s"],
+         peer["cpu_s_per_1000_vb"], peer["cpu_us_per_vb"], "1.00x"),
+    ]
+    widths = [24, 10, 12, 15, 11, 16]
+    for row in (header, *rows):
+        print("".join(str(cell).rjust(w) if i else str(cell).ljust(w)
+                      for i, (cell, w) in enumerate(zip(row, widths))))
+    print(f"\npoller: schedule lag p50 {ours['lag_p50_ms']} ms, p99 {ours['lag_p99_ms']} ms; "
+          f"timeouts {ours['timeouts']}, polls not ok {ours['not_ok']}, "
+          f"peak RSS {ours['peak_rss_mib']} MiB")
+    print(f"report: {OUT / 'report.json'}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
