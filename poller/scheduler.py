@@ -218,7 +218,12 @@ class Scheduler:
             "address": f"{device.host}:{device.port}",
             "seq": seq,
             "scheduled_at": self._wall(tick),
+            # the answer to "did it work?" comes first; the details follow
+            "status": fields.pop("status"),
         }
+        if "error_type" in fields:
+            record["error_type"] = fields.pop("error_type")
+            record["error"] = fields.pop("error", None)
         record.update(fields)
         self._sink.data("poll", **record)
 
