@@ -93,6 +93,9 @@ async def poll_device(
             await _poll_table(device, table, target, client, tracker, outcome, clock)
         except SnmpError as exc:
             outcome.fail(exc)
+    if outcome.parts_failed == 0:
+        # Only a complete poll proves that a row is gone; a failed walk must not forget counters.
+        tracker.prune()
 
 
 async def _poll_scalars(

@@ -1,0 +1,90 @@
+"""Counter arithmetic: deltas, wraps, agent restarts and per-second rates. Pure, no I/O.
+
+One CounterTracker per device lives across its polls. A rate is never invented: the first sample,
+a restart of the agent, a 64-bit counter that went back, or no elapsed time give `None` and the
+reason, never a spike.
+"""
+
+from __future__ import annotations
+
+from typing import Hashable, NamedTuple
+
+#: TimeTicks (sysUpTime) wrap at 2^32 hundredths of a second: after ~497 days
+TICKS_WRAP = 2**32
+#: how far sysUpTime may lag the wall clock before a smaller value counts as a restart (ticks);
+#: agents update it coarsely, and our own clock reads it a little before or after the answer
+UPTIME_TOLERANCE_TICKS = 500
+
+
+class Rate(NamedTuple):
+    value: float | None
+    reason: str | None = None
+
+
+class CounterTracker:
+    """Last value and time of every counter of one device, keyed by (table, index, column)."""
+
+    __slots__ = ("_last", "_seen", "_uptime", "_restarted")
+
+    def __init__(self) -> None:
+        self._last: dict[Hashable, tuple[int, float]] = {}
+        self._seen: set[Hashable] = set()
+        self._uptime: tuple[int, float] | None = None
+        self._restarted = False
+
+    def note_uptime(self, ticks: int | None, at_s: float) -> bool:
+        """Record sysUpTime at monotonic time `at_s`. True when the agent restarted since the last
+        poll; then every counter's previous value is forgotten (their next rate says why)."""
+        self._restarted = False
+        if ticks is None:
+            return False
+        previous = self._uptime
+        self._uptime = (ticks, at_s)
+        if previous is None or ticks >= previous[0] - UPTIME_TOLERANCE_TICKS:
+            return False
+        if self._wrapped(previous, ticks, at_s):
+            return False
+        self._last.clear()
+        self._restarted = True
+        return True
+
+    @staticmethod
+    def _wrapped(previous: tuple[int, float], ticks: int, at_s: float) -> bool:
+        """A smaller sysUpTime is a TimeTicks wrap when the wall clock says it went round."""
+        old_ticks, old_at = previous
+        expected = old_ticks + (at_s - old_at) * 100
+        return expected >= TICKS_WRAP and abs((ticks + TICKS_WRAP) - expected) <= max(
+            UPTIME_TOLERANCE_TICKS, 0.01 * (at_s - old_at) * 100
+        )
+
+    def rate(self, key: Hashable, value: int, width: int, at_s: float) -> Rate:
+        """The per-second rate of counter `key` (wrapping at `width`) since its last sample."""
+        self._seen.add(key)
+        previous = self._last.get(key)
+        self._last[key] = (value, at_s)
+        if previous is None:
+            return Rate(None, "agent_restart" if self._restarted else "first_sample")
+        old_value, old_at = previous
+        elapsed = at_s - old_at
+        if elapsed <= 0:
+            return Rate(None, "no_elapsed_time")
+        delta = value - old_value
+        if delta < 0:
+            if width > 2**32:
+                # Counter64 does not wrap in practice (2^64 octets at 100 Gbit/s takes 46 years):
+                # going back means the counter was reset.
+                return Rate(None, "counter_reset")
+            delta += width
+        return Rate(delta / elapsed)
+
+    def prune(self) -> int:
+        """Forget counters not sampled since the last prune (rows that vanished). Call once per
+        poll, after the poll; returns how many were dropped."""
+        stale = self._last.keys() - self._seen
+        for key in stale:
+            del self._last[key]
+        self._seen = set()
+        return len(stale)
+
+    def __len__(self) -> int:
+        return len(self._last)

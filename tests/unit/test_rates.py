@@ -1,0 +1,78 @@
+"""Counter rates: wraps at the counter's own width, restarts, first samples, no spikes."""
+
+from __future__ import annotations
+
+import pytest
+
+from poller.rates import CounterTracker, Rate
+
+W32, W64 = 2**32, 2**64
+
+
+@pytest.mark.parametrize(
+    "width, first, second, elapsed, expected",
+    [
+        (W32, 1_000, 11_000, 10.0, Rate(1000.0)),
+        (W32, W32 - 500, 500, 10.0, Rate(100.0)),  # one wrap of a Counter32
+        (W32, 5, 5, 10.0, Rate(0.0)),
+        (W64, 2**63, 2**63 + 2**40, 2.0, Rate(2**39)),
+        (W64, 10**15, 10**12, 10.0, Rate(None, "counter_reset")),  # a 64-bit counter went back
+        (W64, 100, 200, 0.0, Rate(None, "no_elapsed_time")),
+    ],
+)
+def test_rate_between_two_samples(
+    width: int, first: int, second: int, elapsed: float, expected: Rate
+) -> None:
+    tracker = CounterTracker()
+    assert tracker.rate("c", first, width, 100.0) == Rate(None, "first_sample")
+    assert tracker.rate("c", second, width, 100.0 + elapsed) == expected
+
+
+def test_counters_are_independent_by_key() -> None:
+    tracker = CounterTracker()
+    tracker.rate(("if", 1), 0, W64, 0.0)
+    assert tracker.rate(("if", 2), 50, W64, 10.0).reason == "first_sample"
+    assert tracker.rate(("if", 1), 100, W64, 10.0) == Rate(10.0)
+
+
+def test_an_agent_restart_forgets_every_counter_once() -> None:
+    tracker = CounterTracker()
+    assert tracker.note_uptime(5_000_000, 0.0) is False
+    tracker.rate("c", 10**9, W32, 0.0)
+    assert tracker.note_uptime(1_000, 60.0) is True
+    assert tracker.rate("c", 300, W32, 60.0) == Rate(None, "agent_restart")
+    assert tracker.note_uptime(7_000, 120.0) is False
+    assert tracker.rate("c", 600, W32, 120.0) == Rate(5.0)
+
+
+def test_uptime_moving_forward_or_jittering_is_not_a_restart() -> None:
+    tracker = CounterTracker()
+    assert tracker.note_uptime(100_000, 0.0) is False
+    assert tracker.note_uptime(106_000, 60.0) is False
+    assert tracker.note_uptime(105_900, 61.0) is False  # a coarse agent clock, within tolerance
+
+
+def test_a_timeticks_wrap_after_497_days_is_not_a_restart() -> None:
+    tracker = CounterTracker()
+    tracker.note_uptime(2**32 - 3_000, 0.0)
+    tracker.rate("c", 1_000, W64, 0.0)
+    assert tracker.note_uptime(3_000, 60.0) is False  # 60 s later, uptime went round
+    assert tracker.rate("c", 1_600, W64, 60.0) == Rate(10.0)
+
+
+def test_a_missing_uptime_changes_nothing() -> None:
+    tracker = CounterTracker()
+    tracker.note_uptime(50_000, 0.0)
+    assert tracker.note_uptime(None, 10.0) is False
+    assert tracker.note_uptime(10, 20.0) is True
+
+
+def test_prune_drops_rows_that_vanished() -> None:
+    tracker = CounterTracker()
+    for key in ("a", "b", "c"):
+        tracker.rate(key, 1, W64, 0.0)
+    assert tracker.prune() == 0
+    tracker.rate("a", 2, W64, 10.0)
+    assert tracker.prune() == 2
+    assert len(tracker) == 1
+    assert tracker.rate("b", 3, W64, 20.0).reason == "first_sample"
