@@ -106,16 +106,17 @@ class Scheduler:
         next_at = self._epoch + phase_s(state.device.name, interval)
         while True:
             await asyncio.sleep(max(0.0, next_at - self._loop.time()))
+            next_at = self._skip_missed(state, next_at)
             poll = state.poll_task
             if poll is not None and not poll.done():
                 self._skip(state, next_at, "overrun", "the previous poll is still running")
             else:
                 self._launch(state, next_at)
-            next_at = self._skip_missed(state, next_at + interval)
+            next_at += interval
 
     def _skip_missed(self, state: DeviceState, next_at: float) -> float:
-        """After a stall of the loop, record the ticks that already passed and resume on the
-        grid (drift-free: deadlines stay epoch + phase + k x interval)."""
+        """After a stall of the loop, record the ticks whose whole interval already passed and
+        resume on the grid (drift-free: deadlines stay epoch + phase + k x interval)."""
         interval = state.device.interval_s
         now = self._loop.time()
         missed = 0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Protocol, Sequence
 
+from poller.errors import SnmpNoSuchName, SnmpNonIncreasingOid, SnmpWalkError, SnmpWalkLimit
 from poller.oid import Oid
-from poller.snmp.types import RequestStats, Target, VarBind
+from poller.snmp.types import Kind, RequestStats, Target, VarBind
 
 
 class Requester(Protocol):
@@ -26,20 +27,126 @@ class Requester(Protocol):
 
 
 class SnmpClient:
-    """GET with request splitting and the multi-column GETBULK/GETNEXT walk, on a Requester."""
+    """GET with request splitting and the multi-column GETBULK/GETNEXT walk, on a Requester.
+
+    Request sizing and the walk's guards live here, whatever codec sits below."""
 
     def __init__(self, requester: Requester) -> None:
         self._requester = requester
 
     async def get(self, target: Target, oids: Sequence[Oid], stats: RequestStats) -> list[VarBind]:
-        """GET `oids` (in requests of at most target.max_oids_per_request), in order."""
-        raise NotImplementedError
+        """GET `oids` (in requests of at most target.max_oids_per_request), in order.
+
+        SNMPv1 answers a missing object with noSuchName for the whole request: that OID becomes
+        a noSuchInstance varbind (as v2c would say) and the rest is asked again."""
+        answer: list[VarBind] = []
+        size = max(1, target.max_oids_per_request)
+        for start in range(0, len(oids), size):
+            answer.extend(await self._get_chunk(target, list(oids[start : start + size]), stats))
+        return answer
+
+    async def _get_chunk(
+        self, target: Target, oids: list[Oid], stats: RequestStats
+    ) -> list[VarBind]:
+        missing: dict[Oid, VarBind] = {}
+        asked = oids
+        while asked:
+            stats.requests += 1
+            try:
+                found = await self._requester.get(target, asked)
+            except SnmpNoSuchName as exc:
+                if not 1 <= exc.index <= len(asked):
+                    raise
+                oid = asked[exc.index - 1]
+                missing[oid] = VarBind(oid, Kind.NO_SUCH_INSTANCE, None)
+                asked = asked[: exc.index - 1] + asked[exc.index :]
+                continue
+            stats.varbinds += len(found)
+            by_oid = {vb.oid: vb for vb in found}
+            by_oid.update(missing)
+            return [by_oid.get(oid, VarBind(oid, Kind.NO_SUCH_INSTANCE, None)) for oid in oids]
+        return [missing[oid] for oid in oids]
 
     async def walk(
         self, target: Target, columns: Sequence[Oid], stats: RequestStats
     ) -> dict[Oid, list[VarBind]]:
-        """Walk each column subtree; returns {column: varbinds under it, in OID order}."""
-        raise NotImplementedError
+        """Walk each column subtree; returns {column: varbinds under it, in OID order}.
 
-    async def close(self) -> None:
-        await self._requester.close()
+        Several columns share each request (GETBULK, or GETNEXT for v1); a column ends when the
+        agent leaves its subtree or says endOfMibView. Guards: an OID that does not increase
+        raises SnmpNonIncreasingOid; more than target.max_walk_requests requests raises
+        SnmpWalkLimit. The first error ends the walk."""
+        walks = [_ColumnWalk(column) for column in dict.fromkeys(columns)]
+        active = list(walks)
+        requests = 0
+        while active:
+            if requests >= target.max_walk_requests:
+                raise SnmpWalkLimit(
+                    f"walk of {target.name} ({target.address}) stopped after {requests} requests "
+                    f"(max_walk_requests); {sum(len(w.varbinds) for w in walks)} varbinds read"
+                )
+            batch = active[: max(1, target.max_oids_per_request)]
+            requests += 1
+            await self._step(target, batch, stats)
+            active = [w for w in active if not w.done]
+        return {w.column: w.varbinds for w in walks}
+
+    async def _step(self, target: Target, batch: list[_ColumnWalk], stats: RequestStats) -> None:
+        """One request for the columns in `batch`; advances or finishes each of them."""
+        oids = [w.last for w in batch]
+        stats.requests += 1
+        try:
+            if target.credential.version == "1":
+                answer = await self._requester.get_next(target, oids)
+            else:
+                answer = await self._requester.get_bulk(target, oids, target.max_repetitions)
+        except SnmpNoSuchName as exc:
+            # v1's end of the MIB view: that column is done, the others are asked again
+            if not 1 <= exc.index <= len(batch):
+                raise
+            batch[exc.index - 1].done = True
+            return
+        stats.varbinds += len(answer)
+        if not answer:
+            for walk in batch:  # an empty answer cannot move the walk forward: treat as the end
+                walk.done = True
+            return
+        width = len(batch)
+        progressed = False
+        for i, vb in enumerate(answer):
+            walk = batch[i % width]
+            if not walk.done:
+                progressed |= walk.take(vb, target)
+        if not progressed and not any(w.done for w in batch):
+            raise SnmpWalkError(
+                f"walk of {target.name} ({target.address}) made no progress at {oids[0]}"
+            )
+
+
+class _ColumnWalk:
+    """Where the walk of one column stands."""
+
+    __slots__ = ("column", "last", "varbinds", "done")
+
+    def __init__(self, column: Oid) -> None:
+        self.column = column
+        self.last = column
+        self.varbinds: list[VarBind] = []
+        self.done = False
+
+    def take(self, vb: VarBind, target: Target) -> bool:
+        """Accept the next varbind of this column; False when it ends the column."""
+        if vb.kind in _END_KINDS or not vb.oid.is_under(self.column):
+            self.done = True
+            return False
+        if vb.oid <= self.last:
+            raise SnmpNonIncreasingOid(
+                f"{target.name} ({target.address}) returned {vb.oid} after {self.last} "
+                "(OIDs not increasing)"
+            )
+        self.varbinds.append(vb)
+        self.last = vb.oid
+        return True
+
+
+_END_KINDS = frozenset({Kind.END_OF_MIB, Kind.NO_SUCH_OBJECT, Kind.NO_SUCH_INSTANCE})

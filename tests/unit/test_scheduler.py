@@ -1,0 +1,255 @@
+"""The scheduler on virtual time with the fake requester: when polls happen, what every scheduled
+poll leaves behind, and that one bad device never moves another."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from poller.config import Column, Credential, Device, Secret, Table
+from poller.oid import Oid
+from poller.scheduler import Scheduler, phase_s
+from poller.snmp.client import SnmpClient
+from poller.snmp.fake import FakeAgent, FakeRequester
+from poller.snmp.types import Kind
+from tests.unit.clock import VirtualClock
+
+UPTIME = Oid.parse("1.3.6.1.2.1.1.3.0")
+SYSNAME = Oid.parse("1.3.6.1.2.1.1.5.0")
+IN_OCTETS = Oid.parse("1.3.6.1.2.1.31.1.1.1.6")
+DESCR = Oid.parse("1.3.6.1.2.1.2.2.1.2")
+PUBLIC = Credential(name="public", version="2c", community=Secret("public"))
+
+
+class Sink:
+    """The scheduler's Sink, into lists."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, dict[str, Any]]] = []
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def data(self, event: str, **fields: Any) -> None:
+        self.records.append((event, fields))
+
+    def event(self, event: str, **fields: Any) -> None:
+        self.events.append((event, fields))
+
+    def polls(self, device: str) -> list[dict[str, Any]]:
+        return [f for e, f in self.records if e == "poll" and f["device"] == device]
+
+    def rows(self, device: str) -> list[dict[str, Any]]:
+        return [f for e, f in self.records if e == "row" and f["device"] == device]
+
+
+def device(name: str, host: str, *, interval_s: float = 10.0, timeout_s: float = 1.0) -> Device:
+    return Device(
+        name=name,
+        host=host,
+        port=161,
+        credential=PUBLIC,
+        profiles=("test",),
+        scalar_groups=(("system", (Column(name="sysName", oid=SYSNAME),)),),
+        tables=(
+            Table(
+                name="interfaces",
+                columns=(
+                    Column(name="ifDescr", oid=DESCR),
+                    Column(name="ifHCInOctets", oid=IN_OCTETS, bits=True),
+                ),
+            ),
+        ),
+        interval_s=interval_s,
+        timeout_s=timeout_s,
+        retries=0,
+        max_repetitions=10,
+        max_oids_per_request=16,
+    )
+
+
+def agent(*, uptime: int = 100_000, octets: int = 0, **options: Any) -> FakeAgent:
+    return FakeAgent(
+        {
+            UPTIME: (Kind.TIMETICKS, uptime),
+            SYSNAME: (Kind.OCTETS, b"sw"),
+            DESCR + (1,): (Kind.OCTETS, b"eth0"),
+            DESCR + (2,): (Kind.OCTETS, b"eth1"),
+            IN_OCTETS + (1,): (Kind.COUNTER64, octets),
+            IN_OCTETS + (2,): (Kind.COUNTER64, 7),
+        },
+        **options,
+    )
+
+
+class TimedRequester(FakeRequester):
+    """The fake, also noting the loop time of each poll's first request (its GET)."""
+
+    def __init__(self, agents: dict[str, FakeAgent], loop_time: Any) -> None:
+        super().__init__(agents)
+        self.get_times: dict[str, list[float]] = {}
+        self._loop_time = loop_time
+
+    async def get(self, target: Any, oids: Any) -> Any:
+        self.get_times.setdefault(target.name, []).append(self._loop_time())
+        return await super().get(target, oids)
+
+
+def run_fleet(
+    devices: list[Device],
+    agents: dict[str, FakeAgent],
+    seconds: float,
+    *,
+    max_in_flight: int = 64,
+    during: Any = None,
+    grace_s: float = 5.0,
+) -> tuple[Sink, TimedRequester, int]:
+    clock = VirtualClock()
+    sink = Sink()
+    requester = TimedRequester(agents, clock.loop.time)
+
+    async def main() -> int:
+        scheduler = Scheduler(tuple(devices), SnmpClient(requester), sink, max_in_flight=max_in_flight)
+        scheduler.start()
+        if during is not None:
+            await during(clock)
+        await asyncio.sleep(seconds)
+        return await scheduler.drain(grace_s)
+
+    cancelled = clock.run(main)
+    return sink, requester, cancelled
+
+
+def test_phase_is_stable_spread_and_inside_the_interval() -> None:
+    phases = {phase_s(f"sw{i}", 60.0) for i in range(200)}
+    assert all(0.0 <= p < 60.0 for p in phases)
+    assert len(phases) > 150  # spread, not bunched on a few slots
+    assert phase_s("core-sw1", 60.0) == phase_s("core-sw1", 60.0)
+
+
+def test_polls_follow_a_drift_free_grid_and_every_tick_has_a_summary() -> None:
+    dev = device("a", "127.0.0.11", interval_s=10.0)
+    sink, requester, _ = run_fleet([dev], {"127.0.0.11": agent(delay_s=0.37)}, 100.0)
+    times = requester.get_times["a"]
+    assert len(times) == 10
+    first = times[0]
+    # each poll starts on first + k x interval exactly, whatever the polls took (0.37 s x 3 requests)
+    assert [round(t - first, 9) for t in times] == [10.0 * k for k in range(10)]
+    polls = sink.polls("a")
+    assert [p["seq"] for p in polls] == list(range(10))
+    assert {p["status"] for p in polls} == {"ok"}
+    assert all(p["queue_delay_s"] == 0 for p in polls)
+
+
+def test_a_dead_device_times_out_without_moving_a_healthy_one() -> None:
+    good, dead = device("good", "127.0.0.11"), device("dead", "127.0.0.12", timeout_s=3.0)
+    agents = {"127.0.0.11": agent(), "127.0.0.12": agent(dead=True, delay_s=3.0)}
+    sink, requester, _ = run_fleet([good, dead], agents, 60.0)
+    good_times = requester.get_times["good"]
+    assert [round(b - a, 9) for a, b in zip(good_times, good_times[1:])] == [10.0] * 5
+    dead_polls = sink.polls("dead")
+    assert len(dead_polls) == 6
+    assert {(p["status"], p["error_type"]) for p in dead_polls} == {("timeout", "timeout")}
+    assert "127.0.0.12" in dead_polls[0]["address"]
+    assert {p["status"] for p in sink.polls("good")} == {"ok"}
+
+
+def test_a_poll_past_its_deadline_is_cut_off_and_recorded() -> None:
+    slow = device("slow", "127.0.0.13", interval_s=10.0, timeout_s=4.0)
+    # each request answers after 4.6 s: GET + one GETBULK take 9.2 s, past the 9 s deadline
+    sink, _, _ = run_fleet([slow], {"127.0.0.13": agent(delay_s=4.6)}, 50.0)
+    polls = sink.polls("slow")
+    assert len(polls) == 5
+    for poll in polls:
+        assert poll["status"] == "partial"  # the scalars were read, the table was not
+        assert poll["error_type"] == "poll_deadline"
+        assert 8.9 < poll["duration_s"] <= 9.0 + 1e-6
+    events = [e for e, _ in sink.events]
+    assert "overrun" not in events
+
+
+def test_the_in_flight_cap_queues_and_records_the_delay() -> None:
+    devs = [device(f"d{i}", f"127.0.0.{20 + i}") for i in range(3)]
+    agents = {f"127.0.0.{20 + i}": agent(delay_s=1.0) for i in range(3)}
+    sink, _, _ = run_fleet(devs, agents, 10.0, max_in_flight=1)
+    delays = sorted(p["queue_delay_s"] for d in devs for p in sink.polls(d.name))
+    assert len(delays) == 3
+    assert {p["status"] for d in devs for p in sink.polls(d.name)} == {"ok"}
+    assert delays[-1] > 0.0  # someone waited for the only slot
+
+
+def test_no_free_slot_before_the_deadline_is_our_fault_not_the_devices() -> None:
+    hog = device("hog", "127.0.0.30", interval_s=10.0, timeout_s=5.0)
+    victim = device("victim", "127.0.0.31", interval_s=10.0)
+    agents = {"127.0.0.30": agent(dead=True, delay_s=5.0), "127.0.0.31": agent()}
+    sink, _, _ = run_fleet([hog, victim], agents, 30.0, max_in_flight=1)
+    statuses = {(p["status"], p.get("error_type")) for p in sink.polls("victim")}
+    assert ("timeout", "timeout") not in statuses
+    assert all(s in {("ok", None), ("skipped", "queue_full")} for s in statuses)
+
+
+def test_a_stalled_loop_records_the_ticks_it_missed_as_late() -> None:
+    dev = device("a", "127.0.0.11", interval_s=10.0)
+
+    async def stall(clock: VirtualClock) -> None:
+        await asyncio.sleep(15.0)
+        clock.stall(35.0)  # as if a CPU hog blocked the loop
+
+    sink, _, _ = run_fleet([dev], {"127.0.0.11": agent()}, 30.0, during=stall)
+    polls = sink.polls("a")
+    assert sorted(p["seq"] for p in polls) == list(range(len(polls)))
+    late = [p for p in polls if p.get("error_type") == "late"]
+    assert len(late) >= 2
+    assert all(p["status"] == "skipped" for p in late)
+    # the poll started right after the stall is on the grid and not blamed on the device
+    assert all(p["status"] == "ok" for p in polls if p not in late)
+    assert [f["seq"] for e, f in sink.events if e == "late"] == [p["seq"] for p in late]
+
+
+def test_drain_waits_within_the_grace_then_cancels_and_still_summarizes() -> None:
+    quick = device("quick", "127.0.0.40", interval_s=10.0, timeout_s=4.0)
+    stuck = device("stuck", "127.0.0.41", interval_s=10.0, timeout_s=8.0)
+    agents = {"127.0.0.40": agent(delay_s=0.5), "127.0.0.41": agent(delay_s=8.0)}
+
+    async def align(clock: VirtualClock) -> None:
+        # stop in the middle of both devices' polls
+        await asyncio.sleep(max(phase_s("quick", 10.0), phase_s("stuck", 10.0)) + 0.2)
+
+    sink, _, cancelled = run_fleet([quick, stuck], agents, 0.0, during=align, grace_s=2.0)
+    assert cancelled == 1
+    assert [p["status"] for p in sink.polls("quick")] == ["ok"]
+    stuck_polls = sink.polls("stuck")
+    assert [(p["status"], p["error_type"]) for p in stuck_polls] == [("error", "cancelled")]
+
+
+def test_rows_carry_rates_from_the_second_poll_on() -> None:
+    dev = device("a", "127.0.0.11", interval_s=10.0)
+    fake = agent(octets=1_000)
+
+    async def advance(clock: VirtualClock) -> None:
+        await asyncio.sleep(phase_s("a", 10.0) + 1.0)  # after the first poll
+        fake.set(IN_OCTETS + (1,), Kind.COUNTER64, 1_000 + 10 * 1250)
+        fake.set(UPTIME, Kind.TIMETICKS, 100_000 + 1000)
+
+    sink, _, _ = run_fleet([dev], {"127.0.0.11": fake}, 10.0, during=advance)
+    first, second = [r for r in sink.rows("a") if r["index"] == "1"][:2]
+    assert first["ifHCInOctets_bps"] is None
+    assert first["ifHCInOctets_bps_reason"] == "first_sample"
+    assert first["ifDescr"] == "eth0"
+    assert second["ifHCInOctets"] == 13_500
+    assert second["ifHCInOctets_bps"] == 10_000.0  # 12,500 octets in 10 s, as bits
+    assert "ifHCInOctets_bps_reason" not in second
+
+
+def test_an_agent_restart_gives_null_rates_with_a_reason_not_a_spike() -> None:
+    dev = device("a", "127.0.0.11", interval_s=10.0)
+    fake = agent(uptime=500_000, octets=10**12)
+
+    async def reboot(clock: VirtualClock) -> None:
+        await asyncio.sleep(phase_s("a", 10.0) + 1.0)
+        fake.set(UPTIME, Kind.TIMETICKS, 900)
+        fake.set(IN_OCTETS + (1,), Kind.COUNTER64, 5_000)
+
+    sink, _, _ = run_fleet([dev], {"127.0.0.11": fake}, 10.0, during=reboot)
+    second = [r for r in sink.rows("a") if r["index"] == "1"][1]
+    assert second["ifHCInOctets_bps"] is None
+    assert second["ifHCInOctets_bps_reason"] == "agent_restart"
+    assert sink.polls("a")[1]["agent_restarted"] is True
