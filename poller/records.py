@@ -1,0 +1,249 @@
+"""Records: structlog event dicts rendered as JSON lines (orjson), written by one thread to
+size-rotated files. The only module that knows about structlog and files.
+
+The event loop only renders a line and puts it on a bounded queue; the writer thread batches lines
+into few writes and rotates by rename (`poller.jsonl` -> `poller.jsonl.1` ...) with a fixed active
+name, never splitting a line. When the queue stays full for `put_timeout_s` the record is dropped,
+counted, and a `records_dropped` event says how many; nothing is lost silently.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO, TextIO
+
+import orjson
+import structlog
+
+from poller.config import OutputSettings
+from poller.errors import OutputError
+
+DATA, EVENTS = 0, 1
+_STOP = None
+#: lines handed to one write() call at most
+BATCH_LINES = 4096
+
+
+def _timestamp(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Put `timestamp` (RFC 3339 UTC, milliseconds) and `event` first, fields after, in order."""
+    now = datetime.now(timezone.utc)
+    event = event_dict.pop("event")
+    return {
+        "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+        "event": event,
+        **event_dict,
+    }
+
+
+def _render(_: Any, __: str, event_dict: dict[str, Any]) -> bytes:
+    return orjson.dumps(event_dict, default=str, option=orjson.OPT_APPEND_NEWLINE)
+
+
+class _QueueLogger:
+    """structlog's final destination: the rendered line goes on the writer's queue."""
+
+    def __init__(self, recorder: Recorder, stream: int) -> None:
+        self._recorder = recorder
+        self._stream = stream
+
+    def msg(self, line: bytes) -> None:
+        self._recorder._enqueue(self._stream, line)
+
+    info = msg  # what structlog's default bound logger calls for .msg()
+
+
+class Recorder:
+    def __init__(
+        self,
+        output: OutputSettings,
+        *,
+        console: TextIO | None = None,
+        queue_max: int = 100_000,
+        put_timeout_s: float = 1.0,
+    ) -> None:
+        self._files = [_RotatingFile(output.directory / name, output.max_bytes, output.backups)
+                       for name in (output.data_file, output.events_file)]
+        try:
+            output.directory.mkdir(parents=True, exist_ok=True)
+            for file in self._files:
+                file.open()
+        except OSError as exc:
+            raise OutputError(
+                f"cannot write records in {output.directory}: {exc.strerror or exc}"
+            ) from None
+        self._console = console
+        self._queue: queue.Queue[tuple[int, bytes] | None] = queue.Queue(queue_max)
+        self._put_timeout_s = put_timeout_s
+        self._lock = threading.Lock()
+        self.dropped = 0
+        self.written = 0
+        self._unreported_drops = 0
+        self._closed = False
+        processors = [_timestamp, _render]
+        self._data = structlog.wrap_logger(_QueueLogger(self, DATA), processors=processors)
+        self._events = structlog.wrap_logger(_QueueLogger(self, EVENTS), processors=processors)
+        self._thread = threading.Thread(target=self._write_loop, name="records", daemon=True)
+        self._thread.start()
+
+    # -- producers (any thread) -----------------------------------------------------------------
+
+    def data(self, event: str, **fields: Any) -> None:
+        self._data.msg(event, **fields)
+
+    def event(self, event: str, **fields: Any) -> None:
+        self._events.msg(event, **fields)
+
+    def console_line(self, text: str) -> None:
+        if self._console is not None:
+            self._console.write(text + "\n")
+            self._console.flush()
+
+    def _enqueue(self, stream: int, line: bytes) -> None:
+        if self._closed:
+            return
+        try:
+            self._queue.put((stream, line), timeout=self._put_timeout_s)
+        except queue.Full:
+            with self._lock:
+                self.dropped += 1
+                self._unreported_drops += 1
+            return
+        if self._unreported_drops:
+            self._report_drops()
+
+    def _report_drops(self) -> None:
+        with self._lock:
+            count, self._unreported_drops = self._unreported_drops, 0
+        self.event("records_dropped", count=count, total=self.dropped,
+                   reason="the writer could not keep up (queue full)")
+
+    # -- shutdown ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Write everything queued, stop the writer, close the files. Safe to call twice."""
+        if self._closed:
+            return
+        if self._unreported_drops:
+            self._report_drops()
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join()
+        for file in self._files:
+            file.close()
+
+    # -- the writer thread ------------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < BATCH_LINES:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = _STOP in batch
+            lines: tuple[list[bytes], list[bytes]] = ([], [])
+            for item in batch:
+                if item is not None:
+                    lines[item[0]].append(item[1])
+            for file, chunk in zip(self._files, lines):
+                if chunk:
+                    lost = file.write_lines(chunk)
+                    self.written += len(chunk) - lost
+                    if lost:
+                        with self._lock:
+                            self.dropped += lost
+            if stop:
+                return
+
+
+class _RotatingFile:
+    """One JSON-lines file with size rotation by rename. Used by the writer thread only."""
+
+    def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self._handle: BinaryIO | None = None
+        self._size = 0
+        self._failing = False
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)  # it may have been removed
+        self._handle = open(self.path, "ab")
+        self._size = self._handle.tell()
+
+    def write_lines(self, lines: list[bytes]) -> int:
+        """Write `lines`, rotating between them as needed. Returns how many were lost."""
+        done = 0
+        try:
+            if self._handle is None:
+                self.open()
+            pending: list[bytes] = []
+            pending_size = 0
+            for line in lines:
+                if self._size + pending_size + len(line) > self.max_bytes and self._size + pending_size:
+                    done += self._flush(pending)
+                    pending, pending_size = [], 0
+                    self._rotate()
+                pending.append(line)
+                pending_size += len(line)
+            done += self._flush(pending)
+        except OSError as exc:
+            self._fail(exc)
+            return len(lines) - done
+        if self._failing:
+            self._failing = False
+            print(f"poller: writing {self.path} again", file=sys.stderr)
+        return 0
+
+    def _flush(self, pending: list[bytes]) -> int:
+        assert self._handle is not None
+        data = b"".join(pending)
+        self._handle.write(data)
+        self._handle.flush()
+        self._size += len(data)
+        return len(pending)
+
+    def _rotate(self) -> None:
+        assert self._handle is not None
+        self._handle.close()
+        self._handle = None
+        if self.backups > 0:
+            # shift .1 .. .k up by one, where .k is the last of the contiguous run (or the oldest
+            # kept, which the shift then replaces); files beyond it are not ours to keep
+            last = 1
+            while last < self.backups and self._backup(last).exists():
+                last += 1
+            for n in range(last - 1, 0, -1):
+                os.replace(self._backup(n), self._backup(n + 1))
+            os.replace(self.path, self._backup(1))
+        else:
+            self.path.unlink(missing_ok=True)
+        self.open()
+
+    def _backup(self, n: int) -> Path:
+        return self.path.with_name(f"{self.path.name}.{n}")
+
+    def _fail(self, exc: OSError) -> None:
+        """Report once per failing spell; the next batch tries to open the file again."""
+        if not self._failing:
+            print(f"poller: cannot write {self.path}: {exc.strerror or exc}; records are dropped "
+                  "and counted until it works again", file=sys.stderr)
+        self._failing = True
+        if self._handle is not None:
+            try:
+                self._handle.close()
+            except OSError:
+                pass
+        self._handle = None
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None

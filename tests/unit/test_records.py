@@ -1,0 +1,127 @@
+"""Records: JSON lines with timestamp and event first, two files, rotation by rename that loses,
+tears and repeats nothing, and counted drops."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from pathlib import Path
+
+import pytest
+
+from poller.config import OutputSettings
+from poller.errors import OutputError
+from poller.records import Recorder
+
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def settings(directory: Path, **overrides: object) -> OutputSettings:
+    return OutputSettings(directory=directory, **overrides)  # type: ignore[arg-type]
+
+
+def read_lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def test_a_record_is_one_json_line_with_timestamp_and_event_first(tmp_path: Path) -> None:
+    recorder = Recorder(settings(tmp_path))
+    recorder.data("row", device="sw1", index="3", ifHCInOctets=2**64 - 1, ratio=0.5, gone=None)
+    recorder.close()
+    raw = (tmp_path / "poller.jsonl").read_bytes()
+    assert raw.endswith(b"\n") and raw.count(b"\n") == 1
+    record = json.loads(raw)
+    assert list(record) == ["timestamp", "event", "device", "index", "ifHCInOctets", "ratio", "gone"]
+    assert TIMESTAMP.match(record["timestamp"])
+    assert record["ifHCInOctets"] == 18446744073709551615  # exact, not a float
+    assert b"18446744073709551615" in raw
+
+
+def test_data_and_events_go_to_their_own_files(tmp_path: Path) -> None:
+    recorder = Recorder(settings(tmp_path, data_file="d.jsonl", events_file="e.jsonl"))
+    recorder.data("poll", device="a")
+    recorder.event("started", pid=1)
+    recorder.close()
+    assert [r["event"] for r in read_lines(tmp_path / "d.jsonl")] == ["poll"]
+    assert [r["event"] for r in read_lines(tmp_path / "e.jsonl")] == ["started"]
+
+
+def test_rotation_under_load_keeps_every_record_exactly_once(tmp_path: Path) -> None:
+    max_bytes = 16384
+    recorder = Recorder(settings(tmp_path, max_bytes=max_bytes, backups=10_000))
+    threads, per_thread = 4, 5_000
+
+    def produce(worker: int) -> None:
+        for n in range(per_thread):
+            recorder.data("row", worker=worker, n=n, pad="x" * (n % 50))
+
+    pool = [threading.Thread(target=produce, args=(w,)) for w in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    recorder.close()
+    files = sorted(tmp_path.glob("poller.jsonl*"))
+    assert len(files) > 50
+    assert {f.name for f in files} == {"poller.jsonl"} | {f"poller.jsonl.{n}" for n in range(1, len(files))}
+    seen = []
+    for file in files:
+        data = file.read_bytes()
+        assert len(data) <= max_bytes
+        assert data.endswith(b"\n")
+        seen += [(r["worker"], r["n"]) for r in map(json.loads, data.splitlines())]
+    assert len(seen) == threads * per_thread
+    assert set(seen) == {(w, n) for w in range(threads) for n in range(per_thread)}
+    assert recorder.written == threads * per_thread and recorder.dropped == 0
+
+
+def test_retention_keeps_the_newest_backups_only(tmp_path: Path) -> None:
+    recorder = Recorder(settings(tmp_path, max_bytes=1024, backups=2))
+    for n in range(1000):
+        recorder.data("row", n=n)
+    recorder.close()
+    assert sorted(f.name for f in tmp_path.iterdir()) == [
+        "events.jsonl", "poller.jsonl", "poller.jsonl.1", "poller.jsonl.2"
+    ]
+    newest = read_lines(tmp_path / "poller.jsonl")
+    older = read_lines(tmp_path / "poller.jsonl.1")
+    assert newest[-1]["n"] == 999
+    assert older[-1]["n"] == newest[0]["n"] - 1  # .1 holds what came right before
+
+
+def test_an_unwritable_directory_is_one_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OutputError, match=r"^cannot write records in .*/file/logs: Not a directory$"):
+        Recorder(settings(blocker / "logs"))
+
+
+def test_a_full_queue_drops_are_counted_and_reported(tmp_path: Path) -> None:
+    recorder = Recorder(settings(tmp_path), queue_max=1, put_timeout_s=0.01)
+    gate = threading.Event()
+    original = recorder._files[0].write_lines
+
+    def blocked(lines: list[bytes]) -> int:
+        gate.wait(10)
+        return original(lines)
+
+    recorder._files[0].write_lines = blocked  # type: ignore[method-assign]
+    for n in range(50):
+        recorder.data("row", n=n)
+    gate.set()
+    recorder.close()
+    assert recorder.dropped > 0
+    kept = read_lines(tmp_path / "poller.jsonl")
+    assert len(kept) + recorder.dropped == 50
+    reports = [r for r in read_lines(tmp_path / "events.jsonl") if r["event"] == "records_dropped"]
+    assert sum(r["count"] for r in reports) == recorder.dropped
+
+
+def test_close_flushes_and_is_idempotent(tmp_path: Path) -> None:
+    recorder = Recorder(settings(tmp_path))
+    for n in range(10_000):
+        recorder.data("row", n=n)
+    recorder.close()
+    recorder.close()
+    assert len(read_lines(tmp_path / "poller.jsonl")) == 10_000
