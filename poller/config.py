@@ -1,7 +1,5 @@
-"""TOML fleet file -> frozen Config. Strict keys, defaults in one place, one-line errors.
-
-Types only for now; the loader follows.
-"""
+"""The fleet configuration as frozen, slotted, keyword-only dataclasses (so a reload can diff
+devices by equality). `load_config` (poller.config_load) builds them from a TOML file."""
 
 from __future__ import annotations
 
@@ -108,3 +106,10 @@ class Config:
     credentials: Mapping[str, Credential]
     profiles: Mapping[str, Profile]
     devices: tuple[Device, ...]
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a fleet file; raises ConfigError with one line on any problem."""
+    from poller.config_load import load
+
+    return load(Path(path))

@@ -17,7 +17,7 @@ ALLOWED = {
     "signal": ("daemon.py",),
     "structlog": ("records.py",),
     "logging": ("records.py",),
-    "tomli": ("config.py",),
+    "tomli": ("config_load.py",),
 }
 
 

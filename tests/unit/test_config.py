@@ -1,0 +1,157 @@
+"""The fleet file loader: valid files load with defaults in place; every kind of mistake stops it
+with one exact line naming the file, the key path, the value and what is allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from poller.config import load_config
+from poller.errors import ConfigError
+from poller.oid import Oid
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BASE = """
+[credentials.public]
+community = "s3cr3t-community"
+"""
+DEVICE = """
+[[devices]]
+name = "sw1"
+host = "127.0.0.1"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "fleet.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_minimal_file_gets_the_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, BASE + DEVICE))
+    (device,) = config.devices
+    assert (device.port, device.interval_s, device.timeout_s, device.retries) == (161, 60.0, 2.0, 1)
+    assert (device.max_repetitions, device.max_oids_per_request) == (25, 32)
+    assert device.profiles == ("system", "interfaces")
+    assert device.credential.version == "2c"
+    assert device.credential.community.reveal() == "s3cr3t-community"
+    group, scalars = device.scalar_groups[0]
+    assert group == "system" and scalars[2].name == "sysUpTime"
+    assert scalars[2].oid == Oid.parse("1.3.6.1.2.1.1.3.0")
+    (table,) = device.tables
+    bits = {c.name for c in table.columns if c.bits}
+    assert table.name == "interfaces" and bits == {"ifHCInOctets", "ifHCOutOctets"}
+    assert config.output.directory == Path("/var/log/poller")
+    assert config.daemon.max_in_flight == 256
+
+
+def test_overrides_profiles_and_tags(tmp_path: Path) -> None:
+    text = BASE + """
+[defaults]
+interval = "30s"
+timeout = "500ms"
+[credentials.old]
+version = "1"
+community = "x"
+[profiles.cpu]
+scalars = [{ name = "cpu5min", oid = "1.3.6.1.4.1.9.9.109.1.1.1.1.8.1" }, "IF-MIB::ifNumber.0"]
+[[profiles.cpu.tables]]
+name = "storage"
+columns = ["hrStorageDescr", "1.3.6.1.2.1.25.2.3.1.6"]
+[[devices]]
+name = "sw1"
+host = "2001:db8::1"
+port = 1161
+credential = "old"
+profiles = ["cpu"]
+interval = 10
+retries = 0
+tags = { site = "ams1" }
+""" + DEVICE.replace("sw1", "sw2")
+    sw1, sw2 = load_config(write(tmp_path, text)).devices
+    assert (sw1.port, sw1.interval_s, sw1.timeout_s, sw1.retries) == (1161, 10.0, 0.5, 0)
+    assert sw1.credential.version == "1" and sw1.tags == (("site", "ams1"),)
+    assert [c.name for c in sw1.scalar_groups[0][1]] == ["cpu5min", "ifNumber"]
+    assert [c.name for c in sw1.tables[0].columns] == ["hrStorageDescr", "hrStorageUsed"]
+    assert sw2.interval_s == 30.0 and sw2.timeout_s == 0.5
+
+
+def test_the_example_and_demo_files_load() -> None:
+    assert load_config(ROOT / "config" / "poller.example.toml").devices
+    assert len(load_config(ROOT / "config" / "demo.toml").devices) == 5
+
+
+F = "fleet.toml"
+D = "devices[0] (sw1)"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[deamon]\n", f"{F}: deamon: unknown key (allowed: daemon, output, defaults, credentials, profiles, devices)"),
+        ("x = 1\ny = = 2\n", None),  # TOML syntax: the message comes from the parser, with line and column
+        (DEVICE.replace('"127.0.0.1"', '"127.0.0.1"\nintervall = 5'),
+         f"{F}: devices[0].intervall: unknown key (allowed: name, host, port, credential, profiles, interval, timeout, retries, max_repetitions, max_oids_per_request, tags)"),
+        (DEVICE.replace('host', 'interval = "abc"\nhost'),
+         f'{F}: {D}.interval: \'abc\' is not a duration (a number of seconds or a string like "500ms", "30s", "5m")'),
+        (DEVICE.replace('host', 'credential = "corev3"\nhost'),
+         f"{F}: {D}.credential: unknown credential 'corev3' (known: public)"),
+        (DEVICE.replace('host', 'profiles = ["system", "cpu"]\nhost'),
+         f"{F}: {D}.profiles: unknown profile 'cpu' (known: interfaces, system)"),
+        (DEVICE.replace('host', 'profiles = []\nhost'),
+         f"{F}: {D}.profiles: is empty (known: interfaces, system)"),
+        (DEVICE + DEVICE, f"{F}: devices[1].name: duplicate device name 'sw1'"),
+        (DEVICE.replace('host', 'port = 70000\nhost'), f"{F}: {D}.port: 70000 is not an integer in 1..65535"),
+        (DEVICE.replace('host', 'port = "161"\nhost'), f"{F}: {D}.port: '161' is not an integer in 1..65535"),
+        (DEVICE.replace('host', 'retries = -1\nhost'), f"{F}: {D}.retries: -1 is not an integer in 0..10"),
+        (DEVICE.replace('host', 'max_repetitions = 0\nhost'), f"{F}: {D}.max_repetitions: 0 is not an integer in 1..1000"),
+        (DEVICE.replace('host', 'interval = 3\ntimeout = 2\nhost'),
+         f"{F}: {D}.timeout: 2 s x (retries 1 + 1) = 4 s is not below the interval 3 s (allowed: timeout x (retries + 1) < interval)"),
+        (DEVICE.replace('"127.0.0.1"', '"not a host"'),
+         f"{F}: {D}.host: 'not a host' is not an IPv4 or IPv6 address or a host name"),
+        (DEVICE.replace('host = "127.0.0.1"', ''), f"{F}: {D}.host: expected a non-empty string, got None"),
+        (DEVICE.replace('host', 'tags = { status = "x" }\nhost'), f"{F}: {D}.tags.status: a tag may not shadow a record field"),
+        (DEVICE.replace('host', 'tags = { ifName = "x" }\nhost'), f"{F}: {D}.tags.ifName: a tag may not shadow a record field"),
+        (DEVICE.replace('host', 'tags = { rack = 7 }\nhost'), f"{F}: {D}.tags.rack: 7 is not a string"),
+        ("[credentials.v3]\nversion = \"3\"\ncommunity = \"x\"\n",
+         f"{F}: credentials.v3.version: '3' is not supported (allowed: '1', '2c')"),
+        ("[credentials.c]\nversion = \"2c\"\n", f"{F}: credentials.c.community: missing (the SNMP community string)"),
+        ("[credentials.c]\ncommunity = 42\n", f"{F}: credentials.c.community: expected a non-empty string"),
+        ("[profiles.p]\nscalars = [\"sysUptime.0\"]\n",
+         f"{F}: profiles.p.scalars[0]: unknown name 'sysUptime.0' (did you mean 'sysUpTime'?)"),
+        ("[profiles.p]\nscalars = [\"1.3.6.x\"]\n", f"{F}: profiles.p.scalars[0]: not a numeric OID: '1.3.6.x'"),
+        ("[profiles.p]\n", f"{F}: profiles.p: has neither scalars nor tables"),
+        ("[[profiles.p.tables]]\nname = \"t\"\ncolumns = [\"ifName\", \"ifName\"]\n",
+         f"{F}: profiles.p.tables[0].columns: duplicate column name 'ifName'"),
+        ("[[profiles.p.tables]]\nname = \"t\"\ncolumns = [\"ifName\"]\nbits = [\"ifHCInOctets\"]\n",
+         f"{F}: profiles.p.tables[0].bits[0]: 'ifHCInOctets' is not a column of this table (columns: ifName)"),
+        ("[[profiles.p.tables]]\nname = \"interfaces\"\ncolumns = [\"ifName\"]\n" + DEVICE.replace('host', 'profiles = ["p", "interfaces"]\nhost'),
+         f"{F}: {D}.profiles: duplicate table name across profiles 'interfaces'"),
+        ("[output]\nmax_bytes = \"10 lines\"\n",
+         f'{F}: output.max_bytes: \'10 lines\' is not a size of at least 1 KiB (bytes, or a string like "50MiB", "1GB")'),
+        ("[output]\ndata_file = \"logs/x.jsonl\"\n",
+         f"{F}: output.data_file: 'logs/x.jsonl' must be a file name, not a path (the directory is output.directory)"),
+        ("[output]\nevents_file = \"poller.jsonl\"\n", f"{F}: output.events_file: must differ from output.data_file"),
+        ("[daemon]\nmax_in_flight = 0\n", f"{F}: daemon.max_in_flight: 0 is not an integer in 1..100000"),
+        ("devices = 3\n", f"{F}: devices: expected an array of tables ([[devices]])"),
+    ],
+)
+def test_mistakes_are_one_exact_line(tmp_path: Path, text: str, message: str | None) -> None:
+    path = write(tmp_path, text + BASE)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    line = str(caught.value).replace(str(path), F)
+    assert "\n" not in line
+    assert "s3cr3t-community" not in line
+    if message is None:
+        assert line.startswith(f"{F}: TOML syntax: ") and "line 2" in line
+    else:
+        assert line == message
+
+
+def test_a_missing_file_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^.*/nope.toml: cannot read: No such file or directory$"):
+        load_config(tmp_path / "nope.toml")
