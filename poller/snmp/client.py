@@ -91,6 +91,9 @@ class SnmpClient:
             active = [w for w in active if not w.done]
         return {w.column: w.varbinds for w in walks}
 
+    async def close(self) -> None:
+        await self._requester.close()
+
     async def _step(self, target: Target, batch: list[_ColumnWalk], stats: RequestStats) -> None:
         """One request for the columns in `batch`; advances or finishes each of them."""
         oids = [w.last for w in batch]

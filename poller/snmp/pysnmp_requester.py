@@ -1,0 +1,175 @@
+"""The Requester on pysnmp's asyncio API: one request, one response, typed errors.
+
+One SnmpEngine for the whole process, created inside the running loop on first use and closed
+with the client. MIB lookups are off: OIDs go out and come back numeric.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from pysnmp.hlapi.v3arch.asyncio import (
+    CommunityData,
+    ContextData,
+    SnmpEngine,
+    Udp6TransportTarget,
+    UdpTransportTarget,
+    bulk_cmd,
+    get_cmd,
+    next_cmd,
+)
+from pysnmp.proto import errind, rfc1902, rfc1905
+from pysnmp.proto.rfc1902 import ObjectName
+from pysnmp.smi.rfc1902 import ObjectIdentity, ObjectType
+
+from poller.errors import (
+    SnmpAgentError,
+    SnmpDecodeError,
+    SnmpError,
+    SnmpNoSuchName,
+    SnmpTimeout,
+    SnmpTooBig,
+    SnmpTransportError,
+)
+from poller.oid import Oid
+from poller.snmp.types import Kind, Target, VarBind
+
+_KINDS = {
+    rfc1902.Integer32.tagSet: Kind.INTEGER,
+    rfc1902.OctetString.tagSet: Kind.OCTETS,
+    rfc1902.ObjectIdentifier.tagSet: Kind.OID,
+    rfc1902.IpAddress.tagSet: Kind.IPADDRESS,
+    rfc1902.Counter32.tagSet: Kind.COUNTER32,
+    rfc1902.Gauge32.tagSet: Kind.GAUGE32,
+    rfc1902.TimeTicks.tagSet: Kind.TIMETICKS,
+    rfc1902.Opaque.tagSet: Kind.OPAQUE,
+    rfc1902.Counter64.tagSet: Kind.COUNTER64,
+    rfc1902.Bits.tagSet: Kind.OCTETS,
+    rfc1905.NoSuchObject.tagSet: Kind.NO_SUCH_OBJECT,
+    rfc1905.NoSuchInstance.tagSet: Kind.NO_SUCH_INSTANCE,
+    rfc1905.EndOfMibView.tagSet: Kind.END_OF_MIB,
+}
+_BYTES_KINDS = frozenset({Kind.OCTETS, Kind.OPAQUE, Kind.IPADDRESS})
+_INT_KINDS = frozenset({Kind.INTEGER, Kind.COUNTER32, Kind.GAUGE32, Kind.TIMETICKS, Kind.COUNTER64})
+
+
+class PysnmpRequester:
+    def __init__(self) -> None:
+        self._engine: SnmpEngine | None = None
+        self._transports: dict[tuple[str, int, float, int], Any] = {}
+        self._auth: dict[tuple[str, str], CommunityData] = {}
+
+    def _engine_now(self) -> SnmpEngine:
+        if self._engine is None:
+            self._engine = SnmpEngine()
+        return self._engine
+
+    async def _transport(self, target: Target) -> Any:
+        key = (target.host, target.port, target.timeout_s, target.retries)
+        transport = self._transports.get(key)
+        if transport is None:
+            kind = Udp6TransportTarget if ":" in target.host else UdpTransportTarget
+            try:
+                transport = await kind.create(
+                    (target.host, target.port), timeout=target.timeout_s, retries=target.retries
+                )
+            except Exception as exc:  # pysnmp raises its own error for resolution failures
+                raise SnmpTransportError(
+                    f"cannot reach {target.name} ({target.address}): {_first_line(exc)}"
+                ) from None
+            self._transports[key] = transport
+        return transport
+
+    def _community(self, target: Target) -> CommunityData:
+        credential = target.credential
+        key = (credential.name, credential.version)
+        auth = self._auth.get(key)
+        if auth is None:
+            auth = CommunityData(
+                credential.community.reveal(), mpModel=0 if credential.version == "1" else 1
+            )
+            self._auth[key] = auth
+        return auth
+
+    async def _request(self, command: Any, target: Target, oids: Sequence[Oid], *extra: Any) -> list[VarBind]:
+        engine = self._engine_now()
+        transport = await self._transport(target)
+        objects = [ObjectType(ObjectIdentity(ObjectName(oid))) for oid in oids]
+        try:
+            indication, status, index, varbinds = await command(
+                engine, self._community(target), transport, ContextData(), *extra, *objects,
+                lookupMib=False,
+            )
+        except SnmpError:
+            raise
+        except Exception as exc:
+            raise SnmpDecodeError(
+                f"{target.name} ({target.address}): {_first_line(exc)}"
+            ) from None
+        if indication:
+            raise _indication_error(indication, target)
+        if status and int(status):
+            raise _status_error(str(status.prettyPrint()), int(index), target, oids)
+        return [_varbind(vb, target) for vb in varbinds]
+
+    async def get(self, target: Target, oids: Sequence[Oid]) -> list[VarBind]:
+        return await self._request(get_cmd, target, oids)
+
+    async def get_next(self, target: Target, oids: Sequence[Oid]) -> list[VarBind]:
+        return await self._request(next_cmd, target, oids)
+
+    async def get_bulk(
+        self, target: Target, oids: Sequence[Oid], max_repetitions: int
+    ) -> list[VarBind]:
+        return await self._request(bulk_cmd, target, oids, 0, max_repetitions)
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close_dispatcher()
+            self._engine = None
+        self._transports.clear()
+
+
+def _varbind(vb: Any, target: Target) -> VarBind:
+    name, value = vb[0], vb[1]
+    kind = _KINDS.get(value.tagSet)
+    if kind is None:
+        if isinstance(value, rfc1902.Integer32.__bases__[0]):
+            kind = Kind.INTEGER
+        elif value.tagSet == rfc1902.Null.tagSet:
+            kind = Kind.NULL
+        else:
+            raise SnmpDecodeError(f"{target.name} ({target.address}): unknown type at {name}")
+    oid = Oid(tuple(name))
+    if kind in _INT_KINDS:
+        return VarBind(oid, kind, int(value))
+    if kind in _BYTES_KINDS:
+        return VarBind(oid, kind, bytes(value.asOctets()))
+    if kind is Kind.OID:
+        return VarBind(oid, kind, Oid(tuple(value)))
+    return VarBind(oid, kind, None)
+
+
+def _indication_error(indication: Any, target: Target) -> SnmpError:
+    if isinstance(indication, errind.RequestTimedOut):
+        tries = target.retries + 1
+        return SnmpTimeout(
+            f"no response from {target.name} ({target.address}) after {tries} x "
+            f"{target.timeout_s:g} s"
+        )
+    return SnmpTransportError(f"{target.name} ({target.address}): {indication}")
+
+
+def _status_error(status: str, index: int, target: Target, oids: Sequence[Oid]) -> SnmpError:
+    at = f" at {oids[index - 1]}" if 1 <= index <= len(oids) else ""
+    message = f"{target.name} ({target.address}) answered {status}{at}"
+    if status == "tooBig":
+        return SnmpTooBig(message, status=status, index=index)
+    if status == "noSuchName":
+        return SnmpNoSuchName(message, status=status, index=index)
+    return SnmpAgentError(message, status=status, index=index)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
