@@ -8,7 +8,7 @@ import sys
 from typing import Sequence
 
 from poller import __version__
-from poller.errors import PollerError
+from poller.errors import PollerError, SnmpError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -57,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
         return code
+    except SnmpError as exc:
+        print(f"poller: {exc.error_type}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except PollerError as exc:
         print(f"poller: {exc}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, ValueError) else EXIT_FAILURE

@@ -75,7 +75,7 @@ class PysnmpRequester:
                 )
             except Exception as exc:  # pysnmp raises its own error for resolution failures
                 raise SnmpTransportError(
-                    f"cannot reach {target.name} ({target.address}): {_first_line(exc)}"
+                    f"cannot reach {_who(target)}: {_first_line(exc)}"
                 ) from None
             self._transports[key] = transport
         return transport
@@ -104,7 +104,7 @@ class PysnmpRequester:
             raise
         except Exception as exc:
             raise SnmpDecodeError(
-                f"{target.name} ({target.address}): {_first_line(exc)}"
+                f"{_who(target)}: {_first_line(exc)}"
             ) from None
         if indication:
             raise _indication_error(indication, target)
@@ -139,7 +139,7 @@ def _varbind(vb: Any, target: Target) -> VarBind:
         elif value.tagSet == rfc1902.Null.tagSet:
             kind = Kind.NULL
         else:
-            raise SnmpDecodeError(f"{target.name} ({target.address}): unknown type at {name}")
+            raise SnmpDecodeError(f"{_who(target)}: unknown type at {name}")
     oid = Oid(tuple(name))
     if kind in _INT_KINDS:
         return VarBind(oid, kind, int(value))
@@ -154,15 +154,15 @@ def _indication_error(indication: Any, target: Target) -> SnmpError:
     if isinstance(indication, errind.RequestTimedOut):
         tries = target.retries + 1
         return SnmpTimeout(
-            f"no response from {target.name} ({target.address}) after {tries} x "
+            f"no response from {_who(target)} after {tries} x "
             f"{target.timeout_s:g} s"
         )
-    return SnmpTransportError(f"{target.name} ({target.address}): {indication}")
+    return SnmpTransportError(f"{_who(target)}: {indication}")
 
 
 def _status_error(status: str, index: int, target: Target, oids: Sequence[Oid]) -> SnmpError:
     at = f" at {oids[index - 1]}" if 1 <= index <= len(oids) else ""
-    message = f"{target.name} ({target.address}) answered {status}{at}"
+    message = f"{_who(target)} answered {status}{at}"
     if status == "tooBig":
         return SnmpTooBig(message, status=status, index=index)
     if status == "noSuchName":
@@ -173,3 +173,7 @@ def _status_error(status: str, index: int, target: Target, oids: Sequence[Oid]) 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def _who(target: Target) -> str:
+    return target.address if target.name in (target.address, target.host) else f"{target.name} ({target.address})"
