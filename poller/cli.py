@@ -53,7 +53,12 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and hasattr(args, "oids") and not any(e.startswith("-") for e in extra):
+        args.oids += extra  # OIDs after options, as snmpwalk allows: `walk HOST -c x OID`
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         code: int = args.handler(args)
         return code

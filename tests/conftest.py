@@ -1,0 +1,64 @@
+"""Session fixtures: real agents on free loopback ports, started once and stopped at the end.
+A missing agent binary fails the tests that need it; nothing is skipped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests import agents
+
+#: communities are secrets: tests check that they never appear in output
+SNMPD_COMMUNITY = "t3st-c0mmunity-7f3a"
+
+
+@dataclass(frozen=True)
+class Agent:
+    host: str
+    port: int
+    communities: tuple[str, ...]
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@pytest.fixture(scope="session")
+def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
+    directory = tmp_path_factory.mktemp("snmpd")
+    port = agents.free_udp_port()
+    try:
+        process = agents.start_snmpd(directory, [port], SNMPD_COMMUNITY)
+        agents.wait_ready("127.0.0.1", port, SNMPD_COMMUNITY, process)
+    except agents.AgentError as exc:
+        pytest.fail(str(exc))
+    yield Agent("127.0.0.1", port, (SNMPD_COMMUNITY,))
+    agents.stop(process)
+
+
+@pytest.fixture(scope="session")
+def snmpsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
+    """snmpsim serving the recordings as recorded (values do not move): oracle material."""
+    yield from _snmpsim(tmp_path_factory.mktemp("snmpsim"), advancing=False)
+
+
+@pytest.fixture(scope="session")
+def snmpsim_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
+    """snmpsim whose counters and sysUpTime advance, as on a live switch."""
+    yield from _snmpsim(tmp_path_factory.mktemp("snmpsim-live"), advancing=True)
+
+
+def _snmpsim(directory: Path, *, advancing: bool) -> Iterator[Agent]:
+    names = list(agents.SWITCHES)
+    data = agents.prepare_recordings(directory / "data", names, advancing=advancing)
+    port = agents.free_udp_port()
+    try:
+        process = agents.start_snmpsim(data, port, directory / "snmpsim.log")
+        agents.wait_ready("127.0.0.1", port, names[0], process)
+    except agents.AgentError as exc:
+        pytest.fail(str(exc))
+    yield Agent("127.0.0.1", port, tuple(names))
+    agents.stop(process)
