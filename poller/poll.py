@@ -79,8 +79,9 @@ async def poll_device(
     clock: Any,
 ) -> None:
     """Poll `device` once, appending records to `outcome`. Raises nothing but CancelledError."""
+    poll = _Poll(device, target, client, tracker, outcome, clock)
     try:
-        await _poll_scalars(device, target, client, tracker, outcome, clock)
+        await poll.scalars()
     except SnmpTimeout as exc:
         # The first request went unanswered: the device is down or deaf to us; walking its
         # tables would only wait out the same timeout again for each one.
@@ -90,7 +91,7 @@ async def poll_device(
         outcome.fail(exc)
     for table in device.tables:
         try:
-            await _poll_table(device, table, target, client, tracker, outcome, clock)
+            await poll.table(table)
         except SnmpError as exc:
             outcome.fail(exc)
     if outcome.parts_failed == 0:
@@ -98,62 +99,58 @@ async def poll_device(
         tracker.prune()
 
 
-async def _poll_scalars(
-    device: Device,
-    target: Target,
-    client: SnmpClient,
-    tracker: CounterTracker,
-    outcome: PollOutcome,
-    clock: Any,
-) -> None:
-    columns = [c for _, group in device.scalar_groups for c in group]
-    oids = [SYS_UPTIME] + [c.oid for c in columns if c.oid != SYS_UPTIME]
-    varbinds = await client.get(target, oids, outcome.stats)
-    at_s = clock()
-    by_oid = {vb.oid: vb for vb in varbinds}
-    uptime = by_oid.get(SYS_UPTIME)
-    if uptime is not None and uptime.kind is Kind.TIMETICKS and isinstance(uptime.value, int):
-        outcome.uptime_ticks = uptime.value
-    outcome.agent_restarted = tracker.note_uptime(outcome.uptime_ticks, at_s)
-    for group, group_columns in device.scalar_groups:
-        fields: dict[str, Any] = {"device": device.name, "group": group}
-        fields.update(device.tags)
-        for column in group_columns:
-            vb = by_oid.get(column.oid)
-            if vb is not None:
-                _put(fields, column, vb, (group, column.name), tracker, at_s, outcome)
-        outcome.records.append(("scalars", fields))
-    outcome.parts_ok += 1
+@dataclass(slots=True)
+class _Poll:
+    device: Device
+    target: Target
+    client: SnmpClient
+    tracker: CounterTracker
+    outcome: PollOutcome
+    clock: Any
 
+    async def scalars(self) -> None:
+        device, outcome = self.device, self.outcome
+        columns = [c for _, group in device.scalar_groups for c in group]
+        oids = [SYS_UPTIME] + [c.oid for c in columns if c.oid != SYS_UPTIME]
+        varbinds = await self.client.get(self.target, oids, outcome.stats)
+        at_s = self.clock()
+        by_oid = {vb.oid: vb for vb in varbinds}
+        uptime = by_oid.get(SYS_UPTIME)
+        if uptime is not None and uptime.kind is Kind.TIMETICKS and isinstance(uptime.value, int):
+            outcome.uptime_ticks = uptime.value
+        outcome.agent_restarted = self.tracker.note_uptime(outcome.uptime_ticks, at_s)
+        for group, group_columns in device.scalar_groups:
+            fields: dict[str, Any] = {"device": device.name, "group": group}
+            fields.update(device.tags)
+            for column in group_columns:
+                vb = by_oid.get(column.oid)
+                if vb is not None:
+                    _put(fields, column, vb, (group, column.name), self.tracker, at_s, outcome)
+            outcome.records.append(("scalars", fields))
+        outcome.parts_ok += 1
 
-async def _poll_table(
-    device: Device,
-    table: Table,
-    target: Target,
-    client: SnmpClient,
-    tracker: CounterTracker,
-    outcome: PollOutcome,
-    clock: Any,
-) -> None:
-    walked = await client.walk(target, [c.oid for c in table.columns], outcome.stats)
-    at_s = clock()
-    rows: dict[tuple[int, ...], dict[str, Any]] = {}
-    for column in table.columns:
-        for vb in walked.get(column.oid, ()):
-            index = vb.oid.index_after(column.oid)
-            row = rows.get(index)
-            if row is None:
-                row = rows[index] = {
-                    "device": device.name,
-                    "table": table.name,
-                    "index": ".".join(map(str, index)),
-                }
-                row.update(device.tags)
-            _put(row, column, vb, (table.name, index, column.name), tracker, at_s, outcome)
-    for index in sorted(rows):
-        outcome.records.append(("row", rows[index]))
-    outcome.rows += len(rows)
-    outcome.parts_ok += 1
+    async def table(self, table: Table) -> None:
+        device, outcome = self.device, self.outcome
+        walked = await self.client.walk(self.target, [c.oid for c in table.columns], outcome.stats)
+        at_s = self.clock()
+        rows: dict[tuple[int, ...], dict[str, Any]] = {}
+        for column in table.columns:
+            for vb in walked.get(column.oid, ()):
+                index = vb.oid.index_after(column.oid)
+                row = rows.get(index)
+                if row is None:
+                    row = rows[index] = {
+                        "device": device.name,
+                        "table": table.name,
+                        "index": ".".join(map(str, index)),
+                    }
+                    row.update(device.tags)
+                key = (table.name, index, column.name)
+                _put(row, column, vb, key, self.tracker, at_s, outcome)
+        for index in sorted(rows):
+            outcome.records.append(("row", rows[index]))
+        outcome.rows += len(rows)
+        outcome.parts_ok += 1
 
 
 def _put(

@@ -47,9 +47,9 @@ class Settings:
     def from_env(cls) -> Settings:
         env = os.environ
         return cls(
-            devices=int(env.get("BENCH_DEVICES", "100")),
-            seconds=float(env.get("BENCH_SECONDS", "30")),
-            interval_s=float(env.get("BENCH_INTERVAL", "5")),
+            devices=int(env.get("BENCH_DEVICES", "50")),
+            seconds=float(env.get("BENCH_SECONDS", "60")),
+            interval_s=float(env.get("BENCH_INTERVAL", "30")),
             interfaces=int(env.get("BENCH_INTERFACES", "48")),
             peer_polls=int(env.get("BENCH_PEER_POLLS", "40")),
         )
