@@ -111,19 +111,16 @@ class SnmpClient:
             return
         stats.varbinds += len(answer)
         if not answer:
-            for walk in batch:  # an empty answer cannot move the walk forward: treat as the end
-                walk.done = True
-            return
+            # nothing to go on: looping on the same request would never end (some agents
+            # answer an oversized GETBULK this way instead of with tooBig)
+            raise SnmpWalkError(
+                f"{target.name} ({target.address}) sent an empty answer to a walk at {oids[0]}"
+            )
         width = len(batch)
-        progressed = False
         for i, vb in enumerate(answer):
             walk = batch[i % width]
             if not walk.done:
-                progressed |= walk.take(vb, target)
-        if not progressed and not any(w.done for w in batch):
-            raise SnmpWalkError(
-                f"walk of {target.name} ({target.address}) made no progress at {oids[0]}"
-            )
+                walk.take(vb, target)
 
 
 class _ColumnWalk:
@@ -137,11 +134,11 @@ class _ColumnWalk:
         self.varbinds: list[VarBind] = []
         self.done = False
 
-    def take(self, vb: VarBind, target: Target) -> bool:
-        """Accept the next varbind of this column; False when it ends the column."""
+    def take(self, vb: VarBind, target: Target) -> None:
+        """Accept the next varbind of this column, or end the column."""
         if vb.kind in _END_KINDS or not vb.oid.is_under(self.column):
             self.done = True
-            return False
+            return
         if vb.oid <= self.last:
             raise SnmpNonIncreasingOid(
                 f"{target.name} ({target.address}) returned {vb.oid} after {self.last} "
@@ -149,7 +146,6 @@ class _ColumnWalk:
             )
         self.varbinds.append(vb)
         self.last = vb.oid
-        return True
 
 
 _END_KINDS = frozenset({Kind.END_OF_MIB, Kind.NO_SUCH_OBJECT, Kind.NO_SUCH_INSTANCE})

@@ -1,0 +1,121 @@
+"""The walk loop and GET splitting on the fake requester: what comes back, and which requests
+were made to get it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from poller.config import Credential, Secret
+from poller.errors import SnmpNonIncreasingOid, SnmpWalkError, SnmpWalkLimit
+from poller.oid import Oid
+from poller.snmp.client import SnmpClient
+from poller.snmp.fake import FakeAgent, FakeRequester
+from poller.snmp.types import Kind, RequestStats, Target, VarBind
+
+A = Oid.parse("1.3.6.1.2.1.2.2.1.2")  # ifDescr
+B = Oid.parse("1.3.6.1.2.1.2.2.1.10")  # ifInOctets
+C = Oid.parse("1.3.6.1.2.1.31.1.1.1.1")  # ifName
+AFTER = Oid.parse("1.3.6.1.2.1.31.1.1.1.2.1")
+
+
+def agent(rows: int = 3, **options: Any) -> FakeAgent:
+    values: dict[Oid, tuple[Kind, Any]] = {AFTER: (Kind.COUNTER32, 0)}
+    for i in range(1, rows + 1):
+        values[A + (i,)] = (Kind.OCTETS, f"eth{i}".encode())
+        values[B + (i,)] = (Kind.COUNTER32, 100 * i)
+        values[C + (i,)] = (Kind.OCTETS, f"e{i}".encode())
+    return FakeAgent(values, **options)
+
+
+def target(version: str = "2c", **options: Any) -> Target:
+    credential = Credential(name="c", version=version, community=Secret("x"))  # type: ignore[arg-type]
+    return Target(name="sw", host="127.0.0.1", credential=credential, **options)
+
+
+def walk(fake: FakeAgent, t: Target, columns: list[Oid]) -> tuple[dict[Oid, list[VarBind]], FakeRequester, RequestStats]:
+    requester = FakeRequester({"127.0.0.1": fake})
+    stats = RequestStats()
+    result = asyncio.run(SnmpClient(requester).walk(t, columns, stats))
+    return result, requester, stats
+
+
+def test_one_getbulk_reads_several_columns_and_stops_at_their_ends() -> None:
+    result, requester, stats = walk(agent(3), target(max_repetitions=10), [A, B, C])
+    assert [vb.value for vb in result[A]] == [b"eth1", b"eth2", b"eth3"]
+    assert [vb.value for vb in result[B]] == [100, 200, 300]
+    assert [vb.oid for vb in result[C]] == [C + (1,), C + (2,), C + (3,)]  # not AFTER
+    assert [call[0] for call in requester.calls] == ["get_bulk"]
+    assert requester.calls[0][2:] == ((A, B, C), 10)
+    assert stats.requests == 1
+
+
+def test_small_repetitions_continue_from_each_columns_last_oid() -> None:
+    result, requester, _ = walk(agent(5), target(max_repetitions=2), [A, C])
+    assert len(result[A]) == len(result[C]) == 5
+    assert [call[2] for call in requester.calls] == [
+        (A, C), (A + (2,), C + (2,)), (A + (4,), C + (4,))
+    ]
+
+
+def test_columns_per_request_are_capped() -> None:
+    _, requester, _ = walk(agent(2), target(max_repetitions=5, max_oids_per_request=2), [A, B, C])
+    assert [len(call[2]) for call in requester.calls] == [2, 1]
+
+
+def test_v1_walks_with_getnext_and_ends_on_no_such_name() -> None:
+    fake = FakeAgent({A + (1,): (Kind.OCTETS, b"eth1"), A + (2,): (Kind.OCTETS, b"eth2")}, v1=True)
+    result, requester, _ = walk(fake, target("1"), [A])
+    assert [vb.value for vb in result[A]] == [b"eth1", b"eth2"]
+    assert {call[0] for call in requester.calls} == {"get_next"}
+
+
+def test_an_absent_column_is_empty_not_an_error() -> None:
+    missing = Oid.parse("1.3.6.1.2.1.2.2.1.99")
+    result, _, _ = walk(agent(2), target(), [missing, A])
+    assert result[missing] == [] and len(result[A]) == 2
+
+
+class Looping(FakeAgent):
+    def get_bulk(self, oids: Any, max_repetitions: int) -> list[VarBind]:
+        return [VarBind(oid + (1,) if len(oid) == len(A) else oid, Kind.INTEGER, 1) for oid in oids]
+
+
+def test_an_agent_that_repeats_an_oid_is_stopped() -> None:
+    with pytest.raises(SnmpNonIncreasingOid, match=r"returned 1\.3\.6\.1\.2\.1\.2\.2\.1\.2\.1 after"):
+        walk(Looping({}), target(), [A])
+
+
+class Endless(FakeAgent):
+    def get_bulk(self, oids: Any, max_repetitions: int) -> list[VarBind]:
+        return [VarBind(oid + (1,), Kind.INTEGER, 1) for oid in oids]
+
+
+def test_an_endless_walk_hits_the_request_cap() -> None:
+    with pytest.raises(SnmpWalkLimit, match="stopped after 50 requests"):
+        walk(Endless({}), target(max_walk_requests=50), [A])
+
+
+class Mute(FakeAgent):
+    def get_bulk(self, oids: Any, max_repetitions: int) -> list[VarBind]:
+        return []
+
+
+def test_an_empty_answer_is_an_error_not_a_spin() -> None:
+    with pytest.raises(SnmpWalkError, match="sent an empty answer to a walk at 1.3.6.1.2.1.2.2.1.2$"):
+        walk(Mute({}), target(), [A, B])
+
+
+def test_get_splits_and_keeps_order_and_v1_missing_objects_become_no_such_instance() -> None:
+    oids = [A + (i,) for i in (3, 1, 9, 2)]
+    fake = agent(3, v1=True)
+    requester = FakeRequester({"127.0.0.1": fake})
+    stats = RequestStats()
+    answer = asyncio.run(SnmpClient(requester).get(target("1", max_oids_per_request=3), oids, stats))
+    assert [vb.oid for vb in answer] == oids
+    assert [vb.kind for vb in answer] == [Kind.OCTETS, Kind.OCTETS, Kind.NO_SUCH_INSTANCE, Kind.OCTETS]
+    # [3, 1, 9] answers noSuchName for 9, then [3, 1] again; [2] alone
+    assert [call[2] for call in requester.calls] == [tuple(oids[:3]), tuple(oids[:2]), (oids[3],)]
+    assert stats.requests == 3
