@@ -87,6 +87,8 @@ class Device:
 class DaemonSettings:
     max_in_flight: int = 256
     drain_grace_s: float = 10.0
+    #: how often the `stats` event (the poller's own health) is written
+    stats_interval_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -164,9 +164,11 @@ class _Loader:
                       profiles=profiles, devices=tuple(built))
 
     def daemon(self, raw: Any) -> DaemonSettings:
-        raw = self.table(raw, "daemon", ("max_in_flight", "drain_grace"))
+        raw = self.table(raw, "daemon", ("max_in_flight", "drain_grace", "stats_interval"))
         base = DaemonSettings()
         return DaemonSettings(
+            stats_interval_s=self.duration(raw.get("stats_interval", base.stats_interval_s),
+                                           "daemon.stats_interval", 1, 86_400),
             max_in_flight=self.integer(raw.get("max_in_flight", base.max_in_flight),
                                        "daemon.max_in_flight", 1, 100_000),
             drain_grace_s=self.duration(raw.get("drain_grace", base.drain_grace_s),

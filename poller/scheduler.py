@@ -4,6 +4,7 @@ device, a global cap on polls in flight, and a summary record for every schedule
 from __future__ import annotations
 
 import asyncio
+import math
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,6 +18,24 @@ from poller.snmp.client import SnmpClient
 #: a loop stall longer than this many intervals records the missed ticks in one summary each,
 #: up to this bound, so a long stall cannot flood the files
 MAX_MISSED_TICKS_RECORDED = 100
+
+
+@dataclass(slots=True)
+class Window:
+    """Poll outcomes since the last stats record."""
+
+    statuses: dict[str, int] = field(default_factory=dict)
+    overruns: int = 0
+    lags_s: list[float] = field(default_factory=list)
+
+    def note(self, summary: dict[str, Any]) -> None:
+        status = summary["status"]
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        if summary.get("error_type") == "overrun":
+            self.overruns += 1
+        lag = summary.get("queue_delay_s")
+        if lag is not None:
+            self.lags_s.append(lag)
 
 
 class Sink(Protocol):
@@ -66,13 +85,17 @@ class Scheduler:
         self.in_flight = 0
         self.completed = 0
         self.cancelled = 0
+        #: loop time of the last summary written: the watchdog's proof of life
+        self.last_progress = self._epoch
+        #: what happened since the last `take_window()`, for the stats record
+        self.window = Window()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         """Start every device's schedule."""
         for state in self._states.values():
-            state.loop_task = asyncio.create_task(self._device_loop(state), name=state.device.name)
+            self._start_loop(state)
 
     async def run_once(self) -> None:
         """Poll every device once, now (under the same in-flight cap), and wait for all."""
@@ -99,11 +122,57 @@ class Scheduler:
         for task in list(self._polls):
             task.cancel()
 
+    @property
+    def devices(self) -> int:
+        return len(self._states)
+
+    def take_window(self) -> Window:
+        window, self.window = self.window, Window()
+        return window
+
+    def apply(self, devices: tuple[Device, ...]) -> dict[str, list[str]]:
+        """Switch to a new fleet (a reload): unchanged devices keep their schedule and counter
+        state; removed ones stop starting polls (one in flight ends on its own deadline); new
+        ones start; changed ones restart on their new settings with fresh counter state. Each
+        device's `seq` carries on, so its summaries stay contiguous."""
+        wanted = {d.name: d for d in devices}
+        diff: dict[str, list[str]] = {"added": [], "removed": [], "changed": [], "unchanged": []}
+        for name, state in list(self._states.items()):
+            if name not in wanted:
+                self._stop_loop(state)
+                del self._states[name]
+                diff["removed"].append(name)
+            elif wanted[name] != state.device:
+                self._stop_loop(state)
+                state.device, state.tracker = wanted[name], CounterTracker()
+                self._start_loop(state)
+                diff["changed"].append(name)
+            else:
+                diff["unchanged"].append(name)
+        for name, device in wanted.items():
+            if name not in self._states:
+                state = self._states[name] = DeviceState(device)
+                self._start_loop(state)
+                diff["added"].append(name)
+        return diff
+
+    def _start_loop(self, state: DeviceState) -> None:
+        state.loop_task = asyncio.create_task(self._device_loop(state), name=state.device.name)
+
+    @staticmethod
+    def _stop_loop(state: DeviceState) -> None:
+        if state.loop_task is not None:
+            state.loop_task.cancel()
+            state.loop_task = None
+
     # -- one device --------------------------------------------------------------------------
 
     async def _device_loop(self, state: DeviceState) -> None:
         interval = state.device.interval_s
         next_at = self._epoch + phase_s(state.device.name, interval)
+        now = self._loop.time()
+        if next_at < now:  # started after a reload: join the grid at its next slot
+            next_at += math.ceil((now - next_at) / interval) * interval
         while True:
             await asyncio.sleep(max(0.0, next_at - self._loop.time()))
             next_at = self._skip_missed(state, next_at)
@@ -227,6 +296,8 @@ class Scheduler:
             record["error"] = fields.pop("error", None)
         record.update(fields)
         self._sink.data("poll", **record)
+        self.last_progress = self._loop.time()
+        self.window.note(record)
 
     def _wall(self, loop_time: float) -> str:
         """A loop-clock instant as RFC 3339 UTC."""
