@@ -12,6 +12,8 @@ def run_check(path: str) -> int:
     config = load_config(path)
     devices = config.devices
     print(f"{config.path}: valid")
+    for warning in config.warnings:
+        print(f"  warning      {warning}")
     print(f"  devices      {len(devices)}")
     by_interval = Counter(d.interval_s for d in devices)
     for interval, count in sorted(by_interval.items()):

@@ -43,6 +43,8 @@ def _run(args: argparse.Namespace) -> int:
     from poller.config import load_config
 
     config = load_config(args.config)
+    for warning in config.warnings:
+        print(f"poller: warning: {warning}", file=sys.stderr)
     return daemon.run(config, once=args.once, console=args.console)
 
 

@@ -108,6 +108,8 @@ class Config:
     credentials: Mapping[str, Credential]
     profiles: Mapping[str, Profile]
     devices: tuple[Device, ...]
+    #: one-line notes for the operator that do not stop the load (e.g. a world-readable secret)
+    warnings: tuple[str, ...] = ()
 
 
 def load_config(path: str | Path) -> Config:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import tomli
 
-from poller import mib
+from poller import mib, secrets
 from poller.config import (
     Column, Config, Credential, DaemonSettings, Device, OutputSettings, Profile, Secret, Table,
 )
@@ -83,6 +83,7 @@ def show(value: Any) -> str:
 class _Loader:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.inline_secrets = False
 
     def fail(self, where: str, problem: str) -> ConfigError:
         return ConfigError(f"{self.path}: {where}: {problem}" if where else f"{self.path}: {problem}")
@@ -160,8 +161,12 @@ class _Loader:
                 raise self.fail(f"devices[{i}].name", f"duplicate device name {device.name!r}")
             names.add(device.name)
             built.append(device)
+        warnings = ()
+        if self.inline_secrets and secrets.readable_by_others(self.path):
+            warnings = (f"{self.path} holds communities and is readable by every user: chmod o-r "
+                        "it, or use community_file, community_env or community_credential",)
         return Config(path=self.path, daemon=daemon, output=output, credentials=credentials,
-                      profiles=profiles, devices=tuple(built))
+                      profiles=profiles, devices=tuple(built), warnings=warnings)
 
     def daemon(self, raw: Any) -> DaemonSettings:
         raw = self.table(raw, "daemon", ("max_in_flight", "drain_grace", "stats_interval"))
@@ -201,17 +206,29 @@ class _Loader:
         out = {}
         for name, entry in raw.items():
             where = f"credentials.{name}"
-            entry = self.table(entry, where, ("version", "community"))
+            sources = secrets.source_keys("community")
+            entry = self.table(entry, where, ("version", *sources))
             version = entry.get("version", "2c")
             if version not in VERSIONS:
                 raise self.fail(f"{where}.version", f"{show(version)} is not supported "
                                                     "(allowed: '1', '2c')")
-            if "community" not in entry:
-                raise self.fail(f"{where}.community", "missing (the SNMP community string)")
-            community = self.string(entry["community"], f"{where}.community", secret=True)
             out[name] = Credential(name=name, version=VERSIONS[version],  # type: ignore[arg-type]
-                                   community=Secret(community))
+                                   community=Secret(self.secret(entry, where, sources)))
         return out
+
+    def secret(self, entry: dict[str, Any], where: str, sources: tuple[str, ...]) -> str:
+        given = [key for key in sources if key in entry]
+        if len(given) != 1:
+            problem = "missing" if not given else f"set more than once ({', '.join(given)})"
+            raise self.fail(f"{where}.{sources[0]}", f"{problem} (set one of: {', '.join(sources)})")
+        key = given[0]
+        value = self.string(entry[key], f"{where}.{key}", secret=key == sources[0])
+        if key == sources[0]:
+            self.inline_secrets = True
+        try:
+            return secrets.read(key, value)
+        except ValueError as exc:
+            raise self.fail(f"{where}.{key}", str(exc)) from None
 
     def profiles(self, raw: Any) -> dict[str, Profile]:
         raw = self.table(raw, "profiles", raw if isinstance(raw, dict) else ())

@@ -4,6 +4,7 @@ every line parses, SIGTERM drains and exits 0, secrets stay out of every file.""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -14,6 +15,9 @@ from typing import Any
 
 from tests import agents
 from tests.conftest import SNMPD_COMMUNITY, Agent
+
+ENV_SECRET = "env-s3cret-4b1d"
+FILE_SECRET = "file-s3cret-9c2e"
 
 
 def fleet(tmp_path: Path, snmpd: Agent, live: Agent, silent_port: int) -> Path:
@@ -48,7 +52,25 @@ name = "dead"
 host = "127.0.0.1"
 port = {silent_port}
 credential = "lab"
+
+[credentials.from_env]
+community_env = "POLLER_TEST_ENV_SECRET"
+[credentials.from_file]
+community_file = "{tmp_path / 'community'}"
+
+[[devices]]
+name = "wrong-env-secret"
+host = "127.0.0.1"
+port = {snmpd.port}
+credential = "from_env"
+
+[[devices]]
+name = "wrong-file-secret"
+host = "127.0.0.1"
+port = {snmpd.port}
+credential = "from_file"
 """
+    (tmp_path / "community").write_text(FILE_SECRET + "\n")
     path = tmp_path / "fleet.toml"
     path.write_text(text)
     return path
@@ -69,6 +91,7 @@ def test_the_daemon_polls_drains_on_sigterm_and_loses_nothing(
     process = subprocess.Popen(
         [sys.executable, "-m", "poller", "run", "--config", str(config)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=dict(os.environ, POLLER_TEST_ENV_SECRET=ENV_SECRET),
     )
     time.sleep(9)
     process.send_signal(signal.SIGTERM)
@@ -87,7 +110,8 @@ def test_the_daemon_polls_drains_on_sigterm_and_loses_nothing(
         assert record["timestamp"].endswith("Z") and record["event"] in {"poll", "row", "scalars"}
         if record["event"] == "poll":
             polls[record["device"]].append(record)
-    assert set(polls) == {"snmpd", "dead"} | {f"sim-{c}" for c in snmpsim_live.communities[:3]}
+    wrong = {"wrong-env-secret", "wrong-file-secret"}
+    assert set(polls) == {"snmpd", "dead"} | wrong | {f"sim-{c}" for c in snmpsim_live.communities[:3]}
     for device, summaries in polls.items():
         seqs = sorted(p["seq"] for p in summaries)
         assert seqs == list(range(len(seqs))), f"{device}: a scheduled poll has no summary"
@@ -104,8 +128,16 @@ def test_the_daemon_polls_drains_on_sigterm_and_loses_nothing(
     first = [r for r in rows if r.get("ifHCInOctets_bps_reason") == "first_sample"]
     assert first
 
+    for device in wrong:  # a community the agent does not know: it stays silent
+        assert {p["status"] for p in polls[device]} == {"timeout"}
+
+    checked = subprocess.run([sys.executable, "-m", "poller", "check", "--config", str(config)],
+                             capture_output=True, env=dict(os.environ, POLLER_TEST_ENV_SECRET=ENV_SECRET))
+    assert checked.returncode == 0
     everything = b"".join(f.read_bytes() for f in (tmp_path / "out").iterdir()) + out + err
-    assert SNMPD_COMMUNITY.encode() not in everything
+    everything += checked.stdout + checked.stderr
+    for secret in (SNMPD_COMMUNITY, ENV_SECRET, FILE_SECRET):
+        assert secret.encode() not in everything
 
 
 def test_run_once_polls_every_device_once_and_exits(tmp_path: Path, snmpd: Agent) -> None:
@@ -137,6 +169,7 @@ def test_bad_inputs_are_one_line_and_a_nonzero_exit(tmp_path: Path) -> None:
     blocker.write_text("")
     config = tmp_path / "bad-output.toml"
     config.write_text(f'[output]\ndirectory = "{blocker}/logs"\n[credentials.public]\ncommunity = "x"\n')
+    config.chmod(0o600)  # inline secrets: others must not read it (else a warning line too)
     cases = [
         (["run", "--config", str(config)], 1, "cannot write records in"),
         (["run", "--config", str(tmp_path / "missing.toml")], 2, "cannot read"),

@@ -118,7 +118,14 @@ D = "devices[0] (sw1)"
         (DEVICE.replace('host', 'tags = { rack = 7 }\nhost'), f"{F}: {D}.tags.rack: 7 is not a string"),
         ("[credentials.v3]\nversion = \"3\"\ncommunity = \"x\"\n",
          f"{F}: credentials.v3.version: '3' is not supported (allowed: '1', '2c')"),
-        ("[credentials.c]\nversion = \"2c\"\n", f"{F}: credentials.c.community: missing (the SNMP community string)"),
+        ("[credentials.c]\nversion = \"2c\"\n",
+         f"{F}: credentials.c.community: missing (set one of: community, community_env, community_file, community_credential)"),
+        ("[credentials.c]\ncommunity = \"a\"\ncommunity_env = \"B\"\n",
+         f"{F}: credentials.c.community: set more than once (community, community_env) (set one of: community, community_env, community_file, community_credential)"),
+        ("[credentials.c]\ncommunity_env = \"POLLER_TEST_UNSET_VARIABLE\"\n",
+         f"{F}: credentials.c.community_env: environment variable 'POLLER_TEST_UNSET_VARIABLE' is not set or empty"),
+        ("[credentials.c]\ncommunity_file = \"/nonexistent/community\"\n",
+         f"{F}: credentials.c.community_file: cannot read /nonexistent/community: No such file or directory"),
         ("[credentials.c]\ncommunity = 42\n", f"{F}: credentials.c.community: expected a non-empty string"),
         ("[profiles.p]\nscalars = [\"sysUptime.0\"]\n",
          f"{F}: profiles.p.scalars[0]: unknown name 'sysUptime.0' (did you mean 'sysUpTime'?)"),
@@ -155,3 +162,36 @@ def test_mistakes_are_one_exact_line(tmp_path: Path, text: str, message: str | N
 def test_a_missing_file_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"^.*/nope.toml: cannot read: No such file or directory$"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_secrets_come_from_env_files_and_systemd_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "community.txt").write_text("from-a-file\n")
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "lab").write_text("from-systemd")
+    monkeypatch.setenv("POLLER_TEST_COMMUNITY", "from-the-environment")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    path = write(tmp_path, f"""
+[credentials.env]
+community_env = "POLLER_TEST_COMMUNITY"
+[credentials.file]
+community_file = "{tmp_path / 'community.txt'}"
+[credentials.systemd]
+community_credential = "lab"
+""")
+    path.chmod(0o644)
+    config = load_config(path)
+    assert {n: c.community.reveal() for n, c in config.credentials.items()} == {
+        "env": "from-the-environment", "file": "from-a-file", "systemd": "from-systemd"}
+    assert config.warnings == ()  # no inline secret: others may read the file
+
+
+def test_inline_secrets_in_a_world_readable_file_draw_a_warning(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE)
+    path.chmod(0o644)
+    (warning,) = load_config(path).warnings
+    assert "readable by every user" in warning and "s3cr3t" not in warning
+    path.chmod(0o640)
+    assert load_config(path).warnings == ()
