@@ -22,9 +22,9 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed ## create the virtualenv with poller and its test tools
 
 .PHONY: agents
-agents: ## install net-snmp's snmpd and tools when missing (Debian)
-	@command -v snmpd >/dev/null && command -v snmpbulkwalk >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq snmpd snmp; }
+agents: ## install net-snmp's snmpd and tools, and systemd-analyze, when missing (Debian)
+	@command -v snmpd >/dev/null && command -v snmpbulkwalk >/dev/null && command -v systemd-analyze >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq snmpd snmp systemd; }
 
 .PHONY: run
 run: venv ## poll a simulated fleet on 127.0.0.1 (snmpsim + config/demo.toml); Ctrl-C stops
@@ -41,6 +41,20 @@ check: venv ## validate $(CONFIG) and summarize it
 .PHONY: bench
 bench: venv agents ## benchmark: the daemon vs snmpbulkwalk on a simulated fleet (BENCH_DEVICES, BENCH_SECONDS)
 	$(PY) -m tests.bench.run
+
+PREFIX ?= /opt/poller
+CONFDIR ?= /etc/poller
+UNITDIR ?= /etc/systemd/system
+
+.PHONY: install
+install: ## install into $(PREFIX) (its own venv), the unit, and an example config if none
+	$(PYTHON) -m venv $(PREFIX)
+	$(PREFIX)/bin/pip install -q --upgrade pip
+	$(PREFIX)/bin/pip install -q .
+	install -D -m 644 systemd/poller.service $(UNITDIR)/poller.service
+	install -D -m 644 README.md $(PREFIX)/README.md
+	test -e $(CONFDIR)/poller.toml || install -D -m 640 config/poller.example.toml $(CONFDIR)/poller.toml
+	@echo "installed; edit $(CONFDIR)/poller.toml, then: systemctl daemon-reload && systemctl enable --now poller"
 
 .PHONY: clean
 clean: ## remove the venv, demo records and benchmark output

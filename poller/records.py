@@ -13,6 +13,7 @@ import os
 import queue
 import sys
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
@@ -158,6 +159,7 @@ class Recorder:
                     if lost:
                         with self._lock:
                             self.dropped += lost
+                            self._unreported_drops += lost
             if stop:
                 return
 
@@ -172,6 +174,7 @@ class _RotatingFile:
         self._handle: BinaryIO | None = None
         self._size = 0
         self._failing = False
+        self._checked_at = time.monotonic()
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)  # it may have been removed
@@ -182,6 +185,9 @@ class _RotatingFile:
         """Write `lines`, rotating between them as needed. Returns how many were lost."""
         done = 0
         try:
+            if self._handle is not None and self._moved_away():
+                self._handle.close()
+                self._handle = None
             if self._handle is None:
                 self.open()
             pending: list[bytes] = []
@@ -201,6 +207,20 @@ class _RotatingFile:
             self._failing = False
             print(f"poller: writing {self.path} again", file=sys.stderr)
         return 0
+
+    def _moved_away(self) -> bool:
+        """True when the active name no longer leads to our open file (the file or its directory
+        was removed or renamed by someone else): writing on would go nowhere anyone reads. Checked
+        at most once a second."""
+        now = time.monotonic()
+        if now - self._checked_at < 1.0:
+            return False
+        self._checked_at = now
+        assert self._handle is not None
+        try:
+            return os.stat(self.path).st_ino != os.fstat(self._handle.fileno()).st_ino
+        except OSError:
+            return True
 
     def _flush(self, pending: list[bytes]) -> int:
         assert self._handle is not None

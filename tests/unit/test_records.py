@@ -125,3 +125,49 @@ def test_close_flushes_and_is_idempotent(tmp_path: Path) -> None:
     recorder.close()
     recorder.close()
     assert len(read_lines(tmp_path / "poller.jsonl")) == 10_000
+
+
+def test_a_vanished_directory_is_recreated_and_the_loss_is_counted(tmp_path: Path) -> None:
+    import shutil
+    import time
+
+    directory = tmp_path / "logs"
+    recorder = Recorder(settings(directory))
+    recorder.data("row", n=0)
+    time.sleep(0.2)
+    shutil.rmtree(directory)
+    time.sleep(1.1)  # past the writer's once-a-second check of the active name
+    for n in range(1, 4):
+        recorder.data("row", n=n)
+    recorder.close()
+    kept = [r["n"] for r in read_lines(directory / "poller.jsonl")]
+    assert kept == [1, 2, 3]  # written to the new file, not into the removed one
+    assert recorder.dropped == 0
+
+
+def test_writes_that_fail_are_counted_reported_and_writing_resumes(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+    import time
+
+    directory = tmp_path / "logs"
+    recorder = Recorder(settings(directory))
+    recorder.data("row", n=0)
+    time.sleep(0.2)
+    shutil.rmtree(directory)
+    directory.write_text("")  # where the directory was, a file: nothing can be written now
+    time.sleep(1.1)
+    recorder.data("row", n=1)
+    recorder.data("row", n=2)
+    time.sleep(0.3)
+    directory.unlink()
+    recorder.data("row", n=3)
+    time.sleep(0.3)
+    recorder.close()
+    assert recorder.dropped == 2
+    assert [r["n"] for r in read_lines(directory / "poller.jsonl")] == [3]
+    reports = [r for r in read_lines(directory / "events.jsonl") if r["event"] == "records_dropped"]
+    assert sum(r["count"] for r in reports) == 2
+    err = capfd.readouterr().err
+    assert err.count("cannot write") == 1 and "writing" in err and "again" in err
