@@ -97,7 +97,11 @@ class OutputSettings:
     data_file: str = "poller.jsonl"
     events_file: str = "events.jsonl"
     max_bytes: int = 50 * 1024 * 1024
+    #: also rotate when the active file is this old (seconds; 0: by size only)
+    max_age_s: float = 0.0
     backups: int = 5
+    #: gzip rotated files (poller.jsonl.1.gz ...)
+    compress: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

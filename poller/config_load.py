@@ -111,6 +111,11 @@ class _Loader:
             raise self.fail(where, f"{show(value)} is not an integer in {low}..{high}")
         return value
 
+    def boolean(self, value: Any, where: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(where, f"{show(value)} is not true or false")
+        return value
+
     def duration(self, value: Any, where: str, low: float, high: float) -> float:
         seconds: float | None = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -181,7 +186,8 @@ class _Loader:
         )
 
     def output(self, raw: Any) -> OutputSettings:
-        keys = ("directory", "data_file", "events_file", "max_bytes", "backups")
+        keys = ("directory", "data_file", "events_file", "max_bytes", "max_age", "backups",
+                "compress")
         raw = self.table(raw, "output", keys)
         base = OutputSettings()
         files = {}
@@ -198,6 +204,8 @@ class _Loader:
             directory=directory if directory.is_absolute() else Path.cwd() / directory,
             max_bytes=self.size(raw.get("max_bytes", base.max_bytes), "output.max_bytes"),
             backups=self.integer(raw.get("backups", base.backups), "output.backups", 0, 1000),
+            max_age_s=self.duration(raw.get("max_age", base.max_age_s), "output.max_age", 0, 366 * 86_400),
+            compress=self.boolean(raw.get("compress", base.compress), "output.compress"),
             **files,
         )
 

@@ -9,7 +9,9 @@ counted, and a `records_dropped` event says how many; nothing is lost silently.
 
 from __future__ import annotations
 
+import gzip
 import os
+import shutil
 import queue
 import sys
 import threading
@@ -67,7 +69,7 @@ class Recorder:
         queue_max: int = 100_000,
         put_timeout_s: float = 1.0,
     ) -> None:
-        self._files = [_RotatingFile(output.directory / name, output.max_bytes, output.backups)
+        self._files = [_RotatingFile(output.directory / name, output)
                        for name in (output.data_file, output.events_file)]
         try:
             output.directory.mkdir(parents=True, exist_ok=True)
@@ -167,10 +169,13 @@ class Recorder:
 class _RotatingFile:
     """One JSON-lines file with size rotation by rename. Used by the writer thread only."""
 
-    def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
+    def __init__(self, path: Path, output: OutputSettings) -> None:
         self.path = path
-        self.max_bytes = max_bytes
-        self.backups = backups
+        self.max_bytes = output.max_bytes
+        self.max_age_s = output.max_age_s
+        self.backups = output.backups
+        self.compress = output.compress
+        self._opened_at = time.monotonic()
         self._handle: BinaryIO | None = None
         self._size = 0
         self._failing = False
@@ -180,6 +185,7 @@ class _RotatingFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)  # it may have been removed
         self._handle = open(self.path, "ab")
         self._size = self._handle.tell()
+        self._opened_at = time.monotonic()
 
     def write_lines(self, lines: list[bytes]) -> int:
         """Write `lines`, rotating between them as needed. Returns how many were lost."""
@@ -190,6 +196,8 @@ class _RotatingFile:
                 self._handle = None
             if self._handle is None:
                 self.open()
+            if self.max_age_s and self._size and time.monotonic() - self._opened_at >= self.max_age_s:
+                self._rotate()
             pending: list[bytes] = []
             pending_size = 0
             for line in lines:
@@ -242,13 +250,17 @@ class _RotatingFile:
                 last += 1
             for n in range(last - 1, 0, -1):
                 os.replace(self._backup(n), self._backup(n + 1))
-            os.replace(self.path, self._backup(1))
+            if self.compress:
+                _gzip(self.path, self._backup(1))
+            else:
+                os.replace(self.path, self._backup(1))
         else:
             self.path.unlink(missing_ok=True)
         self.open()
 
     def _backup(self, n: int) -> Path:
-        return self.path.with_name(f"{self.path.name}.{n}")
+        suffix = ".gz" if self.compress else ""
+        return self.path.with_name(f"{self.path.name}.{n}{suffix}")
 
     def _fail(self, exc: OSError) -> None:
         """Report once per failing spell; the next batch tries to open the file again."""
@@ -267,3 +279,13 @@ class _RotatingFile:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+
+
+def _gzip(source: Path, target: Path) -> None:
+    """Compress `source` into `target` (via a temporary name, so a reader never sees half a
+    file), then remove `source`."""
+    partial = target.with_name(target.name + ".part")
+    with open(source, "rb") as raw, gzip.open(partial, "wb", compresslevel=6) as packed:
+        shutil.copyfileobj(raw, packed, 1 << 20)
+    os.replace(partial, target)
+    source.unlink()

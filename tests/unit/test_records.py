@@ -171,3 +171,22 @@ def test_writes_that_fail_are_counted_reported_and_writing_resumes(
     assert sum(r["count"] for r in reports) == 2
     err = capfd.readouterr().err
     assert err.count("cannot write") == 1 and "writing" in err and "again" in err
+
+
+def test_rotation_by_age_and_gzip_of_rotated_files_keep_every_record(tmp_path: Path) -> None:
+    import gzip
+    import time
+
+    recorder = Recorder(settings(tmp_path, max_bytes=2048, max_age_s=0.5, backups=100, compress=True))
+    for n in range(100):  # by size: several rotations
+        recorder.data("row", n=n)
+    time.sleep(0.7)
+    recorder.data("row", n=100)  # by age: the active file is older than 0.5 s
+    recorder.close()
+    rotated = sorted(tmp_path.glob("poller.jsonl.*"))
+    assert rotated and all(f.suffix == ".gz" for f in rotated)
+    assert not list(tmp_path.glob("*.part"))
+    seen = [json.loads(line)["n"] for f in rotated for line in gzip.decompress(f.read_bytes()).splitlines()]
+    active = [r["n"] for r in read_lines(tmp_path / "poller.jsonl")]
+    assert active == [100]  # the age rotation moved everything older away
+    assert sorted(seen + active) == list(range(101))
