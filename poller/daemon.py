@@ -4,6 +4,7 @@ about signals and the event loop policy."""
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import signal
 import sys
@@ -147,9 +148,16 @@ class _Daemon:
         interval = self.notifier.watchdog_interval_s or 1.0
         while True:
             slowest = max((d.interval_s for d in self.config.devices), default=60.0)
-            if loop.time() - self.scheduler.last_progress < 2 * slowest + interval:
+            if polls_completing(loop.time(), self.scheduler.last_progress, slowest, interval):
                 self.notifier.watchdog()
             await asyncio.sleep(interval)
+
+
+def polls_completing(now: float, last_progress: float, slowest_interval_s: float,
+                     ping_interval_s: float) -> bool:
+    """The watchdog's test: a summary was written within two of the slowest device's intervals
+    (every device writes one per interval, whatever happens to its polls)."""
+    return now - last_progress < 2 * slowest_interval_s + ping_interval_s
 
 
 def stats_fields(scheduler: Scheduler, recorder: Recorder, loop_lag_s: float) -> dict[str, Any]:
@@ -157,7 +165,8 @@ def stats_fields(scheduler: Scheduler, recorder: Recorder, loop_lag_s: float) ->
     lags = sorted(window.lags_s)
 
     def quantile(q: float) -> float | None:
-        return round(lags[min(len(lags) - 1, int(len(lags) * q))], 6) if lags else None
+        # nearest rank: the smallest value with at least q of all values at or below it
+        return round(lags[max(0, math.ceil(len(lags) * q) - 1)], 6) if lags else None
 
     return {
         "devices": scheduler.devices,

@@ -14,6 +14,7 @@ ratio, because this machine's speed varies from run to run.
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import shutil
@@ -175,7 +176,7 @@ def _measure_poller(settings: Settings, tmp: Path) -> dict[str, float]:
     lags = sorted(p["queue_delay_s"] for p in polls) or [0.0]
     result.update(
         lag_p50_ms=round(1000 * statistics.median(lags), 2),
-        lag_p99_ms=round(1000 * lags[min(len(lags) - 1, int(len(lags) * 0.99))], 2),
+        lag_p99_ms=round(1000 * lags[max(0, math.ceil(len(lags) * 0.99) - 1)], 2),
         timeouts=sum(1 for p in polls if p["status"] == "timeout"),
         not_ok=sum(1 for p in polls if p["status"] != "ok"),
         peak_rss_mib=round(peak_rss_kib / 1024, 1),
