@@ -110,7 +110,7 @@ def run_fleet(
         scheduler = Scheduler(tuple(devices), SnmpClient(requester), sink, max_in_flight=max_in_flight)
         scheduler.start()
         if during is not None:
-            await during(clock)
+            await during(clock, scheduler)
         await asyncio.sleep(seconds)
         return await scheduler.drain(grace_s)
 
@@ -189,7 +189,7 @@ def test_no_free_slot_before_the_deadline_is_our_fault_not_the_devices() -> None
 def test_a_stalled_loop_records_the_ticks_it_missed_as_late() -> None:
     dev = device("a", "127.0.0.11", interval_s=10.0)
 
-    async def stall(clock: VirtualClock) -> None:
+    async def stall(clock: VirtualClock, _: Scheduler) -> None:
         await asyncio.sleep(15.0)
         clock.stall(35.0)  # as if a CPU hog blocked the loop
 
@@ -209,7 +209,7 @@ def test_drain_waits_within_the_grace_then_cancels_and_still_summarizes() -> Non
     stuck = device("stuck", "127.0.0.41", interval_s=10.0, timeout_s=8.0)
     agents = {"127.0.0.40": agent(delay_s=0.5), "127.0.0.41": agent(delay_s=8.0)}
 
-    async def align(clock: VirtualClock) -> None:
+    async def align(clock: VirtualClock, _: Scheduler) -> None:
         # stop in the middle of both devices' polls
         await asyncio.sleep(max(phase_s("quick", 10.0), phase_s("stuck", 10.0)) + 0.2)
 
@@ -224,7 +224,7 @@ def test_rows_carry_rates_from_the_second_poll_on() -> None:
     dev = device("a", "127.0.0.11", interval_s=10.0)
     fake = agent(octets=1_000)
 
-    async def advance(clock: VirtualClock) -> None:
+    async def advance(clock: VirtualClock, _: Scheduler) -> None:
         await asyncio.sleep(phase_s("a", 10.0) + 1.0)  # after the first poll
         fake.set(IN_OCTETS + (1,), Kind.COUNTER64, 1_000 + 10 * 1250)
         fake.set(UPTIME, Kind.TIMETICKS, 100_000 + 1000)
@@ -243,7 +243,7 @@ def test_an_agent_restart_gives_null_rates_with_a_reason_not_a_spike() -> None:
     dev = device("a", "127.0.0.11", interval_s=10.0)
     fake = agent(uptime=500_000, octets=10**12)
 
-    async def reboot(clock: VirtualClock) -> None:
+    async def reboot(clock: VirtualClock, _: Scheduler) -> None:
         await asyncio.sleep(phase_s("a", 10.0) + 1.0)
         fake.set(UPTIME, Kind.TIMETICKS, 900)
         fake.set(IN_OCTETS + (1,), Kind.COUNTER64, 5_000)
@@ -253,3 +253,33 @@ def test_an_agent_restart_gives_null_rates_with_a_reason_not_a_spike() -> None:
     assert second["ifHCInOctets_bps"] is None
     assert second["ifHCInOctets_bps_reason"] == "agent_restart"
     assert sink.polls("a")[1]["agent_restarted"] is True
+
+
+def test_a_reload_keeps_unchanged_devices_and_restarts_changed_ones() -> None:
+    import dataclasses
+
+    keep, change, drop = (device(n, f"127.0.0.{50 + i}") for i, n in enumerate(("keep", "change", "drop")))
+    new = device("new", "127.0.0.53")
+    agents = {f"127.0.0.{50 + i}": agent() for i in range(4)}
+    diffs: list[dict[str, list[str]]] = []
+    applied_at: list[float] = []
+
+    async def reload(clock: VirtualClock, scheduler: Scheduler) -> None:
+        await asyncio.sleep(25.0)
+        applied_at.append(clock.now)
+        faster = dataclasses.replace(change, interval_s=5.0)
+        diffs.append(scheduler.apply((keep, faster, new)))
+
+    sink, requester, _ = run_fleet([keep, change, drop], agents, 30.0, during=reload)
+    assert diffs == [{"added": ["new"], "removed": ["drop"], "changed": ["change"], "unchanged": ["keep"]}]
+    for name in ("keep", "change"):
+        seqs = [p["seq"] for p in sink.polls(name)]
+        assert sorted(seqs) == list(range(len(seqs)))
+    assert max(requester.get_times["drop"]) < applied_at[0]
+    assert requester.get_times["new"]
+    after = [t for t in requester.get_times["change"] if t > applied_at[0]]
+    assert [round(b - a, 9) for a, b in zip(after, after[1:])] == [5.0] * (len(after) - 1)
+    assert len(after) >= 5
+    # "keep" kept its counter state: only its first poll has first-sample rates
+    reasons = [r.get("ifHCInOctets_bps_reason") for r in sink.rows("keep")]
+    assert reasons.count("first_sample") == 2 and len(reasons) > 4
