@@ -41,35 +41,18 @@ community = "{SNMPD_COMMUNITY}"
                  f'credential = "{community.replace("-", "_")}"\ninterval = 3\ntimeout = 1\n'
                  'tags = { site = "lab" }\n')
     text += f"""
-[[devices]]
-name = "snmpd"
-host = "127.0.0.1"
-port = {snmpd.port}
-credential = "lab"
-
-[[devices]]
-name = "dead"
-host = "127.0.0.1"
-port = {silent_port}
-credential = "lab"
-
 [credentials.from_env]
 community_env = "POLLER_TEST_ENV_SECRET"
 [credentials.from_file]
 community_file = "{tmp_path / 'community'}"
-
-[[devices]]
-name = "wrong-env-secret"
-host = "127.0.0.1"
-port = {snmpd.port}
-credential = "from_env"
-
-[[devices]]
-name = "wrong-file-secret"
-host = "127.0.0.1"
-port = {snmpd.port}
-credential = "from_file"
 """
+    for name, port, credential in [
+        ("snmpd", snmpd.port, "lab"),
+        ("dead", silent_port, "lab"),
+        ("wrong-env-secret", snmpd.port, "from_env"),
+        ("wrong-file-secret", snmpd.port, "from_file"),
+    ]:
+        text += f'[[devices]]\nname = "{name}"\nhost = "127.0.0.1"\nport = {port}\ncredential = "{credential}"\n'
     (tmp_path / "community").write_text(FILE_SECRET + "\n")
     path = tmp_path / "fleet.toml"
     path.write_text(text)
