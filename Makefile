@@ -47,13 +47,14 @@ CONFDIR ?= /etc/poller
 UNITDIR ?= /etc/systemd/system
 
 .PHONY: install
-install: ## install into $(PREFIX) (its own venv), the unit, and an example config if none
+install: ## install into $(PREFIX) (its own venv), the unit, a `poller` user, an example config if none
 	$(PYTHON) -m venv $(PREFIX)
 	$(PREFIX)/bin/pip install -q --upgrade pip
 	$(PREFIX)/bin/pip install -q .
 	install -D -m 644 systemd/poller.service $(UNITDIR)/poller.service
 	install -D -m 644 README.md $(PREFIX)/README.md
-	test -e $(CONFDIR)/poller.toml || install -D -m 640 config/poller.example.toml $(CONFDIR)/poller.toml
+	id -u poller >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin poller
+	test -e $(CONFDIR)/poller.toml || install -D -m 640 -g poller config/poller.example.toml $(CONFDIR)/poller.toml
 	@echo "installed; edit $(CONFDIR)/poller.toml, then: systemctl daemon-reload && systemctl enable --now poller"
 
 .PHONY: clean
