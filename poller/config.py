@@ -89,6 +89,8 @@ class DaemonSettings:
     drain_grace_s: float = 10.0
     #: how often the `stats` event (the poller's own health) is written
     stats_interval_s: float = 60.0
+    #: "builtin" (the project's own v1/v2c codec) or "pysnmp" (the reference implementation)
+    engine: str = "builtin"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,6 +21,7 @@ from poller.config import (
     Column, Config, Credential, DaemonSettings, Device, OutputSettings, Profile, Secret, Table,
 )
 from poller.errors import ConfigError
+from poller.snmp.engines import ENGINES
 
 DEVICE_DEFAULTS: dict[str, Any] = {
     "port": 161,
@@ -174,9 +175,13 @@ class _Loader:
                       profiles=profiles, devices=tuple(built), warnings=warnings)
 
     def daemon(self, raw: Any) -> DaemonSettings:
-        raw = self.table(raw, "daemon", ("max_in_flight", "drain_grace", "stats_interval"))
+        raw = self.table(raw, "daemon", ("max_in_flight", "drain_grace", "stats_interval", "engine"))
         base = DaemonSettings()
+        engine = raw.get("engine", base.engine)
+        if engine not in ENGINES:
+            raise self.fail("daemon.engine", f"{show(engine)} is not an engine (allowed: {', '.join(ENGINES)})")
         return DaemonSettings(
+            engine=engine,
             stats_interval_s=self.duration(raw.get("stats_interval", base.stats_interval_s),
                                            "daemon.stats_interval", 1, 86_400),
             max_in_flight=self.integer(raw.get("max_in_flight", base.max_in_flight),

@@ -20,7 +20,7 @@ from poller.poll import PollOutcome
 from poller.records import Recorder
 from poller.scheduler import Scheduler
 from poller.snmp.client import SnmpClient
-from poller.snmp.pysnmp_requester import PysnmpRequester
+from poller.snmp.engines import make_requester
 from poller.systemd import Notifier
 
 
@@ -57,7 +57,7 @@ class _Daemon:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(signum, self.on_signal, signum)
-        client = SnmpClient(PysnmpRequester())
+        client = SnmpClient(make_requester(self.config.daemon.engine))
         config = self.config
         self.scheduler = Scheduler(
             config.devices, client, self.recorder,

@@ -15,7 +15,7 @@ from poller.config import Credential, Secret
 from poller.errors import ConfigError
 from poller.oid import Oid
 from poller.snmp.client import SnmpClient
-from poller.snmp.pysnmp_requester import PysnmpRequester
+from poller.snmp.engines import DEFAULT_ENGINE, ENGINES, make_requester
 from poller.snmp.render import json_value, netsnmp_line
 from poller.snmp.types import RequestStats, Target, VarBind
 
@@ -45,6 +45,8 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-r", "--retries", type=int, default=1, help="retries (default 1)")
     parser.add_argument("--max-repetitions", type=int, default=25, help="GETBULK size (default 25)")
     parser.add_argument("--json", action="store_true", help="one JSON object per varbind")
+    parser.add_argument("--engine", choices=ENGINES, default=None,
+                        help=f"SNMP implementation (default {DEFAULT_ENGINE}, or the fleet file's)")
 
 
 def target_from(args: argparse.Namespace) -> Target:
@@ -96,7 +98,7 @@ def _get(args: argparse.Namespace) -> int:
     async def run(client: SnmpClient) -> list[VarBind]:
         return await client.get(target, oids, RequestStats())
 
-    return _print(_run(run), args.json)
+    return _print(_run(run, _engine(args)), args.json)
 
 
 def _walk(args: argparse.Namespace) -> int:
@@ -106,12 +108,22 @@ def _walk(args: argparse.Namespace) -> int:
         walked = await client.walk(target, roots, RequestStats())
         return [vb for root in roots for vb in walked[root]]
 
-    return _print(_run(run), args.json)
+    return _print(_run(run, _engine(args)), args.json)
 
 
-def _run(job: Any) -> list[VarBind]:
+def _engine(args: argparse.Namespace) -> str:
+    if args.engine:
+        return str(args.engine)
+    if args.config:
+        from poller.config import load_config
+
+        return load_config(args.config).daemon.engine
+    return DEFAULT_ENGINE
+
+
+def _run(job: Any, engine: str) -> list[VarBind]:
     async def main() -> list[VarBind]:
-        client = SnmpClient(PysnmpRequester())
+        client = SnmpClient(make_requester(engine))
         try:
             result: list[VarBind] = await job(client)
             return result

@@ -22,16 +22,9 @@ from pysnmp.proto import errind, rfc1902, rfc1905
 from pysnmp.proto.rfc1902 import ObjectName
 from pysnmp.smi.rfc1902 import ObjectIdentity, ObjectType
 
-from poller.errors import (
-    SnmpAgentError,
-    SnmpDecodeError,
-    SnmpError,
-    SnmpNoSuchName,
-    SnmpTimeout,
-    SnmpTooBig,
-    SnmpTransportError,
-)
+from poller.errors import SnmpDecodeError, SnmpError, SnmpTimeout, SnmpTransportError
 from poller.oid import Oid
+from poller.snmp.failures import status_error, who
 from poller.snmp.types import Kind, Target, VarBind
 
 _KINDS = {
@@ -75,7 +68,7 @@ class PysnmpRequester:
                 )
             except Exception as exc:  # pysnmp raises its own error for resolution failures
                 raise SnmpTransportError(
-                    f"cannot reach {_who(target)}: {_first_line(exc)}"
+                    f"cannot reach {who(target)}: {_first_line(exc)}"
                 ) from None
             self._transports[key] = transport
         return transport
@@ -104,12 +97,12 @@ class PysnmpRequester:
             raise
         except Exception as exc:
             raise SnmpDecodeError(
-                f"{_who(target)}: {_first_line(exc)}"
+                f"{who(target)}: {_first_line(exc)}"
             ) from None
         if indication:
             raise _indication_error(indication, target)
         if status and int(status):
-            raise _status_error(str(status.prettyPrint()), int(index), target, oids)
+            raise status_error(str(status.prettyPrint()), int(index), target, oids)
         return [_varbind(vb, target) for vb in varbinds]
 
     async def get(self, target: Target, oids: Sequence[Oid]) -> list[VarBind]:
@@ -139,7 +132,7 @@ def _varbind(vb: Any, target: Target) -> VarBind:
         elif value.tagSet == rfc1902.Null.tagSet:
             kind = Kind.NULL
         else:
-            raise SnmpDecodeError(f"{_who(target)}: unknown type at {name}")
+            raise SnmpDecodeError(f"{who(target)}: unknown type at {name}")
     oid = Oid(tuple(name))
     if kind in _INT_KINDS:
         return VarBind(oid, kind, int(value))
@@ -154,26 +147,12 @@ def _indication_error(indication: Any, target: Target) -> SnmpError:
     if isinstance(indication, errind.RequestTimedOut):
         tries = target.retries + 1
         return SnmpTimeout(
-            f"no response from {_who(target)} after {tries} x "
+            f"no response from {who(target)} after {tries} x "
             f"{target.timeout_s:g} s"
         )
-    return SnmpTransportError(f"{_who(target)}: {indication}")
-
-
-def _status_error(status: str, index: int, target: Target, oids: Sequence[Oid]) -> SnmpError:
-    at = f" at {oids[index - 1]}" if 1 <= index <= len(oids) else ""
-    message = f"{_who(target)} answered {status}{at}"
-    if status == "tooBig":
-        return SnmpTooBig(message, status=status, index=index)
-    if status == "noSuchName":
-        return SnmpNoSuchName(message, status=status, index=index)
-    return SnmpAgentError(message, status=status, index=index)
+    return SnmpTransportError(f"{who(target)}: {indication}")
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
-
-def _who(target: Target) -> str:
-    return target.address if target.name in (target.address, target.host) else f"{target.name} ({target.address})"

@@ -12,7 +12,7 @@ from poller.config import Credential, Secret
 from poller.errors import SnmpTimeout
 from poller.oid import Oid
 from poller.snmp.client import SnmpClient
-from poller.snmp.pysnmp_requester import PysnmpRequester
+from poller.snmp.engines import DEFAULT_ENGINE, ENGINES, make_requester
 from poller.snmp.types import Kind, RequestStats, Target
 from tests import agents
 from tests.conftest import Agent
@@ -30,9 +30,19 @@ def target(agent: Agent, community: str, *, version: str = "2c", **options: obje
                   credential=credential, **options)  # type: ignore[arg-type]
 
 
+@pytest.fixture(params=ENGINES, autouse=True)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on each engine: the built-in codec and pysnmp."""
+    ENGINE[0] = request.param
+    return str(request.param)
+
+
+ENGINE = [DEFAULT_ENGINE]
+
+
 def run(job):  # type: ignore[no-untyped-def]
     async def main():  # type: ignore[no-untyped-def]
-        client = SnmpClient(PysnmpRequester())
+        client = SnmpClient(make_requester(ENGINE[0]))
         try:
             return await job(client)
         finally:
