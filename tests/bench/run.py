@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+ENGINES = ("builtin", "pysnmp")
 OUT = ROOT / "bench-out"
 NETNS = "poller-bench"
 BASE_PORT = 20161
@@ -68,7 +69,7 @@ def main() -> int:
         try:
             _wait_ready(BASE_PORT)
             peer = _measure_peer(settings)
-            ours = _measure_poller(settings, Path(tmp))
+            ours = {engine: _measure_poller(settings, Path(tmp), engine) for engine in ENGINES}
             agent_cpu = _cpu_s(agent.pid)
         finally:
             agent.terminate()
@@ -149,14 +150,14 @@ def _measure_peer(settings: Settings) -> dict[str, float]:
 # -- poller --------------------------------------------------------------------------------------
 
 
-def _measure_poller(settings: Settings, tmp: Path) -> dict[str, float]:
-    out_dir = OUT / "records"
+def _measure_poller(settings: Settings, tmp: Path, engine: str) -> dict[str, float]:
+    out_dir = OUT / f"records-{engine}"
     shutil.rmtree(out_dir, ignore_errors=True)
-    config = tmp / "bench.toml"
-    config.write_text(_fleet_toml(settings, out_dir))
+    config = tmp / f"bench-{engine}.toml"
+    config.write_text(_fleet_toml(settings, out_dir, engine))
     poller = subprocess.Popen(
         [sys.executable, "-m", "poller", "run", "--config", str(config)],
-        cwd=ROOT, stderr=open(OUT / "poller.stderr", "wb"),
+        cwd=ROOT, stderr=open(OUT / f"poller-{engine}.stderr", "wb"),
     )
     try:
         time.sleep(settings.interval_s * 1.5)  # start-up and the first round stay out of the window
@@ -168,7 +169,7 @@ def _measure_poller(settings: Settings, tmp: Path) -> dict[str, float]:
         poller.send_signal(signal.SIGTERM)
         code = poller.wait(60)
     if code != 0:
-        raise SystemExit(f"bench: poller exited {code}; see {OUT / 'poller.stderr'}")
+        raise SystemExit(f"bench: poller exited {code}; see {OUT / f'poller-{engine}.stderr'}")
     polls = _polls_between(out_dir / "poller.jsonl", t0, t1)
     varbinds = sum(p["varbinds"] for p in polls)
     requests = sum(p["requests"] for p in polls)
@@ -184,9 +185,9 @@ def _measure_poller(settings: Settings, tmp: Path) -> dict[str, float]:
     return result
 
 
-def _fleet_toml(settings: Settings, out_dir: Path) -> str:
+def _fleet_toml(settings: Settings, out_dir: Path, engine: str) -> str:
     lines = [
-        "[daemon]", "max_in_flight = 256", "",
+        "[daemon]", "max_in_flight = 256", f'engine = "{engine}"', "",
         "[output]", f'directory = "{out_dir}"', "max_bytes = 104857600", "backups = 20", "",
         "[defaults]", f"interval = {settings.interval_s}", "timeout = 1", "retries = 1",
         "max_repetitions = 25", 'credential = "public"', 'profiles = ["bench"]', "",
@@ -249,23 +250,26 @@ def _costs(cpu_s: float, varbinds: int, requests: int, polls: int, wall_s: float
     }
 
 
-def _print_report(settings: Settings, ours: dict[str, float], peer: dict[str, float]) -> None:
+def _print_report(settings: Settings, ours: dict[str, dict[str, float]], peer: dict[str, float]) -> None:
+    per_poll = ours[ENGINES[0]]["varbinds_per_poll"]
     print(f"\nfleet: {settings.devices} devices (one snmpd), interval {settings.interval_s:g} s, "
-          f"window {settings.seconds:g} s, {ours['varbinds_per_poll']:g} varbinds per device poll\n")
+          f"window {settings.seconds:g} s, {per_poll:g} varbinds per device poll\n")
     header = ("", "polls/s", "varbinds/s", "CPU s/1000 vb", "CPU us/vb", "vs snmpbulkwalk")
     rows = [
-        ("poller", ours["polls_per_s"], ours["varbinds_per_s"], ours["cpu_s_per_1000_vb"],
-         ours["cpu_us_per_vb"], f"{ours['cpu_us_per_vb'] / peer['cpu_us_per_vb']:.2f}x"),
-        ("snmpget + snmpbulkwalk", peer["polls_per_s"], peer["varbinds_per_s"],
-         peer["cpu_s_per_1000_vb"], peer["cpu_us_per_vb"], "1.00x"),
+        (f"poller ({engine})", r["polls_per_s"], r["varbinds_per_s"], r["cpu_s_per_1000_vb"],
+         r["cpu_us_per_vb"], f"{r['cpu_us_per_vb'] / peer['cpu_us_per_vb']:.2f}x")
+        for engine, r in ours.items()
     ]
+    rows.append(("snmpget + snmpbulkwalk", peer["polls_per_s"], peer["varbinds_per_s"],
+                 peer["cpu_s_per_1000_vb"], peer["cpu_us_per_vb"], "1.00x"))
     widths = [24, 10, 12, 15, 11, 16]
     for row in (header, *rows):
         print("".join(str(cell).rjust(w) if i else str(cell).ljust(w)
                       for i, (cell, w) in enumerate(zip(row, widths))))
-    print(f"\npoller: schedule lag p50 {ours['lag_p50_ms']} ms, p99 {ours['lag_p99_ms']} ms; "
-          f"timeouts {ours['timeouts']}, polls not ok {ours['not_ok']}, "
-          f"peak RSS {ours['peak_rss_mib']} MiB")
+    print()
+    for engine, r in ours.items():
+        print(f"poller ({engine}): schedule lag p50 {r['lag_p50_ms']} ms, p99 {r['lag_p99_ms']} ms; "
+              f"timeouts {r['timeouts']}, polls not ok {r['not_ok']}, peak RSS {r['peak_rss_mib']} MiB")
     print(f"report: {OUT / 'report.json'}")
 
 
