@@ -156,7 +156,23 @@ def _integer(data: bytes, at: int, end: int) -> tuple[int, int]:
     return int.from_bytes(data[start:stop], "big", signed=True), stop
 
 
+#: decoded OIDs by their encoding: a fleet reads the same table OIDs on every poll of every
+#: device, so most OIDs decode once; bounded, and cleared when full
+_OID_CACHE: dict[bytes, Oid] = {}
+OID_CACHE_MAX = 200_000
+
+
 def decode_oid(content: bytes) -> Oid:
+    oid = _OID_CACHE.get(content)
+    if oid is None:
+        oid = _decode_oid(content)
+        if len(_OID_CACHE) >= OID_CACHE_MAX:
+            _OID_CACHE.clear()
+        _OID_CACHE[content] = oid
+    return oid
+
+
+def _decode_oid(content: bytes) -> Oid:
     if not content:
         raise SnmpDecodeError("empty OID")
     arcs: list[int] = []
