@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Protocol, Sequence
 
-from poller.errors import SnmpNoSuchName, SnmpNonIncreasingOid, SnmpWalkError, SnmpWalkLimit
+from poller.errors import (
+    SnmpNoSuchName, SnmpNonIncreasingOid, SnmpTooBig, SnmpWalkError, SnmpWalkLimit,
+)
 from poller.oid import Oid
 from poller.snmp.types import Kind, RequestStats, Target, VarBind
 
@@ -33,6 +35,15 @@ class SnmpClient:
 
     def __init__(self, requester: Requester) -> None:
         self._requester = requester
+        self._sizes: dict[str, RequestSize] = {}
+
+    def size_for(self, target: Target) -> RequestSize:
+        """What this agent has been found to take (learned on tooBig, per device name)."""
+        size = self._sizes.get(target.name)
+        limits = (target.max_repetitions, target.max_oids_per_request)
+        if size is None or size.limits != limits:
+            size = self._sizes[target.name] = RequestSize(*limits)
+        return size
 
     async def get(self, target: Target, oids: Sequence[Oid], stats: RequestStats) -> list[VarBind]:
         """GET `oids` (in requests of at most target.max_oids_per_request), in order.
@@ -40,9 +51,19 @@ class SnmpClient:
         SNMPv1 answers a missing object with noSuchName for the whole request: that OID becomes
         a noSuchInstance varbind (as v2c would say) and the rest is asked again."""
         answer: list[VarBind] = []
-        size = max(1, target.max_oids_per_request)
-        for start in range(0, len(oids), size):
-            answer.extend(await self._get_chunk(target, list(oids[start : start + size]), stats))
+        size = self.size_for(target)
+        start = 0
+        while start < len(oids):
+            chunk = list(oids[start : start + size.oids])
+            try:
+                answer.extend(await self._get_chunk(target, chunk, stats))
+            except SnmpTooBig:
+                if len(chunk) == 1:
+                    raise
+                size.too_big(oids=len(chunk))
+                continue
+            size.worked()
+            start += len(chunk)
         return answer
 
     async def _get_chunk(
@@ -85,16 +106,26 @@ class SnmpClient:
                     f"walk of {target.name} ({target.address}) stopped after {requests} requests "
                     f"(max_walk_requests); {sum(len(w.varbinds) for w in walks)} varbinds read"
                 )
-            batch = active[: max(1, target.max_oids_per_request)]
+            size = self.size_for(target)
+            batch = active[: size.oids]
             requests += 1
-            await self._step(target, batch, stats)
+            try:
+                await self._step(target, batch, stats, size.repetitions)
+            except SnmpTooBig:
+                if size.repetitions == 1 and len(batch) == 1:
+                    raise
+                size.too_big(repetitions=size.repetitions, oids=len(batch))
+                continue
+            size.worked()
             active = [w for w in active if not w.done]
         return {w.column: w.varbinds for w in walks}
 
     async def close(self) -> None:
         await self._requester.close()
 
-    async def _step(self, target: Target, batch: list[_ColumnWalk], stats: RequestStats) -> None:
+    async def _step(
+        self, target: Target, batch: list[_ColumnWalk], stats: RequestStats, repetitions: int
+    ) -> None:
         """One request for the columns in `batch`; advances or finishes each of them."""
         oids = [w.last for w in batch]
         stats.requests += 1
@@ -102,7 +133,7 @@ class SnmpClient:
             if target.credential.version == "1":
                 answer = await self._requester.get_next(target, oids)
             else:
-                answer = await self._requester.get_bulk(target, oids, target.max_repetitions)
+                answer = await self._requester.get_bulk(target, oids, repetitions)
         except SnmpNoSuchName as exc:
             # v1's end of the MIB view: that column is done, the others are asked again
             if not 1 <= exc.index <= len(batch):
@@ -121,6 +152,35 @@ class SnmpClient:
             walk = batch[i % width]
             if not walk.done:
                 walk.take(vb, target)
+
+
+class RequestSize:
+    """How big a request one agent takes. tooBig halves the repetitions first, then the OIDs
+    per request; after GROW_AFTER good requests in a row they grow back by a quarter, up to the
+    configured limits (so a transient tooBig does not shrink a device for ever)."""
+
+    GROW_AFTER = 16
+    __slots__ = ("limits", "repetitions", "oids", "_good")
+
+    def __init__(self, max_repetitions: int, max_oids: int) -> None:
+        self.limits = (max_repetitions, max_oids)
+        self.repetitions = max(1, max_repetitions)
+        self.oids = max(1, max_oids)
+        self._good = 0
+
+    def too_big(self, *, repetitions: int = 1, oids: int = 1) -> None:
+        self._good = 0
+        if repetitions > 1:
+            self.repetitions = max(1, repetitions // 2)
+        else:
+            self.oids = max(1, oids // 2)
+
+    def worked(self) -> None:
+        self._good += 1
+        if self._good >= self.GROW_AFTER:
+            self._good = 0
+            self.repetitions = min(self.limits[0], self.repetitions + max(1, self.repetitions // 4))
+            self.oids = min(self.limits[1], self.oids + max(1, self.oids // 4))
 
 
 class _ColumnWalk:

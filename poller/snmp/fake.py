@@ -24,6 +24,7 @@ class FakeAgent:
         dead: bool = False,
         max_oids: int | None = None,
         max_response: int | None = None,
+        max_varbinds: int | None = None,
         v1: bool = False,
     ) -> None:
         self._values = dict(varbinds)
@@ -32,6 +33,7 @@ class FakeAgent:
         self.dead = dead
         self.max_oids = max_oids  # more varbinds in a request than this: tooBig
         self.max_response = max_response  # GETBULK answers are cut to this many varbinds
+        self.max_varbinds = max_varbinds  # a GETBULK answer longer than this: tooBig
         self.v1 = v1
 
     def set(self, oid: Oid, kind: Kind, value: Value) -> None:
@@ -75,6 +77,8 @@ class FakeAgent:
             current = [vb.oid for vb in row]
             if all(vb.kind is Kind.END_OF_MIB for vb in row):
                 break
+        if self.max_varbinds is not None and len(answer) > self.max_varbinds:
+            raise SnmpTooBig("tooBig", status="tooBig")
         return answer[: self.max_response] if self.max_response else answer
 
 

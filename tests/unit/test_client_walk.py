@@ -119,3 +119,49 @@ def test_get_splits_and_keeps_order_and_v1_missing_objects_become_no_such_instan
     # [3, 1, 9] answers noSuchName for 9, then [3, 1] again; [2] alone
     assert [call[2] for call in requester.calls] == [tuple(oids[:3]), tuple(oids[:2]), (oids[3],)]
     assert stats.requests == 3
+
+
+def test_too_big_halves_the_request_and_the_device_remembers() -> None:
+    fake = agent(20, max_varbinds=12)  # an agent that answers tooBig instead of truncating
+    requester = FakeRequester({"127.0.0.1": fake})
+    client = SnmpClient(requester)
+    t = target(max_repetitions=25)
+    first = asyncio.run(client.walk(t, [A, B], RequestStats()))
+    assert [len(first[c]) for c in (A, B)] == [20, 20]
+    reps = [call[3] for call in requester.calls]
+    assert reps[:3] == [25, 12, 6]  # 50, 24, then 12 varbinds: halved until it fits
+    assert client.size_for(t).repetitions == 6
+    requester.calls.clear()
+    second = asyncio.run(client.walk(t, [A, B], RequestStats()))
+    assert second == first
+    assert requester.calls[0][3] == 6  # learned: no tooBig round trips on the next poll
+
+
+def test_a_request_size_grows_back_after_good_answers() -> None:
+    from poller.snmp.client import RequestSize
+
+    size = RequestSize(40, 32)
+    size.too_big(repetitions=40, oids=10)
+    assert (size.repetitions, size.oids) == (20, 32)
+    size.too_big(repetitions=1, oids=32)
+    assert (size.repetitions, size.oids) == (20, 16)
+    for _ in range(RequestSize.GROW_AFTER * 10):
+        size.worked()
+    assert (size.repetitions, size.oids) == (40, 32)
+
+
+def test_get_splits_on_too_big() -> None:
+    fake = agent(10, max_oids=3)
+    requester = FakeRequester({"127.0.0.1": fake})
+    oids = [A + (i,) for i in range(1, 11)]
+    answer = asyncio.run(SnmpClient(requester).get(target(), oids, RequestStats()))
+    assert [vb.oid for vb in answer] == oids
+    assert max(len(call[2]) for call in requester.calls if call[0] == "get") >= 10
+    assert all(len(call[2]) <= 3 for call in requester.calls[-3:])
+
+
+def test_a_single_oid_that_is_too_big_is_an_error() -> None:
+    from poller.errors import SnmpTooBig
+
+    with pytest.raises(SnmpTooBig):
+        walk(agent(3, max_varbinds=0), target(max_repetitions=1), [A])
