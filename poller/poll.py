@@ -125,7 +125,7 @@ class _Poll:
             for column in group_columns:
                 vb = by_oid.get(column.oid)
                 if vb is not None:
-                    _put(fields, column, vb, (group, column.name), self.tracker, at_s, outcome)
+                    _put(fields, column, vb, (group, column.name), self.tracker, at_s)
             outcome.records.append(("scalars", fields))
         outcome.parts_ok += 1
 
@@ -146,11 +146,42 @@ class _Poll:
                     }
                     row.update(device.tags)
                 key = (table.name, index, column.name)
-                _put(row, column, vb, key, self.tracker, at_s, outcome)
+                _put(row, column, vb, key, self.tracker, at_s)
+        bits = [c.name for c in table.columns if c.bits]
         for index in sorted(rows):
-            outcome.records.append(("row", rows[index]))
+            row = rows[index]
+            _drop_impossible_rates(row)
+            for name in bits:
+                bps = row.get(f"{name}_bps")
+                if bps is not None:
+                    outcome.bps_totals[name] = outcome.bps_totals.get(name, 0.0) + bps
+            outcome.records.append(("row", row))
         outcome.rows += len(rows)
         outcome.parts_ok += 1
+
+
+#: octet counters of IF-MIB, whose rate can be checked against the interface's speed
+_OCTET_COUNTERS = ("ifHCInOctets", "ifHCOutOctets", "ifInOctets", "ifOutOctets")
+#: slack over the nominal speed before a rate counts as impossible (timing jitter, rounding)
+SPEED_SLACK = 1.1
+
+
+def _drop_impossible_rates(row: dict[str, Any]) -> None:
+    """A rate above what the interface can carry is a counter glitch, not traffic: null it with
+    the reason, rather than draw a spike. Speed from ifHighSpeed (Mbit/s) or ifSpeed (bit/s)."""
+    high, speed = row.get("ifHighSpeed"), row.get("ifSpeed")
+    if isinstance(high, int) and high > 0:
+        limit = high * 1_000_000.0
+    elif isinstance(speed, int) and 0 < speed < 4_294_967_295:
+        limit = float(speed)
+    else:
+        return
+    for name in _OCTET_COUNTERS:
+        for suffix, to_bits in (("_bps", 1), ("_rate", 8)):
+            value = row.get(name + suffix)
+            if value is not None and value * to_bits > limit * SPEED_SLACK:
+                row[name + suffix] = None
+                row[f"{name}{suffix}_reason"] = "above_if_speed"
 
 
 def _put(
@@ -160,7 +191,6 @@ def _put(
     key: tuple[Any, ...],
     tracker: CounterTracker,
     at_s: float,
-    outcome: PollOutcome,
 ) -> None:
     """Set the column's value, and for counters its rate (and the reason when there is none)."""
     fields[column.name] = record_value(vb, _hint(column))
@@ -172,7 +202,6 @@ def _put(
     value = rate.value
     if value is not None and column.bits:
         value *= 8
-        outcome.bps_totals[column.name] = outcome.bps_totals.get(column.name, 0.0) + value
     fields[name] = value
     if rate.reason is not None:
         fields[f"{name}_reason"] = rate.reason
