@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Protocol, Sequence
 
 from poller.errors import (
-    SnmpNoSuchName, SnmpNonIncreasingOid, SnmpTooBig, SnmpWalkError, SnmpWalkLimit,
+    SnmpAgentError, SnmpNoSuchName, SnmpNonIncreasingOid, SnmpTimeout, SnmpTooBig, SnmpWalkError,
+    SnmpWalkLimit,
 )
 from poller.oid import Oid
 from poller.snmp.types import Kind, RequestStats, Target, VarBind
@@ -110,11 +111,18 @@ class SnmpClient:
             batch = active[: size.oids]
             requests += 1
             try:
-                await self._step(target, batch, stats, size.repetitions)
+                await self._step(target, batch, stats, size)
             except SnmpTooBig:
                 if size.repetitions == 1 and len(batch) == 1:
                     raise
                 size.too_big(repetitions=size.repetitions, oids=len(batch))
+                continue
+            except (SnmpTimeout, SnmpAgentError):
+                # A GETBULK that fails where the GET worked: try small bulks, then GETNEXT
+                # (agents without GETBULK, or that drop large answers); anything else is real.
+                if not size.bulk or target.credential.version == "1":
+                    raise
+                size.bulk_failed()
                 continue
             size.worked()
             active = [w for w in active if not w.done]
@@ -124,16 +132,16 @@ class SnmpClient:
         await self._requester.close()
 
     async def _step(
-        self, target: Target, batch: list[_ColumnWalk], stats: RequestStats, repetitions: int
+        self, target: Target, batch: list[_ColumnWalk], stats: RequestStats, size: RequestSize
     ) -> None:
         """One request for the columns in `batch`; advances or finishes each of them."""
         oids = [w.last for w in batch]
         stats.requests += 1
         try:
-            if target.credential.version == "1":
+            if target.credential.version == "1" or not size.bulk:
                 answer = await self._requester.get_next(target, oids)
             else:
-                answer = await self._requester.get_bulk(target, oids, repetitions)
+                answer = await self._requester.get_bulk(target, oids, size.repetitions)
         except SnmpNoSuchName as exc:
             # v1's end of the MIB view: that column is done, the others are asked again
             if not 1 <= exc.index <= len(batch):
@@ -160,13 +168,24 @@ class RequestSize:
     configured limits (so a transient tooBig does not shrink a device for ever)."""
 
     GROW_AFTER = 16
-    __slots__ = ("limits", "repetitions", "oids", "_good")
+    __slots__ = ("limits", "repetitions", "oids", "bulk", "_good")
 
     def __init__(self, max_repetitions: int, max_oids: int) -> None:
         self.limits = (max_repetitions, max_oids)
         self.repetitions = max(1, max_repetitions)
         self.oids = max(1, max_oids)
+        #: False once GETBULK failed even with one repetition: this agent is walked with GETNEXT
+        self.bulk = True
         self._good = 0
+
+    def bulk_failed(self) -> None:
+        """A GETBULK went unanswered or was refused: quarter the repetitions, and at one give up
+        on GETBULK for this device."""
+        self._good = 0
+        if self.repetitions > 1:
+            self.repetitions = max(1, self.repetitions // 4)
+        else:
+            self.bulk = False
 
     def too_big(self, *, repetitions: int = 1, oids: int = 1) -> None:
         self._good = 0

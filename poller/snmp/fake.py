@@ -10,7 +10,7 @@ import asyncio
 import bisect
 from typing import Sequence
 
-from poller.errors import SnmpNoSuchName, SnmpTimeout, SnmpTooBig
+from poller.errors import SnmpAgentError, SnmpNoSuchName, SnmpTimeout, SnmpTooBig
 from poller.oid import Oid
 from poller.snmp.types import Kind, Target, Value, VarBind
 
@@ -25,6 +25,7 @@ class FakeAgent:
         max_oids: int | None = None,
         max_response: int | None = None,
         max_varbinds: int | None = None,
+        bulk: bool = True,
         v1: bool = False,
     ) -> None:
         self._values = dict(varbinds)
@@ -34,6 +35,7 @@ class FakeAgent:
         self.max_oids = max_oids  # more varbinds in a request than this: tooBig
         self.max_response = max_response  # GETBULK answers are cut to this many varbinds
         self.max_varbinds = max_varbinds  # a GETBULK answer longer than this: tooBig
+        self.bulk = bulk  # False: GETBULK is refused with genErr, as some old agents do
         self.v1 = v1
 
     def set(self, oid: Oid, kind: Kind, value: Value) -> None:
@@ -69,6 +71,8 @@ class FakeAgent:
         return answer
 
     def get_bulk(self, oids: Sequence[Oid], max_repetitions: int) -> list[VarBind]:
+        if not self.bulk:
+            raise SnmpAgentError("genErr", status="genErr", index=0)
         answer: list[VarBind] = []
         current = list(oids)
         for _ in range(max_repetitions):

@@ -165,3 +165,29 @@ def test_a_single_oid_that_is_too_big_is_an_error() -> None:
 
     with pytest.raises(SnmpTooBig):
         walk(agent(3, max_varbinds=0), target(max_repetitions=1), [A])
+
+
+def test_an_agent_without_getbulk_is_walked_with_getnext_after_small_bulks_fail() -> None:
+    fake = agent(4, bulk=False)
+    requester = FakeRequester({"127.0.0.1": fake})
+    client = SnmpClient(requester)
+    t = target(max_repetitions=25)
+    result = asyncio.run(client.walk(t, [A, B], RequestStats()))
+    assert [len(result[c]) for c in (A, B)] == [4, 4]
+    ops = [(call[0], call[3]) for call in requester.calls]
+    assert ops[:4] == [("get_bulk", 25), ("get_bulk", 6), ("get_bulk", 1), ("get_next", None)]
+    assert client.size_for(t).bulk is False
+    requester.calls.clear()
+    asyncio.run(client.walk(t, [A], RequestStats()))
+    assert {call[0] for call in requester.calls} == {"get_next"}  # remembered
+
+
+def test_a_real_agent_error_on_getnext_is_not_retried_for_ever() -> None:
+    from poller.errors import SnmpAgentError
+
+    class Broken(FakeAgent):
+        def get_next(self, oids: Any) -> list[VarBind]:
+            raise SnmpAgentError("genErr", status="genErr")
+
+    with pytest.raises(SnmpAgentError):
+        walk(Broken({}, bulk=False), target(max_repetitions=4), [A])
