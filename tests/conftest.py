@@ -3,6 +3,8 @@ A missing agent binary fails the tests that need it; nothing is skipped."""
 
 from __future__ import annotations
 
+import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -32,11 +34,11 @@ def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
     port = agents.free_udp_port()
     try:
         process = agents.start_snmpd(directory, [port], SNMPD_COMMUNITY)
-        agents.wait_ready("127.0.0.1", port, SNMPD_COMMUNITY, process)
     except agents.AgentError as exc:
         pytest.fail(str(exc))
-    yield Agent("127.0.0.1", port, (SNMPD_COMMUNITY,))
-    agents.stop(process)
+    with _stopped_after(process):
+        _wait_ready(port, SNMPD_COMMUNITY, process)
+        yield Agent("127.0.0.1", port, (SNMPD_COMMUNITY,))
 
 
 @pytest.fixture(scope="session")
@@ -57,8 +59,24 @@ def _snmpsim(directory: Path, *, advancing: bool) -> Iterator[Agent]:
     port = agents.free_udp_port()
     try:
         process = agents.start_snmpsim(data, port, directory / "snmpsim.log")
-        agents.wait_ready("127.0.0.1", port, names[0], process)
     except agents.AgentError as exc:
         pytest.fail(str(exc))
-    yield Agent("127.0.0.1", port, tuple(names))
-    agents.stop(process)
+    with _stopped_after(process):
+        _wait_ready(port, names[0], process)
+        yield Agent("127.0.0.1", port, tuple(names))
+
+
+@contextmanager
+def _stopped_after(process: subprocess.Popen[bytes]) -> Iterator[None]:
+    """Stop the agent however the fixture ends, also when it never became ready."""
+    try:
+        yield
+    finally:
+        agents.stop(process)
+
+
+def _wait_ready(port: int, community: str, process: subprocess.Popen[bytes]) -> None:
+    try:
+        agents.wait_ready("127.0.0.1", port, community, process)
+    except agents.AgentError as exc:
+        pytest.fail(str(exc))
