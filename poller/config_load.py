@@ -53,7 +53,7 @@ BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
                     "ifPhysAddress", "ifAdminStatus", "ifOperStatus", "ifLastChange",
                     "ifHCInOctets", "ifHCOutOctets", "ifHCInUcastPkts", "ifHCOutUcastPkts",
                     "ifInDiscards", "ifOutDiscards", "ifInErrors", "ifOutErrors",
-                    "ifInUnknownProtos"],
+                    "ifInUnknownProtos", "ifCounterDiscontinuityTime"],
         "bits": ["ifHCInOctets", "ifHCOutOctets"],
     }]},
 }

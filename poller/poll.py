@@ -19,6 +19,8 @@ from poller import mib
 
 #: read on every poll, whatever the profiles say: a decrease means the agent restarted
 SYS_UPTIME = Oid.parse("1.3.6.1.2.1.1.3.0")
+#: a column whose change means the row's counters restarted (IF-MIB); read before the rates
+DISCONTINUITY = "ifCounterDiscontinuityTime"
 
 Record = tuple[str, dict[str, Any]]
 
@@ -133,6 +135,12 @@ class _Poll:
         device, outcome = self.device, self.outcome
         walked = await self.client.walk(self.target, [c.oid for c in table.columns], outcome.stats)
         at_s = self.clock()
+        for column in table.columns:
+            if column.name == DISCONTINUITY:
+                for vb in walked.get(column.oid, ()):
+                    if isinstance(vb.value, int):
+                        row_key = (table.name, vb.oid.index_after(column.oid))
+                        self.tracker.note_discontinuity(row_key, vb.value)
         rows: dict[tuple[int, ...], dict[str, Any]] = {}
         for column in table.columns:
             for vb in walked.get(column.oid, ()):

@@ -7,7 +7,7 @@ reason, never a spike.
 
 from __future__ import annotations
 
-from typing import Hashable, NamedTuple
+from typing import Any, Hashable, NamedTuple
 
 #: TimeTicks (sysUpTime) wrap at 2^32 hundredths of a second: after ~497 days
 TICKS_WRAP = 2**32
@@ -24,13 +24,31 @@ class Rate(NamedTuple):
 class CounterTracker:
     """Last value and time of every counter of one device, keyed by (table, index, column)."""
 
-    __slots__ = ("_last", "_seen", "_uptime", "_restarted")
+    __slots__ = ("_last", "_seen", "_uptime", "_restarted", "_markers", "_reasons")
 
     def __init__(self) -> None:
         self._last: dict[Hashable, tuple[int, float]] = {}
         self._seen: set[Hashable] = set()
         self._uptime: tuple[int, float] | None = None
         self._restarted = False
+        #: discontinuity markers (e.g. ifCounterDiscontinuityTime) by row
+        self._markers: dict[Hashable, int] = {}
+        #: why a counter's previous value was dropped, for its next rate
+        self._reasons: dict[Hashable, str] = {}
+
+    def note_discontinuity(self, row: tuple[Any, ...], marker: int) -> bool:
+        """Record a row's discontinuity marker (ifCounterDiscontinuityTime). When it changed, the
+        row's counters were reset or re-based: their previous values are dropped and their next
+        rates say `counter_discontinuity`. Returns whether that happened."""
+        previous = self._markers.get(row)
+        self._markers[row] = marker
+        if previous is None or previous == marker:
+            return False
+        width = len(row)
+        for key in [k for k in self._last if isinstance(k, tuple) and k[:width] == row]:
+            del self._last[key]
+            self._reasons[key] = "counter_discontinuity"
+        return True
 
     def note_uptime(self, ticks: int | None, at_s: float) -> bool:
         """Record sysUpTime at monotonic time `at_s`. True when the agent restarted since the last
@@ -63,7 +81,8 @@ class CounterTracker:
         previous = self._last.get(key)
         self._last[key] = (value, at_s)
         if previous is None:
-            return Rate(None, "agent_restart" if self._restarted else "first_sample")
+            reason = self._reasons.pop(key, None)
+            return Rate(None, reason or ("agent_restart" if self._restarted else "first_sample"))
         old_value, old_at = previous
         elapsed = at_s - old_at
         if elapsed <= 0:
@@ -83,6 +102,9 @@ class CounterTracker:
         stale = self._last.keys() - self._seen
         for key in stale:
             del self._last[key]
+        rows = {k[:2] for k in self._seen if isinstance(k, tuple)}
+        for row in [r for r in self._markers if r not in rows]:
+            del self._markers[row]
         self._seen = set()
         return len(stale)
 

@@ -31,8 +31,11 @@ DEVICE = Device(
 )
 
 
-def poll_twice(second: dict[Oid, tuple[Kind, Any]]) -> tuple[PollOutcome, PollOutcome]:
+def poll_twice(
+    second: dict[Oid, tuple[Kind, Any]], device: Device = DEVICE, **first: tuple[Kind, Any]
+) -> tuple[PollOutcome, PollOutcome]:
     fake = FakeAgent({
+        **{Oid.parse(k.replace("_", ".")): v for k, v in first.items()},
         UPTIME: (Kind.TIMETICKS, 1000),
         HIGH_SPEED + (1,): (Kind.GAUGE32, 1), HIGH_SPEED + (2,): (Kind.GAUGE32, 1000),
         IN_OCTETS + (1,): (Kind.COUNTER64, 0), IN_OCTETS + (2,): (Kind.COUNTER64, 0),
@@ -46,7 +49,7 @@ def poll_twice(second: dict[Oid, tuple[Kind, Any]]) -> tuple[PollOutcome, PollOu
         for oid, (kind, value) in values.items():
             fake.set(oid, kind, value)
         outcome = PollOutcome()
-        asyncio.run(poll_device(DEVICE, target_for(DEVICE), client, tracker, outcome, lambda: next(clock)))
+        asyncio.run(poll_device(device, target_for(device), client, tracker, outcome, lambda: next(clock)))
         outcomes.append(outcome)
     return outcomes[0], outcomes[1]
 
@@ -75,3 +78,21 @@ def test_the_first_poll_gives_first_sample_reasons() -> None:
     assert row["ifHCInOctets_bps"] is None and row["ifHCInOctets_bps_reason"] == "first_sample"
     assert row["ifHighSpeed"] == 1 and row["ifHCInOctets"] == 0
     assert first.status == "ok" and first.rows == 2 and first.uptime_ticks == 1000
+
+
+def test_a_changed_counter_discontinuity_time_resets_that_rows_rates() -> None:
+    import dataclasses
+
+    marker = Oid.parse("1.3.6.1.2.1.31.1.1.1.19")
+    (table,) = DEVICE.tables
+    columns = (*table.columns, Column(name="ifCounterDiscontinuityTime", oid=marker))
+    device = dataclasses.replace(DEVICE, tables=(dataclasses.replace(table, columns=columns),))
+    start = {"1_3_6_1_2_1_31_1_1_1_19_1": (Kind.TIMETICKS, 0), "1_3_6_1_2_1_31_1_1_1_19_2": (Kind.TIMETICKS, 0)}
+    _, second = poll_twice({
+        marker + (1,): (Kind.TIMETICKS, 1500),  # interface 1's counters were reset at 15 s
+        IN_OCTETS + (1,): (Kind.COUNTER64, 1000), IN_OCTETS + (2,): (Kind.COUNTER64, 1000),
+    }, device, **start)
+    reset, steady = rows(second)["1"], rows(second)["2"]
+    assert reset["ifHCInOctets_bps"] is None
+    assert reset["ifHCInOctets_bps_reason"] == "counter_discontinuity"
+    assert steady["ifHCInOctets_bps"] == 800.0

@@ -76,3 +76,16 @@ def test_prune_drops_rows_that_vanished() -> None:
     assert tracker.prune() == 2
     assert len(tracker) == 1
     assert tracker.rate("b", 3, W64, 20.0).reason == "first_sample"
+
+
+def test_a_changed_discontinuity_marker_resets_only_that_rows_counters() -> None:
+    tracker = CounterTracker()
+    assert tracker.note_discontinuity(("if", (1,)), 0) is False
+    tracker.note_discontinuity(("if", (2,)), 0)
+    tracker.rate(("if", (1,), "in"), 100, W64, 0.0)
+    tracker.rate(("if", (2,), "in"), 100, W64, 0.0)
+    assert tracker.note_discontinuity(("if", (1,)), 4711) is True  # the line card was swapped
+    assert tracker.note_discontinuity(("if", (2,)), 0) is False
+    assert tracker.rate(("if", (1,), "in"), 5, W64, 10.0) == Rate(None, "counter_discontinuity")
+    assert tracker.rate(("if", (2,), "in"), 200, W64, 10.0) == Rate(10.0)
+    assert tracker.rate(("if", (1,), "in"), 15, W64, 20.0) == Rate(1.0)
