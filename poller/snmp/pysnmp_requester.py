@@ -96,9 +96,9 @@ class PysnmpRequester:
         except SnmpError:
             raise
         except Exception as exc:
-            raise SnmpDecodeError(
-                f"{who(target)}: {_first_line(exc)}"
-            ) from None
+            # library text is not ours to trust: it must not carry the community out
+            text = _first_line(exc).replace(target.credential.community.reveal(), "<secret>")
+            raise SnmpDecodeError(f"{who(target)}: {text}") from None
         if indication:
             raise _indication_error(indication, target)
         if status and int(status):
