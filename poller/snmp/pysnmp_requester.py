@@ -97,7 +97,9 @@ class PysnmpRequester:
             raise
         except Exception as exc:
             # library text is not ours to trust: it must not carry the community out
-            text = _first_line(exc).replace(target.credential.community.reveal(), "<secret>")
+            text, community = _first_line(exc), target.credential.community.reveal()
+            if community:
+                text = text.replace(community, "<secret>")
             raise SnmpDecodeError(f"{who(target)}: {text}") from None
         if indication:
             raise _indication_error(indication, target)
