@@ -58,6 +58,8 @@ class Profile:
     name: str
     scalars: tuple[Column, ...] = ()
     tables: tuple[Table, ...] = ()
+    #: one of poller's own (`system`, `interfaces`), not replaced by the file
+    builtin: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

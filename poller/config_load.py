@@ -42,7 +42,9 @@ RESERVED_FIELDS = frozenset({
     "status", "error", "error_type", "duration_s", "queue_delay_s", "requests", "varbinds", "rows",
     "uptime_s", "agent_restarted",
 })
-VERSIONS = {"1": "1", "v1": "1", "2c": "2c", "v2c": "2c"}
+#: accepted spellings: net-snmp's ("1", "2c"), with a v ("v2c"), and Telegraf's integers (1, 2)
+VERSIONS: dict[object, str] = {"1": "1", "v1": "1", 1: "1", "2c": "2c", "v2c": "2c", 2: "2c"}
+VERSIONS_ALLOWED = '"1", "2c", "v1", "v2c", 1, 2'
 
 BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
     "system": {"scalars": ["sysDescr.0", "sysObjectID.0", "sysUpTime.0", "sysContact.0",
@@ -66,6 +68,7 @@ _SIZE_UNITS = {None: 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9,
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
                        r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
 _TAG_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def show(value: Any) -> str:
@@ -85,9 +88,12 @@ class _Loader:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.inline_secrets = False
+        self.communities: set[str] = set()
 
     def fail(self, where: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.path}: {where}: {problem}" if where else f"{self.path}: {problem}")
+        line = f"{self.path}: {where}: {problem}" if where else f"{self.path}: {problem}"
+        # keys and names from the file may hold newlines; the message stays one line
+        return ConfigError(_CONTROL.sub(lambda m: repr(m[0])[1:-1], line))
 
     # -- typed getters ---------------------------------------------------------------------------
 
@@ -97,8 +103,7 @@ class _Loader:
         allowed = tuple(allowed)
         for key in value:
             if key not in allowed:
-                raise self.fail(f"{where}.{key}" if where else key,
-                                f"unknown key (allowed: {', '.join(allowed)})")
+                raise self.fail(where, f"unknown key {key!r} (allowed: {', '.join(allowed)})")
         return value
 
     def string(self, value: Any, where: str, *, secret: bool = False) -> str:
@@ -106,6 +111,13 @@ class _Loader:
             shown = "" if secret else f", got {show(value)}"
             raise self.fail(where, f"expected a non-empty string{shown}")
         return value
+
+    def name(self, value: Any, where: str) -> str:
+        """A name records or messages carry (device, table, column): printable, one line."""
+        name = self.string(value, where)
+        if _CONTROL.search(name) or name != name.strip():
+            raise self.fail(where, f"{show(name)} has spaces around it or control characters")
+        return name
 
     def integer(self, value: Any, where: str, low: int, high: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -154,8 +166,13 @@ class _Loader:
         output = self.output(doc.get("output", {}))
         credentials = self.credentials(doc.get("credentials", {}))
         profiles = self.profiles(doc.get("profiles", {}))
-        defaults = dict(DEVICE_DEFAULTS)
-        defaults.update(self.table(doc.get("defaults", {}), "defaults", DEVICE_DEFAULTS))
+        self.communities = {c.community.reveal() for c in credentials.values()}
+        written = self.table(doc.get("defaults", {}), "defaults", DEVICE_DEFAULTS)
+        defaults = {**DEVICE_DEFAULTS, **written}
+        # checked where they are written, even when every device overrides them; the built-in
+        # default credential `public` only has to exist when a device falls back on it
+        self.settings(defaults, lambda key: f"defaults.{key}", credentials, profiles,
+                      check_credential="credential" in written)
         devices = doc.get("devices", [])
         if not isinstance(devices, list):
             raise self.fail("devices", "expected an array of tables ([[devices]])")
@@ -164,7 +181,8 @@ class _Loader:
         for i, raw in enumerate(devices):
             device = self.device(i, raw, defaults, credentials, profiles)
             if device.name in names:
-                raise self.fail(f"devices[{i}].name", f"duplicate device name {device.name!r}")
+                raise self.fail(f"devices[{i}] ({device.name}).name",
+                                f"duplicate device name {device.name!r}")
             names.add(device.name)
             built.append(device)
         warnings = ()
@@ -222,9 +240,9 @@ class _Loader:
             sources = secrets.source_keys("community")
             entry = self.table(entry, where, ("version", *sources))
             version = entry.get("version", "2c")
-            if version not in VERSIONS:
-                raise self.fail(f"{where}.version", f"{show(version)} is not supported "
-                                                    "(allowed: '1', '2c')")
+            if isinstance(version, bool) or version not in VERSIONS:
+                raise self.fail(f"{where}.version", f"{show(version)} is not a supported SNMP "
+                                                    f"version (allowed: {VERSIONS_ALLOWED})")
             out[name] = Credential(name=name, version=VERSIONS[version],  # type: ignore[arg-type]
                                    community=Secret(self.secret(entry, where, sources)))
         return out
@@ -246,15 +264,17 @@ class _Loader:
     def profiles(self, raw: Any) -> dict[str, Profile]:
         raw = self.table(raw, "profiles", raw if isinstance(raw, dict) else ())
         merged = {**BUILTIN_PROFILES, **raw}
-        return {name: self.profile(name, entry) for name, entry in merged.items()}
+        return {name: self.profile(name, entry, builtin=name not in raw)
+                for name, entry in merged.items()}
 
-    def profile(self, name: str, raw: Any) -> Profile:
+    def profile(self, name: str, raw: Any, *, builtin: bool = False) -> Profile:
         where = f"profiles.{name}"
         raw = self.table(raw, where, ("scalars", "tables"))
         scalars = raw.get("scalars", [])
         if not isinstance(scalars, list):
             raise self.fail(f"{where}.scalars", f"expected an array, got {show(scalars)}")
-        columns = tuple(self.column(item, f"{where}.scalars[{i}]") for i, item in enumerate(scalars))
+        columns = tuple(self.column(item, f"{where}.scalars[{i}]", mib.SCALAR)
+                        for i, item in enumerate(scalars))
         self.unique((c.name for c in columns), f"{where}.scalars", "field name")
         tables_raw = raw.get("tables", [])
         if not isinstance(tables_raw, list):
@@ -263,15 +283,16 @@ class _Loader:
         self.unique((t.name for t in tables), f"{where}.tables", "table name")
         if not columns and not tables:
             raise self.fail(where, "has neither scalars nor tables")
-        return Profile(name=name, scalars=columns, tables=tables)
+        return Profile(name=name, scalars=columns, tables=tables, builtin=builtin)
 
     def table_def(self, raw: Any, where: str) -> Table:
         raw = self.table(raw, where, ("name", "columns", "bits"))
-        name = self.string(raw.get("name"), f"{where}.name")
+        name = self.name(raw.get("name"), f"{where}.name")
         columns_raw = raw.get("columns")
         if not isinstance(columns_raw, list) or not columns_raw:
             raise self.fail(f"{where}.columns", "expected a non-empty array of columns")
-        columns = [self.column(item, f"{where}.columns[{i}]") for i, item in enumerate(columns_raw)]
+        columns = [self.column(item, f"{where}.columns[{i}]", mib.COLUMN)
+                   for i, item in enumerate(columns_raw)]
         self.unique((c.name for c in columns), f"{where}.columns", "column name")
         bits = self.strings(raw.get("bits", []), f"{where}.bits")
         known = [c.name for c in columns]
@@ -282,14 +303,42 @@ class _Loader:
         columns = [Column(name=c.name, oid=c.oid, bits=c.name in bits) for c in columns]
         return Table(name=name, columns=tuple(columns))
 
-    def column(self, raw: Any, where: str) -> Column:
+    def column(self, raw: Any, where: str, kind: str) -> Column:
+        """A scalar (kind mib.SCALAR: GET as given) or a table column (mib.COLUMN: walked)."""
         if isinstance(raw, dict):
             raw = self.table(raw, where, ("name", "oid"))
-            name = self.string(raw.get("name"), f"{where}.name")
-            _, oid = self.resolve(self.string(raw.get("oid"), f"{where}.oid"), f"{where}.oid")
-            return Column(name=name, oid=oid)
-        name, oid = self.resolve(self.string(raw, where), where)
+            name = self.name(raw.get("name"), f"{where}.name")
+            if name in RESERVED_FIELDS:
+                raise self.fail(f"{where}.name", f"{name!r} would shadow a record field "
+                                                 f"(reserved: {', '.join(sorted(RESERVED_FIELDS))})")
+            where = f"{where}.oid"
+            text = self.string(raw.get("oid"), where)
+            _, oid = self.resolve(text, where)
+        else:
+            text = self.string(raw, where)
+            name, oid = self.resolve(text, where)
+        self.check_kind(text.strip(), where, kind)
         return Column(name=name, oid=oid)
+
+    def check_kind(self, text: str, where: str, kind: str) -> None:
+        """A known scalar needs its instance to be read (sysUpTime.0); a table column must not
+        have one (a walk of ifDescr.3 finds nothing under it)."""
+        name, dot, _ = text.rpartition("::")[2].partition(".")
+        known = mib.kind_of(name)
+        if known is None or text[:1].isdigit() or text.startswith("."):
+            return
+        if kind == mib.SCALAR and known == mib.SCALAR and not dot:
+            raise self.fail(where, f"{text!r} is the object, a GET needs the instance: "
+                                   f"'{text}.0'")
+        if kind == mib.SCALAR and known == mib.COLUMN and not dot:
+            raise self.fail(where, f"{text!r} is a table column: walk it in [[profiles.NAME.tables]] "
+                                   f"columns, or GET one row like '{text}.1'")
+        if kind == mib.COLUMN and known == mib.SCALAR:
+            raise self.fail(where, f"{text!r} is a scalar, not a table column "
+                                   "(list it in the profile's scalars)")
+        if kind == mib.COLUMN and dot:
+            raise self.fail(where, f"{text!r} names one instance; a table column is walked "
+                                   f"whole: {text.partition('.')[0]!r}")
 
     def resolve(self, text: str, where: str) -> tuple[str, Any]:
         try:
@@ -314,30 +363,50 @@ class _Loader:
         credentials: Mapping[str, Credential],
         profiles: Mapping[str, Profile],
     ) -> Device:
-        raw = self.table(raw, f"devices[{i}]", DEVICE_KEYS)
-        name = self.string(raw.get("name"), f"devices[{i}].name")
+        if not isinstance(raw, dict):
+            raise self.fail(f"devices[{i}]", f"expected a table, got {show(raw)}")
+        name = self.name(raw.get("name"), f"devices[{i}].name")
         at = f"devices[{i}] ({name})"
-        value: Callable[[str], Any] = lambda key: raw.get(key, defaults[key])  # noqa: E731
-        host = self.host(raw.get("host"), f"{at}.host")
-        credential = self.reference(value("credential"), f"{at}.credential", credentials, "credential")
-        chosen = self.strings(value("profiles"), f"{at}.profiles")
+        self.table(raw, at, DEVICE_KEYS)
+        values = {**defaults, **raw}
+        # default tags are the base, the device's own add to (or override) them
+        values["tags"] = {**defaults["tags"], **raw.get("tags", {})} \
+            if isinstance(raw.get("tags", {}), dict) else raw["tags"]
+
+        def where(key: str) -> str:
+            return f"{at}.{key}" if key in raw else f"{at}.{key} (from defaults)"
+
+        settings = self.settings(values, where, credentials, profiles)
+        return Device(name=name, host=self.host(raw.get("host"), f"{at}.host"), **settings)
+
+    def settings(
+        self,
+        values: Mapping[str, Any],
+        where: Callable[[str], str],
+        credentials: Mapping[str, Credential],
+        profiles: Mapping[str, Profile],
+        *,
+        check_credential: bool = True,
+    ) -> dict[str, Any]:
+        """The per-device settings (a device's, or [defaults] on their own), validated."""
+        credential = self.credential_ref(values["credential"], where("credential"), credentials) \
+            if check_credential else None
+        chosen = self.strings(values["profiles"], where("profiles"))
         if not chosen:
-            raise self.fail(f"{at}.profiles", f"is empty (known: {', '.join(sorted(profiles))})")
-        plan = [self.reference(p, f"{at}.profiles", profiles, "profile") for p in chosen]
+            raise self.fail(where("profiles"), f"is empty (known: {', '.join(sorted(profiles))})")
+        plan = [self.reference(p, where("profiles"), profiles, "profile") for p in chosen]
         tables = [t for p in plan for t in p.tables]
-        self.unique((t.name for t in tables), f"{at}.profiles", "table name across profiles")
-        interval = self.duration(value("interval"), f"{at}.interval", 1, 86_400)
-        timeout = self.duration(value("timeout"), f"{at}.timeout", 0.01, 600)
-        retries = self.integer(value("retries"), f"{at}.retries", 0, 10)
+        self.unique((t.name for t in tables), where("profiles"), "table name across profiles")
+        interval = self.duration(values["interval"], where("interval"), 1, 86_400)
+        timeout = self.duration(values["timeout"], where("timeout"), 0.01, 600)
+        retries = self.integer(values["retries"], where("retries"), 0, 10)
         if timeout * (retries + 1) >= interval:
-            raise self.fail(f"{at}.timeout", f"{timeout:g} s x (retries {retries} + 1) = "
+            raise self.fail(where("timeout"), f"{timeout:g} s x (retries {retries} + 1) = "
                             f"{timeout * (retries + 1):g} s is not below the interval "
                             f"{interval:g} s (allowed: timeout x (retries + 1) < interval)")
         columns = {c.name for p in plan for c in p.scalars} | {c.name for t in tables for c in t.columns}
-        return Device(
-            name=name,
-            host=host,
-            port=self.integer(value("port"), f"{at}.port", 1, 65535),
+        return dict(
+            port=self.integer(values["port"], where("port"), 1, 65535),
             credential=credential,
             profiles=tuple(chosen),
             scalar_groups=tuple((p.name, p.scalars) for p in plan if p.scalars),
@@ -345,11 +414,20 @@ class _Loader:
             interval_s=interval,
             timeout_s=timeout,
             retries=retries,
-            max_repetitions=self.integer(value("max_repetitions"), f"{at}.max_repetitions", 1, 1000),
+            max_repetitions=self.integer(values["max_repetitions"], where("max_repetitions"), 1, 1000),
             max_oids_per_request=self.integer(
-                value("max_oids_per_request"), f"{at}.max_oids_per_request", 1, 1000),
-            tags=self.tags(value("tags"), f"{at}.tags", columns),
+                values["max_oids_per_request"], where("max_oids_per_request"), 1, 1000),
+            tags=self.tags(values["tags"], where("tags"), columns),
         )
+
+    def credential_ref(self, raw: Any, where: str, known: Mapping[str, Credential]) -> Credential:
+        name = self.string(raw, where, secret=True)
+        if name not in known and name in self.communities:
+            # a community written where the credential's name belongs: never echo it
+            raise self.fail(where, "is a community string, not the name of a [credentials.NAME] "
+                                   f"entry (known: {', '.join(sorted(known)) or 'none'})")
+        credential: Credential = self.reference(name, where, known, "credential")
+        return credential
 
     def host(self, raw: Any, where: str) -> str:
         host = self.string(raw, where)
@@ -358,7 +436,8 @@ class _Loader:
             return host
         except ValueError:
             pass
-        if not _HOSTNAME.match(host):
+        # 10.0.0.256 matches the host name syntax, but no DNS name is all digits
+        if not _HOSTNAME.match(host) or host.rstrip(".").replace(".", "").isdigit():
             raise self.fail(where, f"{show(host)} is not an IPv4 or IPv6 address or a host name")
         return host
 

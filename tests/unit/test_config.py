@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from poller.config import load_config
+from poller.config_load import RESERVED_FIELDS
 from poller.errors import ConfigError
 from poller.oid import Oid
 
@@ -86,15 +87,17 @@ def test_the_example_and_demo_files_load() -> None:
 
 F = "fleet.toml"
 D = "devices[0] (sw1)"
+VERSIONS = '"1", "2c", "v1", "v2c", 1, 2'
+RESERVED = ", ".join(sorted(RESERVED_FIELDS))
 
 
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("[deamon]\n", f"{F}: deamon: unknown key (allowed: daemon, output, defaults, credentials, profiles, devices)"),
+        ("[deamon]\n", f"{F}: unknown key 'deamon' (allowed: daemon, output, defaults, credentials, profiles, devices)"),
         ("x = 1\ny = = 2\n", None),  # TOML syntax: the message comes from the parser, with line and column
         (DEVICE.replace('"127.0.0.1"', '"127.0.0.1"\nintervall = 5'),
-         f"{F}: devices[0].intervall: unknown key (allowed: name, host, port, credential, profiles, interval, timeout, retries, max_repetitions, max_oids_per_request, tags)"),
+         f"{F}: {D}: unknown key 'intervall' (allowed: name, host, port, credential, profiles, interval, timeout, retries, max_repetitions, max_oids_per_request, tags)"),
         (DEVICE.replace('host', 'interval = "abc"\nhost'),
          f'{F}: {D}.interval: \'abc\' is not a duration (a number of seconds or a string like "500ms", "30s", "5m")'),
         (DEVICE.replace('host', 'credential = "corev3"\nhost'),
@@ -103,7 +106,7 @@ D = "devices[0] (sw1)"
          f"{F}: {D}.profiles: unknown profile 'cpu' (known: interfaces, system)"),
         (DEVICE.replace('host', 'profiles = []\nhost'),
          f"{F}: {D}.profiles: is empty (known: interfaces, system)"),
-        (DEVICE + DEVICE, f"{F}: devices[1].name: duplicate device name 'sw1'"),
+        (DEVICE + DEVICE, f"{F}: devices[1] (sw1).name: duplicate device name 'sw1'"),
         (DEVICE.replace('host', 'port = 70000\nhost'), f"{F}: {D}.port: 70000 is not an integer in 1..65535"),
         (DEVICE.replace('host', 'port = "161"\nhost'), f"{F}: {D}.port: '161' is not an integer in 1..65535"),
         (DEVICE.replace('host', 'retries = -1\nhost'), f"{F}: {D}.retries: -1 is not an integer in 0..10"),
@@ -117,7 +120,74 @@ D = "devices[0] (sw1)"
         (DEVICE.replace('host', 'tags = { ifName = "x" }\nhost'), f"{F}: {D}.tags.ifName: a tag may not shadow a record field"),
         (DEVICE.replace('host', 'tags = { rack = 7 }\nhost'), f"{F}: {D}.tags.rack: 7 is not a string"),
         ("[credentials.v3]\nversion = \"3\"\ncommunity = \"x\"\n",
-         f"{F}: credentials.v3.version: '3' is not supported (allowed: '1', '2c')"),
+         f"{F}: credentials.v3.version: '3' is not a supported SNMP version (allowed: {VERSIONS})"),
+        ("[credentials.v3]\nversion = 3\ncommunity = \"x\"\n",
+         f"{F}: credentials.v3.version: 3 is not a supported SNMP version (allowed: {VERSIONS})"),
+        ("[credentials.v3]\nversion = true\ncommunity = \"x\"\n",
+         f"{F}: credentials.v3.version: true is not a supported SNMP version (allowed: {VERSIONS})"),
+        ("[credentials.c]\ncommunity = \"x\"\ncomunity = \"y\"\n",
+         f"{F}: credentials.c: unknown key 'comunity' (allowed: version, community, community_env, community_file, community_credential)"),
+        # [defaults] are checked where they are written, even with no device using them
+        ('[defaults]\ninterval = "abc"\n',
+         f'{F}: defaults.interval: \'abc\' is not a duration (a number of seconds or a string like "500ms", "30s", "5m")'),
+        ('[defaults]\ncredential = "nope"\n', f"{F}: defaults.credential: unknown credential 'nope' (known: public)"),
+        ('[defaults]\nprofiles = ["sytem"]\n', f"{F}: defaults.profiles: unknown profile 'sytem' (known: interfaces, system)"),
+        ("[defaults]\nretries = -1\n", f"{F}: defaults.retries: -1 is not an integer in 0..10"),
+        ("[defaults]\nport = 0\n", f"{F}: defaults.port: 0 is not an integer in 1..65535"),
+        ("[defaults]\nmax_repetitions = 1001\n", f"{F}: defaults.max_repetitions: 1001 is not an integer in 1..1000"),
+        ("[defaults]\ninterval = 3\ntimeout = 2\n",
+         f"{F}: defaults.timeout: 2 s x (retries 1 + 1) = 4 s is not below the interval 3 s (allowed: timeout x (retries + 1) < interval)"),
+        ("[defaults]\ntimeot = 2\n",
+         f"{F}: defaults: unknown key 'timeot' (allowed: port, credential, profiles, interval, timeout, retries, max_repetitions, max_oids_per_request, tags)"),
+        # a device's own value meets a default: the message says which came from where
+        ('[defaults]\ntimeout = "5s"\n' + DEVICE.replace('host', 'interval = "6s"\nhost'),
+         f"{F}: {D}.timeout (from defaults): 5 s x (retries 1 + 1) = 10 s is not below the interval 6 s (allowed: timeout x (retries + 1) < interval)"),
+        ('[defaults]\nprofiles = ["system"]\ntags = { ifName = "x" }\n' + DEVICE.replace('host', 'profiles = ["interfaces"]\nhost'),
+         f"{F}: {D}.tags (from defaults).ifName: a tag may not shadow a record field"),
+        # a community typed where a credential's name belongs is never echoed
+        (DEVICE.replace('host', 'credential = "s3cr3t-community"\nhost'),
+         f"{F}: {D}.credential: is a community string, not the name of a [credentials.NAME] entry (known: public)"),
+        (DEVICE.replace('"127.0.0.1"', '"10.0.0.256"'),
+         f"{F}: {D}.host: '10.0.0.256' is not an IPv4 or IPv6 address or a host name"),
+        (DEVICE.replace('"127.0.0.1"', '"2001:db8::zz"'),
+         f"{F}: {D}.host: '2001:db8::zz' is not an IPv4 or IPv6 address or a host name"),
+        (DEVICE.replace('"127.0.0.1"', '"-bad.example.net"'),
+         f"{F}: {D}.host: '-bad.example.net' is not an IPv4 or IPv6 address or a host name"),
+        (DEVICE.replace('name = "sw1"', 'name = "sw\\n1"'),
+         f"{F}: devices[0].name: 'sw\\n1' has spaces around it or control characters"),
+        ('"a\\nb" = 1\n',
+         f"{F}: unknown key 'a\\nb' (allowed: daemon, output, defaults, credentials, profiles, devices)"),
+        ("devices = [1]\n", f"{F}: devices[0]: expected a table, got 1"),
+        (DEVICE.replace('host', 'tags = { ok = true }\nhost'), f"{F}: {D}.tags.ok: true is not a string"),
+        (DEVICE.replace('host', 'tags = { "a b" = "x" }\nhost'),
+         f"{F}: {D}.tags.a b: a tag name is letters, digits, _ . - and starts with a letter or _"),
+        (DEVICE.replace('host', 'tags = { x_rate = "x" }\nhost'), f"{F}: {D}.tags.x_rate: a tag may not shadow a record field"),
+        (DEVICE.replace('host', 'max_oids_per_request = 0\nhost'),
+         f"{F}: {D}.max_oids_per_request: 0 is not an integer in 1..1000"),
+        (DEVICE.replace('host', 'timeout = "1d"\nhost'),
+         f'{F}: {D}.timeout: \'1d\' is not a duration (a number of seconds or a string like "500ms", "30s", "5m")'),
+        (DEVICE.replace('host', 'interval = "0.5s"\nhost'), f"{F}: {D}.interval: '0.5s' is outside 1 s..86400 s"),
+        # objects: scalars need their instance, table columns must not have one
+        ("[profiles.p]\nscalars = [\"sysUpTime\"]\n",
+         f"{F}: profiles.p.scalars[0]: 'sysUpTime' is the object, a GET needs the instance: 'sysUpTime.0'"),
+        ("[profiles.p]\nscalars = [\"ifDescr\"]\n",
+         f"{F}: profiles.p.scalars[0]: 'ifDescr' is a table column: walk it in [[profiles.NAME.tables]] columns, or GET one row like 'ifDescr.1'"),
+        ("[[profiles.p.tables]]\nname = \"t\"\ncolumns = [\"sysName.0\"]\n",
+         f"{F}: profiles.p.tables[0].columns[0]: 'sysName.0' is a scalar, not a table column (list it in the profile's scalars)"),
+        ("[[profiles.p.tables]]\nname = \"t\"\ncolumns = [\"IF-MIB::ifDescr.3\"]\n",
+         f"{F}: profiles.p.tables[0].columns[0]: 'IF-MIB::ifDescr.3' names one instance; a table column is walked whole: 'IF-MIB::ifDescr'"),
+        ("[[profiles.p.tables]]\nname = \"t\"\ncolumns = [{ name = \"device\", oid = \"1.3.6.1.4.1.9.1\" }]\n",
+         f"{F}: profiles.p.tables[0].columns[0].name: 'device' would shadow a record field (reserved: {RESERVED})"),
+        ("[[profiles.p.tables]]\nname = \"t\"\ncolumns = [{ name = \"x\", oid = \"IF-MIB::ifAlais\" }]\n",
+         f"{F}: profiles.p.tables[0].columns[0].oid: unknown name 'IF-MIB::ifAlais' (did you mean 'ifAlias'?)"),
+        ("[[profiles.p.tables]]\nname = \"t\"\ncolumns = [{ name = \"x\", oid = \"1.3.6.1.4.1.9.1\", bits = true }]\n",
+         f"{F}: profiles.p.tables[0].columns[0]: unknown key 'bits' (allowed: name, oid)"),
+        ("[[profiles.p.tables]]\ncolumns = [\"ifName\"]\n",
+         f"{F}: profiles.p.tables[0].name: expected a non-empty string, got None"),
+        ("[[profiles.p.tables]]\nname = \"t\"\ncolumns = []\n",
+         f"{F}: profiles.p.tables[0].columns: expected a non-empty array of columns"),
+        ("[profiles.p]\nscalars = [\"sysName.0\"]\ntable = []\n",
+         f"{F}: profiles.p: unknown key 'table' (allowed: scalars, tables)"),
         ("[credentials.c]\nversion = \"2c\"\n",
          f"{F}: credentials.c.community: missing (set one of: community, community_env, community_file, community_credential)"),
         ("[credentials.c]\ncommunity = \"a\"\ncommunity_env = \"B\"\n",
