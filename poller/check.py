@@ -2,33 +2,60 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
+from math import ceil
 
-from poller.config import load_config
-from poller.config_load import BUILTIN_PROFILES
+from poller.config import Config, Device, load_config
+from poller.poll import SYS_UPTIME
 
 
 def run_check(path: str) -> int:
+    """Load `path` (a ConfigError propagates: the CLI prints its one line and exits 2), then
+    print what the daemon would poll."""
     config = load_config(path)
-    devices = config.devices
     print(f"{config.path}: valid")
     for warning in config.warnings:
-        print(f"  warning      {warning}")
-    print(f"  devices      {len(devices)}")
-    by_interval = Counter(d.interval_s for d in devices)
-    for interval, count in sorted(by_interval.items()):
-        print(f"    every {interval:g} s: {count}")
-    credentials = ", ".join(f"{c.name} (v{c.version})" for c in config.credentials.values())
-    print(f"  credentials  {credentials or 'none'}")
-    for profile in config.profiles.values():
-        columns = sum(len(t.columns) for t in profile.tables)
-        builtin = " (built-in name)" if profile.name in BUILTIN_PROFILES else ""
-        used = sum(1 for d in devices if profile.name in d.profiles)
-        print(f"  profile      {profile.name}{builtin}: {len(profile.scalars)} scalars, "
-              f"{len(profile.tables)} tables, {columns} columns; {used} devices")
-    per_minute = sum(60.0 / d.interval_s for d in devices)
-    print(f"  polls/min    {per_minute:.1f}")
-    print(f"  output       {config.output.directory} ({config.output.data_file}, "
-          f"{config.output.events_file}; rotate at {config.output.max_bytes} bytes, "
-          f"keep {config.output.backups})")
+        print(f"  warning       {warning}")
+    for line in summary(config):
+        print(f"  {line}")
     return 0
+
+
+def summary(config: Config) -> list[str]:
+    devices = config.devices
+    lines = [f"devices       {len(devices)}"]
+    by_interval: dict[float, list[str]] = defaultdict(list)
+    for device in devices:
+        by_interval[device.interval_s].append(device.name)
+    for interval, names in sorted(by_interval.items()):
+        shown = ", ".join(names[:3]) + (f", ... ({len(names) - 3} more)" if len(names) > 3 else "")
+        lines.append(f"  every {interval:g} s: {len(names)} ({shown})")
+    credentials = ", ".join(f"{c.name} (v{c.version})" for c in config.credentials.values())
+    lines.append(f"credentials   {credentials or 'none'}")
+    for profile in config.profiles.values():
+        origin = " (built-in)" if profile.builtin else \
+            " (replaces the built-in)" if profile.name in ("system", "interfaces") else ""
+        columns = sum(len(t.columns) for t in profile.tables)
+        used = sum(1 for d in devices if profile.name in d.profiles)
+        lines.append(f"profile       {profile.name}{origin}: {len(profile.scalars)} scalars, "
+                     f"{len(profile.tables)} tables with {columns} columns; used by {used} devices")
+    polls = sum(60.0 / d.interval_s for d in devices)
+    requests = sum(60.0 / d.interval_s * min_requests(d) for d in devices)
+    lines.append(f"polls/min     {polls:.1f}")
+    lines.append(f"requests/min  at least {requests:.1f} (tables of up to max_repetitions rows; "
+                 "each further max_repetitions rows adds one request per table)")
+    output = config.output
+    lines.append(f"output        {output.directory} ({output.data_file}, {output.events_file}; "
+                 f"rotate at {output.max_bytes} bytes, keep {output.backups})")
+    return lines
+
+
+def min_requests(device: Device) -> int:
+    """Requests of one poll when every table fits in one answer: the GETs of the scalars (and
+    sysUpTime, always read), and per table one round per group of max_oids_per_request columns
+    (GETBULK ends a short table in one round; v1's GETNEXT needs a second to see the end)."""
+    per_request = device.max_oids_per_request
+    scalars = {SYS_UPTIME} | {c.oid for _, group in device.scalar_groups for c in group}
+    rounds = 2 if device.credential.version == "1" else 1
+    walks = sum(ceil(len(t.columns) / per_request) * rounds for t in device.tables)
+    return ceil(len(scalars) / per_request) + walks
