@@ -265,3 +265,105 @@ def test_inline_secrets_in_a_world_readable_file_draw_a_warning(tmp_path: Path) 
     assert "readable by every user" in warning and "s3cr3t" not in warning
     path.chmod(0o640)
     assert load_config(path).warnings == ()
+
+
+@pytest.mark.parametrize("spelling, version", [("1", "1"), ("v1", "1"), (1, "1"), ("2c", "2c"),
+                                               ("v2c", "2c"), (2, "2c")])
+def test_versions_in_net_snmp_and_telegraf_spellings(
+    tmp_path: Path, spelling: object, version: str
+) -> None:
+    written = f'"{spelling}"' if isinstance(spelling, str) else str(spelling)
+    path = write(tmp_path, f"[credentials.c]\nversion = {written}\ncommunity = \"x\"\n")
+    assert load_config(path).credentials["c"].version == version
+
+
+def test_device_tags_add_to_the_default_tags(tmp_path: Path) -> None:
+    text = BASE + '[defaults]\ntags = { site = "ams1", role = "access" }\n' + DEVICE + \
+        'tags = { role = "core", rack = "r7" }\n' + DEVICE.replace("sw1", "sw2")
+    sw1, sw2 = load_config(write(tmp_path, text)).devices
+    assert dict(sw1.tags) == {"site": "ams1", "role": "core", "rack": "r7"}
+    assert sw2.tags == (("site", "ams1"), ("role", "access"))
+
+
+def test_a_profile_of_the_same_name_replaces_the_built_in(tmp_path: Path) -> None:
+    text = BASE + """
+[[profiles.interfaces.tables]]
+name = "ports"
+columns = ["ifName", "IF-MIB::ifHCInOctets", { name = "crc", oid = "1.3.6.1.4.1.9.2.2.1.1.12" }]
+bits = ["ifHCInOctets"]
+""" + DEVICE
+    config = load_config(write(tmp_path, text))
+    assert config.profiles["system"].builtin and not config.profiles["interfaces"].builtin
+    (table,) = config.devices[0].tables
+    assert table.name == "ports"
+    assert [(c.name, c.bits) for c in table.columns] == [
+        ("ifName", False), ("ifHCInOctets", True), ("crc", False)]
+    assert table.columns[2].oid == Oid.parse("1.3.6.1.4.1.9.2.2.1.1.12")
+
+
+def test_scalar_groups_are_per_profile_with_scalars(tmp_path: Path) -> None:
+    text = BASE + """
+[profiles.cpu]
+scalars = ["1.3.6.1.2.1.1.3.0", "hrSystemUptime.0", "ifDescr.3"]
+""" + DEVICE.replace("host", 'profiles = ["system", "interfaces", "cpu"]\nhost')
+    (device,) = load_config(write(tmp_path, text)).devices
+    assert [group for group, _ in device.scalar_groups] == ["system", "cpu"]
+    assert [c.name for c in device.scalar_groups[1][1]] == ["sysUpTime", "hrSystemUptime", "ifDescr.3"]
+    assert [t.name for t in device.tables] == ["interfaces"]
+
+
+def test_output_settings_sizes_and_a_relative_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for written, size in (('"50MiB"', 50 * 2**20), ('"1GB"', 10**9), ("2048", 2048), ('"4 KiB"', 4096)):
+        path = write(tmp_path, f'[output]\ndirectory = "logs"\nmax_bytes = {written}\nbackups = 0\n')
+        output = load_config(path).output
+        assert (output.directory, output.max_bytes, output.backups) == (tmp_path / "logs", size, 0)
+
+
+@pytest.mark.parametrize("host", ["192.0.2.1", "2001:db8::1", "sw1.example.net", "sw1", "fqdn.example."])
+def test_hosts_may_be_addresses_or_names(tmp_path: Path, host: str) -> None:
+    path = write(tmp_path, BASE + DEVICE.replace("127.0.0.1", host))
+    assert load_config(path).devices[0].host == host
+
+
+def test_a_file_without_devices_is_valid(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, ""))
+    assert config.devices == () and set(config.profiles) == {"system", "interfaces"}
+
+
+def test_toml_errors_carry_line_and_column(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE + "[profiles.p]\nscalars = []\n[profiles.p]\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: TOML syntax: ")
+    assert "line 6" in str(caught.value) and "column" in str(caught.value)
+
+
+def test_unreadable_files_are_one_line(tmp_path: Path) -> None:
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"name = \"\xff\"\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(binary)
+    assert str(caught.value) == f"{binary}: not UTF-8 text (byte 8)"
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path)
+    assert str(caught.value) == f"{tmp_path}: cannot read: Is a directory"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[credentials.c]\ncommunity = ["s3cr3t-community"]\n',
+        '[credentials.c]\ncommunity = "s3cr3t-community"\ncommunity_env = "s3cr3t-community"\n',
+        '[credentials.c]\nversion = "3"\ncommunity = "s3cr3t-community"\n',
+        '[credentials.c]\ncommunity = "s3cr3t-community"\nauth = "s3cr3t-community"\n',
+        DEVICE.replace("host", 'credential = "s3cr3t-community"\nhost'),
+        '[defaults]\ncredential = "s3cr3t-community"\n',
+    ],
+)
+def test_no_message_shows_a_community(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, BASE.replace("[credentials.public]", "[credentials.x]") + text))
+    assert "s3cr3t" not in str(caught.value)
