@@ -367,3 +367,22 @@ def test_no_message_shows_a_community(tmp_path: Path, text: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, BASE.replace("[credentials.public]", "[credentials.x]") + text))
     assert "s3cr3t" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "snippet",
+    ["zz = 1\n", "[daemon]\nzz = 1\n", "[output]\nzz = 1\n", "[defaults]\nzz = 1\n",
+     "[credentials.c]\nzz = 1\n", "[profiles.p]\nzz = 1\n",
+     "[[profiles.p.tables]]\nzz = 1\n", DEVICE + "zz = 1\n"],
+)
+def test_the_example_documents_every_key(tmp_path: Path, snippet: str) -> None:
+    """Every key the loader allows (read from its own unknown-key message) is in the example."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, BASE + snippet))
+    allowed = str(caught.value).rpartition("(allowed: ")[2].rstrip(")").split(", ")
+    example = (ROOT / "config" / "poller.example.toml").read_text()
+    def documented(key: str) -> bool:
+        return any(form in example for form in (f"{key} =", f".{key}]]", f"[{key}]", f"[[{key}]]",
+                                                f"[{key}."))
+
+    assert [key for key in allowed if not documented(key)] == []
