@@ -15,7 +15,7 @@ def run_check(path: str) -> int:
     config = load_config(path)
     print(f"{config.path}: valid")
     for warning in config.warnings:
-        print(f"  warning       {warning}")
+        print(f"  warning      {warning}")
     for line in summary(config):
         print(f"  {line}")
     return 0
@@ -23,7 +23,7 @@ def run_check(path: str) -> int:
 
 def summary(config: Config) -> list[str]:
     devices = config.devices
-    lines = [f"devices       {len(devices)}"]
+    lines = [f"devices      {len(devices)}"]
     by_interval: dict[float, list[str]] = defaultdict(list)
     for device in devices:
         by_interval[device.interval_s].append(device.name)
@@ -31,21 +31,21 @@ def summary(config: Config) -> list[str]:
         shown = ", ".join(names[:3]) + (f", ... ({len(names) - 3} more)" if len(names) > 3 else "")
         lines.append(f"  every {interval:g} s: {len(names)} ({shown})")
     credentials = ", ".join(f"{c.name} (v{c.version})" for c in config.credentials.values())
-    lines.append(f"credentials   {credentials or 'none'}")
+    lines.append(f"credentials  {credentials or 'none'}")
     for profile in config.profiles.values():
         origin = " (built-in)" if profile.builtin else \
             " (replaces the built-in)" if profile.name in ("system", "interfaces") else ""
         columns = sum(len(t.columns) for t in profile.tables)
         used = sum(1 for d in devices if profile.name in d.profiles)
-        lines.append(f"profile       {profile.name}{origin}: {len(profile.scalars)} scalars, "
+        lines.append(f"profile      {profile.name}{origin}: {len(profile.scalars)} scalars, "
                      f"{len(profile.tables)} tables with {columns} columns; used by {used} devices")
     polls = sum(60.0 / d.interval_s for d in devices)
     requests = sum(60.0 / d.interval_s * min_requests(d) for d in devices)
-    lines.append(f"polls/min     {polls:.1f}")
-    lines.append(f"requests/min  at least {requests:.1f} (tables of up to max_repetitions rows; "
+    lines.append(f"polls/min    {polls:.1f}")
+    lines.append(f"requests/min at least {requests:.1f} (tables of up to max_repetitions rows; "
                  "each further max_repetitions rows adds one request per table)")
     output = config.output
-    lines.append(f"output        {output.directory} ({output.data_file}, {output.events_file}; "
+    lines.append(f"output       {output.directory} ({output.data_file}, {output.events_file}; "
                  f"rotate at {output.max_bytes} bytes, keep {output.backups})")
     return lines
 

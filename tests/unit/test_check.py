@@ -60,15 +60,15 @@ def test_a_good_file_prints_the_summary_and_exits_0(tmp_path: Path) -> None:
     assert (done.returncode, done.stderr) == (0, "")
     out = done.stdout
     assert out.startswith(f"{tmp_path / 'fleet.toml'}: valid\n")
-    assert "devices       3\n" in out
+    assert "devices      3\n" in out
     assert "every 30 s: 2 (sw1, sw2)" in out and "every 300 s: 1 (ups1)" in out
-    assert "credentials   core (v2c), old (v1)" in out
-    assert "profile       system (built-in): 6 scalars" in out
-    assert "profile       interfaces (replaces the built-in): 0 scalars, 1 tables with 3 columns" in out
+    assert "credentials  core (v2c), old (v1)" in out
+    assert "profile      system (built-in): 6 scalars" in out
+    assert "profile      interfaces (replaces the built-in): 0 scalars, 1 tables with 3 columns" in out
     # sw1, sw2: 1 GET + 1 GETBULK twice a minute each; ups1: 1 GET every 5 minutes
-    assert "polls/min     4.2\n" in out
-    assert "requests/min  at least 8.2 " in out
-    assert f"output        {tmp_path / 'out'} (poller.jsonl, events.jsonl" in out
+    assert "polls/min    4.2\n" in out
+    assert "requests/min at least 8.2 " in out
+    assert f"output       {tmp_path / 'out'} (poller.jsonl, events.jsonl" in out
     assert "s3cr3t" not in out
 
 
