@@ -24,11 +24,13 @@ class Rate(NamedTuple):
 class CounterTracker:
     """Last value and time of every counter of one device, keyed by (table, index, column)."""
 
-    __slots__ = ("_last", "_seen", "_uptime", "_restarted", "_markers", "_reasons")
+    __slots__ = ("_last", "_seen", "_rows_seen", "_uptime", "_restarted", "_markers", "_reasons")
 
     def __init__(self) -> None:
         self._last: dict[Hashable, tuple[int, float]] = {}
         self._seen: set[Hashable] = set()
+        #: rows whose discontinuity marker was read since the last prune
+        self._rows_seen: set[Hashable] = set()
         self._uptime: tuple[int, float] | None = None
         self._restarted = False
         #: discontinuity markers (e.g. ifCounterDiscontinuityTime) by row
@@ -40,6 +42,7 @@ class CounterTracker:
         """Record a row's discontinuity marker (ifCounterDiscontinuityTime). When it changed, the
         row's counters were reset or re-based: their previous values are dropped and their next
         rates say `counter_discontinuity`. Returns whether that happened."""
+        self._rows_seen.add(row)
         previous = self._markers.get(row)
         self._markers[row] = marker
         if previous is None or previous == marker:
@@ -71,8 +74,11 @@ class CounterTracker:
         """A smaller sysUpTime is a TimeTicks wrap when the wall clock says it went round."""
         old_ticks, old_at = previous
         expected = old_ticks + (at_s - old_at) * 100
-        return expected >= TICKS_WRAP and abs((ticks + TICKS_WRAP) - expected) <= max(
-            UPTIME_TOLERANCE_TICKS, 0.01 * (at_s - old_at) * 100
+        # the agent's clock may run a little ahead of ours: a wrap seconds early is still a wrap
+        tolerance = max(UPTIME_TOLERANCE_TICKS, 0.01 * (at_s - old_at) * 100)
+        return (
+            expected >= TICKS_WRAP - tolerance
+            and abs((ticks + TICKS_WRAP) - expected) <= tolerance
         )
 
     def rate(self, key: Hashable, value: int, width: int, at_s: float) -> Rate:
@@ -102,10 +108,13 @@ class CounterTracker:
         stale = self._last.keys() - self._seen
         for key in stale:
             del self._last[key]
-        rows = {k[:2] for k in self._seen if isinstance(k, tuple)}
-        for row in [r for r in self._markers if r not in rows]:
+        for key in self._reasons.keys() - self._seen:
+            del self._reasons[key]
+        rows = {k[:2] for k in self._seen if isinstance(k, tuple)} | self._rows_seen
+        for row in self._markers.keys() - rows:
             del self._markers[row]
         self._seen = set()
+        self._rows_seen = set()
         return len(stale)
 
     def __len__(self) -> int:

@@ -89,3 +89,30 @@ def test_a_changed_discontinuity_marker_resets_only_that_rows_counters() -> None
     assert tracker.rate(("if", (1,), "in"), 5, W64, 10.0) == Rate(None, "counter_discontinuity")
     assert tracker.rate(("if", (2,), "in"), 200, W64, 10.0) == Rate(10.0)
     assert tracker.rate(("if", (1,), "in"), 15, W64, 20.0) == Rate(1.0)
+
+
+def test_a_timeticks_wrap_seen_slightly_early_by_our_clock_is_not_a_restart() -> None:
+    tracker = CounterTracker()
+    tracker.note_uptime(2**32 - 6_100, 0.0)  # by our clock the wrap is 1 s away, the agent is ahead
+    assert tracker.note_uptime(100, 60.0) is False
+    assert tracker.note_uptime(6_100, 120.0) is False
+    assert tracker.note_uptime(50, 180.0) is True  # a real restart still counts after a wrap
+
+
+def test_a_pending_discontinuity_reason_does_not_outlive_its_row() -> None:
+    tracker = CounterTracker()
+    row, key = ("if", (7,)), ("if", (7,), "in")
+    tracker.note_discontinuity(row, 0)
+    tracker.rate(key, 100, W64, 0.0)
+    tracker.prune()
+    tracker.note_discontinuity(row, 1)  # the row changed, then its counter vanished this poll
+    tracker.prune()
+    tracker.prune()  # and the row stayed away
+    assert tracker.rate(key, 5, W64, 30.0) == Rate(None, "first_sample")
+
+
+def test_a_row_known_only_by_its_discontinuity_marker_is_kept_by_prune() -> None:
+    tracker = CounterTracker()
+    tracker.note_discontinuity(("if", (1,)), 0)
+    tracker.prune()
+    assert tracker.note_discontinuity(("if", (1,)), 9) is True
