@@ -10,13 +10,14 @@ counted, and a `records_dropped` event says how many; nothing is lost silently.
 from __future__ import annotations
 
 import gzip
+import json
+import logging
 import os
-import shutil
 import queue
+import shutil
 import sys
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
@@ -32,19 +33,45 @@ _STOP = None
 BATCH_LINES = 4096
 
 
+#: the formatted second of the last timestamp: strftime is the dearest part of a record
+_second: tuple[int, str] = (-1, "")
+
+
 def _timestamp(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     """Put `timestamp` (RFC 3339 UTC, milliseconds) and `event` first, fields after, in order."""
-    now = datetime.now(timezone.utc)
+    global _second
+    now = time.time()
+    second = int(now)
+    if _second[0] != second:
+        _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)))
+    millis = min(int((now - second) * 1000), 999)
     event = event_dict.pop("event")
-    return {
-        "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
-        "event": event,
-        **event_dict,
-    }
+    return {"timestamp": f"{_second[1]}{millis:03d}Z", "event": event, **event_dict}
+
+
+_ORJSON_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
 
 
 def _render(_: Any, __: str, event_dict: dict[str, Any]) -> bytes:
-    return orjson.dumps(event_dict, default=str, option=orjson.OPT_APPEND_NEWLINE)
+    try:
+        return orjson.dumps(event_dict, default=str, option=_ORJSON_OPTIONS)
+    except TypeError:
+        # orjson takes integers up to 64 bits (Counter64 fits); anything wider still goes out
+        # exact, by the slower standard encoder
+        return _render_slowly(event_dict)
+
+
+def _render_slowly(event_dict: dict[str, Any]) -> bytes:
+    try:
+        text = json.dumps(event_dict, default=str, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        text = json.dumps({
+            "timestamp": event_dict.get("timestamp"),
+            "event": event_dict.get("event"),
+            "render_error": str(exc),
+            "fields": str(list(event_dict)),
+        }, default=str)
+    return text.encode() + b"\n"
 
 
 class _QueueLogger:
@@ -72,12 +99,15 @@ class Recorder:
         self._files = [_RotatingFile(output.directory / name, output)
                        for name in (output.data_file, output.events_file)]
         try:
-            output.directory.mkdir(parents=True, exist_ok=True)
+            output.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
             for file in self._files:
                 file.open()
         except OSError as exc:
+            for file in self._files:
+                file.close()
             raise OutputError(
                 f"cannot write records in {output.directory}: {exc.strerror or exc}"
+                + (f" ({exc.filename})" if exc.filename and exc.filename != str(output.directory) else "")
             ) from None
         self._console = console
         self._queue: queue.Queue[tuple[int, bytes] | None] = queue.Queue(queue_max)
@@ -86,10 +116,12 @@ class Recorder:
         self.dropped = 0
         self.written = 0
         self._unreported_drops = 0
+        #: the queue stayed full: until it takes a record again, drop at once instead of blocking
+        #: the caller (the event loop) a full put_timeout_s for every record
+        self._dropping = False
         self._closed = False
-        processors = [_timestamp, _render]
-        self._data = structlog.wrap_logger(_QueueLogger(self, DATA), processors=processors)
-        self._events = structlog.wrap_logger(_QueueLogger(self, EVENTS), processors=processors)
+        self._data = _bound_logger(_QueueLogger(self, DATA))
+        self._events = _bound_logger(_QueueLogger(self, EVENTS))
         self._thread = threading.Thread(target=self._write_loop, name="records", daemon=True)
         self._thread.start()
 
@@ -108,16 +140,25 @@ class Recorder:
 
     def _enqueue(self, stream: int, line: bytes) -> None:
         if self._closed:
+            self._count_drops(1)
             return
         try:
-            self._queue.put((stream, line), timeout=self._put_timeout_s)
+            if self._dropping:
+                self._queue.put_nowait((stream, line))
+            else:
+                self._queue.put((stream, line), timeout=self._put_timeout_s)
         except queue.Full:
-            with self._lock:
-                self.dropped += 1
-                self._unreported_drops += 1
+            self._dropping = True
+            self._count_drops(1)
             return
+        self._dropping = False
         if self._unreported_drops:
             self._report_drops()
+
+    def _count_drops(self, count: int) -> None:
+        with self._lock:
+            self.dropped += count
+            self._unreported_drops += count
 
     def _report_drops(self) -> None:
         with self._lock:
@@ -131,11 +172,25 @@ class Recorder:
         """Write everything queued, stop the writer, close the files. Safe to call twice."""
         if self._closed:
             return
-        if self._unreported_drops:
-            self._report_drops()
         self._closed = True
         self._queue.put(_STOP)
         self._thread.join()
+        # the writer is gone: this thread owns the files now. Write what a producer racing with
+        # close() still queued, then the drops not yet reported (the writer's own included).
+        leftovers: list[tuple[int, bytes] | None] = []
+        while True:
+            try:
+                leftovers.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        self._write_batch(leftovers)
+        with self._lock:
+            count, self._unreported_drops = self._unreported_drops, 0
+        if count:
+            line = _render(None, "", _timestamp(None, "", {
+                "event": "records_dropped", "count": count, "total": self.dropped,
+                "reason": "lost before shutdown"}))
+            self._write_batch([(EVENTS, line)])
         for file in self._files:
             file.close()
 
@@ -149,21 +204,38 @@ class Recorder:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            stop = _STOP in batch
-            lines: tuple[list[bytes], list[bytes]] = ([], [])
-            for item in batch:
-                if item is not None:
-                    lines[item[0]].append(item[1])
-            for file, chunk in zip(self._files, lines):
-                if chunk:
-                    lost = file.write_lines(chunk)
-                    self.written += len(chunk) - lost
-                    if lost:
-                        with self._lock:
-                            self.dropped += lost
-                            self._unreported_drops += lost
-            if stop:
+            try:
+                self._write_batch(batch)
+            except Exception as exc:  # noqa: BLE001
+                # a dead writer would leave every producer blocked on a full queue: lose this
+                # batch, counted and said, and carry on with the next
+                print(f"poller: record writer error: {exc!r}; {len(batch)} records dropped",
+                      file=sys.stderr)
+                self._count_drops(sum(item is not None for item in batch))
+            if _STOP in batch:
                 return
+
+    def _write_batch(self, batch: list[tuple[int, bytes] | None]) -> None:
+        lines: tuple[list[bytes], list[bytes]] = ([], [])
+        for item in batch:
+            if item is not None:
+                lines[item[0]].append(item[1])
+        for file, chunk in zip(self._files, lines):
+            if chunk:
+                lost = file.write_lines(chunk)
+                self.written += len(chunk) - lost
+                if lost:
+                    self._count_drops(lost)
+
+
+def _bound_logger(logger: _QueueLogger) -> Any:
+    """A structlog logger of our own, bound once: nothing from (or to) structlog's global
+    configuration, and no lazy proxy re-binding on every call."""
+    return structlog.wrap_logger(
+        logger,
+        processors=[_timestamp, _render],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.NOTSET),
+    ).bind()
 
 
 class _RotatingFile:
@@ -182,10 +254,15 @@ class _RotatingFile:
         self._checked_at = time.monotonic()
 
     def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)  # it may have been removed
-        self._handle = open(self.path, "ab")
-        self._size = self._handle.tell()
+        self.path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)  # it may have been removed
+        # unbuffered: every batch is one joined write of whole lines, and a failed write leaves
+        # nothing behind in a buffer to be written later in pieces
+        self._handle = open(self.path, "ab", buffering=0)
+        self._size = self._handle.seek(0, os.SEEK_END)
         self._opened_at = time.monotonic()
+        if self._size and os.pread(self._handle.fileno(), 1, self._size - 1) != b"\n":
+            # a torn last line (a crash, a full disk): end it, so the next record stays whole
+            self._write(b"\n")
 
     def write_lines(self, lines: list[bytes]) -> int:
         """Write `lines`, rotating between them as needed. Returns how many were lost."""
@@ -231,12 +308,16 @@ class _RotatingFile:
             return True
 
     def _flush(self, pending: list[bytes]) -> int:
-        assert self._handle is not None
-        data = b"".join(pending)
-        self._handle.write(data)
-        self._handle.flush()
-        self._size += len(data)
+        self._write(b"".join(pending))
         return len(pending)
+
+    def _write(self, data: bytes) -> None:
+        assert self._handle is not None
+        view = memoryview(data)
+        while view:
+            written = self._handle.write(view)
+            view = view[written or 0:]
+        self._size += len(data)
 
     def _rotate(self) -> None:
         assert self._handle is not None
@@ -269,6 +350,11 @@ class _RotatingFile:
                   "and counted until it works again", file=sys.stderr)
         self._failing = True
         if self._handle is not None:
+            try:
+                # cut a partly written batch back to the last whole line this file holds
+                os.ftruncate(self._handle.fileno(), self._size)
+            except OSError:
+                pass
             try:
                 self._handle.close()
             except OSError:
