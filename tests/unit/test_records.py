@@ -48,7 +48,7 @@ def test_data_and_events_go_to_their_own_files(tmp_path: Path) -> None:
 
 
 def test_rotation_under_load_keeps_every_record_exactly_once(tmp_path: Path) -> None:
-    max_bytes = 16384
+    max_bytes = 4096
     recorder = Recorder(settings(tmp_path, max_bytes=max_bytes, backups=10_000))
     threads, per_thread = 4, 5_000
 
@@ -190,3 +190,166 @@ def test_rotation_by_age_and_gzip_of_rotated_files_keep_every_record(tmp_path: P
     active = [r["n"] for r in read_lines(tmp_path / "poller.jsonl")]
     assert active == [100]  # the age rotation moved everything older away
     assert sorted(seen + active) == list(range(101))
+
+
+def _blocked_writer(recorder: Recorder, gate: threading.Event) -> None:
+    original = recorder._files[0].write_lines
+
+    def blocked(lines: list[bytes]) -> int:
+        gate.wait(10)
+        return original(lines)
+
+    recorder._files[0].write_lines = blocked  # type: ignore[method-assign]
+
+
+def test_a_stalled_writer_blocks_the_caller_once_per_spell_not_once_per_record(
+    tmp_path: Path,
+) -> None:
+    import time
+
+    recorder = Recorder(settings(tmp_path), queue_max=1, put_timeout_s=0.2)
+    gate = threading.Event()
+    _blocked_writer(recorder, gate)
+    started = time.monotonic()
+    for n in range(50):
+        recorder.data("row", n=n)
+    took = time.monotonic() - started
+    gate.set()
+    recorder.close()
+    assert took < 1.5  # one 0.2 s wait, then drops at once; not 50 x 0.2 s
+    assert recorder.dropped >= 40
+    reports = [r for r in read_lines(tmp_path / "events.jsonl") if r["event"] == "records_dropped"]
+    assert sum(r["count"] for r in reports) == recorder.dropped
+
+
+def test_close_reports_drops_the_writer_made_at_the_end(tmp_path: Path) -> None:
+    recorder = Recorder(settings(tmp_path))
+    recorder._files[0].write_lines = len  # type: ignore[method-assign,assignment]  # all lost
+    for n in range(3):
+        recorder.data("row", n=n)
+    recorder.close()
+    assert recorder.dropped == 3 and recorder.written == 1  # the report itself
+    reports = [r for r in read_lines(tmp_path / "events.jsonl") if r["event"] == "records_dropped"]
+    assert [(r["count"], r["total"]) for r in reports] == [(3, 3)]
+
+
+def test_the_writer_survives_an_unexpected_error_and_counts_the_batch(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import time
+
+    recorder = Recorder(settings(tmp_path))
+    original = recorder._files[0].write_lines
+    calls = []
+
+    def broken_once(lines: list[bytes]) -> int:
+        calls.append(len(lines))
+        if len(calls) == 1:
+            raise RuntimeError("bug")
+        return original(lines)
+
+    recorder._files[0].write_lines = broken_once  # type: ignore[method-assign]
+    recorder.data("row", n=0)
+    deadline = time.monotonic() + 5
+    while recorder.dropped == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    recorder.data("row", n=1)
+    closer = threading.Thread(target=recorder.close)
+    closer.start()
+    closer.join(5)
+    assert not closer.is_alive(), "close() hangs: the writer thread died"
+    assert recorder.dropped == 1
+    assert [r["n"] for r in read_lines(tmp_path / "poller.jsonl")] == [1]
+    assert "record writer error" in capfd.readouterr().err
+
+
+def test_a_torn_last_line_left_by_a_crash_does_not_swallow_the_next_record(tmp_path: Path) -> None:
+    (tmp_path / "poller.jsonl").write_bytes(b'{"event":"row","n":0}\n{"event":"ro')
+    recorder = Recorder(settings(tmp_path))
+    recorder.data("row", n=1)
+    recorder.close()
+    lines = (tmp_path / "poller.jsonl").read_bytes().splitlines()
+    assert lines[1] == b'{"event":"ro'
+    assert json.loads(lines[2])["n"] == 1
+
+
+def test_a_write_failing_halfway_leaves_only_whole_lines(tmp_path: Path) -> None:
+    import errno
+
+    recorder = Recorder(settings(tmp_path))
+    recorder.data("row", n=0)
+    recorder.close()
+    recorder = Recorder(settings(tmp_path))
+    file = recorder._files[0]
+
+    class HalfThenFull:
+        """A disk that takes half of a write, then is full."""
+
+        def __init__(self, real: object) -> None:
+            self.real, self.calls = real, 0
+
+        def write(self, data: memoryview) -> int:
+            self.calls += 1
+            if self.calls > 1:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.real.write(data[: len(data) // 2])  # type: ignore[attr-defined, no-any-return]
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.real, name)
+
+    file._handle = HalfThenFull(file._handle)  # type: ignore[assignment]
+    for n in range(1, 4):
+        recorder.data("row", n=n, pad="x" * 100)
+    recorder.close()
+    data = (tmp_path / "poller.jsonl").read_bytes()
+    assert data.endswith(b"\n")
+    kept = [json.loads(line)["n"] for line in data.splitlines()]
+    assert kept[0] == 0 and len(kept) + recorder.dropped == 4
+
+
+def test_wide_integers_and_non_string_keys_are_written_exactly(tmp_path: Path) -> None:
+    recorder = Recorder(settings(tmp_path))
+    recorder.data("row", counter=2**64 - 1, wider=2**70, negative=-(2**63), by_index={1: "a"})
+    recorder.close()
+    raw = (tmp_path / "poller.jsonl").read_bytes()
+    record = json.loads(raw)
+    assert record["counter"] == 2**64 - 1 and record["wider"] == 2**70
+    assert record["negative"] == -(2**63) and record["by_index"] == {"1": "a"}
+    assert list(record)[:2] == ["timestamp", "event"]
+
+
+def test_the_timestamp_is_the_time_of_the_call_in_utc_milliseconds(tmp_path: Path) -> None:
+    import time
+    from datetime import datetime
+
+    recorder = Recorder(settings(tmp_path))
+    stamps = []
+    for _ in range(30):
+        before = time.time()
+        recorder.data("row")
+        stamps.append((before, time.time()))
+        time.sleep(0.037)
+    recorder.close()
+    for (before, after), record in zip(stamps, read_lines(tmp_path / "poller.jsonl")):
+        text = str(record["timestamp"])
+        assert TIMESTAMP.match(text)
+        at = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        assert int(before * 1000) / 1000 <= at <= after
+
+
+def test_a_created_directory_is_0755_whatever_the_umask(tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0)
+    try:
+        Recorder(settings(tmp_path / "a" / "logs")).close()
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a" / "logs").stat().st_mode & 0o777 == 0o755
+
+
+def test_records_after_close_are_counted_as_dropped(tmp_path: Path) -> None:
+    recorder = Recorder(settings(tmp_path))
+    recorder.close()
+    recorder.data("row", n=1)
+    assert recorder.dropped == 1 and recorder.written == 0
