@@ -13,7 +13,6 @@ import gzip
 import json
 import logging
 import os
-import queue
 import shutil
 import sys
 import threading
@@ -110,7 +109,7 @@ class Recorder:
                 + (f" ({exc.filename})" if exc.filename and exc.filename != str(output.directory) else "")
             ) from None
         self._console = console
-        self._queue: queue.Queue[tuple[int, bytes] | None] = queue.Queue(queue_max)
+        self._queue = _LineQueue(queue_max)
         self._put_timeout_s = put_timeout_s
         self._lock = threading.Lock()
         self.dropped = 0
@@ -142,12 +141,7 @@ class Recorder:
         if self._closed:
             self._count_drops(1)
             return
-        try:
-            if self._dropping:
-                self._queue.put_nowait((stream, line))
-            else:
-                self._queue.put((stream, line), timeout=self._put_timeout_s)
-        except queue.Full:
+        if not self._queue.put((stream, line), 0.0 if self._dropping else self._put_timeout_s):
             self._dropping = True
             self._count_drops(1)
             return
@@ -173,17 +167,11 @@ class Recorder:
         if self._closed:
             return
         self._closed = True
-        self._queue.put(_STOP)
+        self._queue.put(_STOP, None)
         self._thread.join()
         # the writer is gone: this thread owns the files now. Write what a producer racing with
         # close() still queued, then the drops not yet reported (the writer's own included).
-        leftovers: list[tuple[int, bytes] | None] = []
-        while True:
-            try:
-                leftovers.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        self._write_batch(leftovers)
+        self._write_batch(self._queue.take(BATCH_LINES * 1000, wait=False))
         with self._lock:
             count, self._unreported_drops = self._unreported_drops, 0
         if count:
@@ -198,12 +186,7 @@ class Recorder:
 
     def _write_loop(self) -> None:
         while True:
-            batch = [self._queue.get()]
-            while len(batch) < BATCH_LINES:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            batch = self._queue.take(BATCH_LINES)
             try:
                 self._write_batch(batch)
             except Exception as exc:  # noqa: BLE001
@@ -226,6 +209,40 @@ class Recorder:
                 self.written += len(chunk) - lost
                 if lost:
                     self._count_drops(lost)
+
+
+class _LineQueue:
+    """A bounded FIFO that the writer empties a batch at a time under one lock acquisition,
+    rather than item by item as queue.Queue does (which made the producers wait on that lock)."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._items: list[tuple[int, bytes] | None] = []
+        self._maxsize = maxsize
+        lock = threading.Lock()
+        self._not_empty = threading.Condition(lock)
+        self._not_full = threading.Condition(lock)
+
+    def put(self, item: tuple[int, bytes] | None, timeout_s: float | None) -> bool:
+        """Append `item`, waiting up to `timeout_s` (None: for ever) for room; False if full."""
+        with self._not_full:
+            if len(self._items) >= self._maxsize and not self._not_full.wait_for(
+                lambda: len(self._items) < self._maxsize, timeout_s
+            ):
+                return False
+            self._items.append(item)
+            if len(self._items) == 1:
+                self._not_empty.notify()
+        return True
+
+    def take(self, limit: int, *, wait: bool = True) -> list[tuple[int, bytes] | None]:
+        """Remove and return up to `limit` items, oldest first; waits for one unless told not to."""
+        with self._not_empty:
+            if wait:
+                self._not_empty.wait_for(lambda: self._items)
+            batch = self._items[:limit]
+            del self._items[:limit]
+            self._not_full.notify_all()
+        return batch
 
 
 def _bound_logger(logger: _QueueLogger) -> Any:
