@@ -353,3 +353,25 @@ def test_records_after_close_are_counted_as_dropped(tmp_path: Path) -> None:
     recorder.close()
     recorder.data("row", n=1)
     assert recorder.dropped == 1 and recorder.written == 0
+
+
+def test_a_line_longer_than_max_bytes_gets_a_file_of_its_own_unsplit(tmp_path: Path) -> None:
+    recorder = Recorder(settings(tmp_path, max_bytes=200, backups=10))
+    recorder.data("row", n=0)
+    recorder.data("row", n=1, pad="x" * 500)
+    recorder.data("row", n=2)
+    recorder.close()
+    files = [tmp_path / "poller.jsonl.2", tmp_path / "poller.jsonl.1", tmp_path / "poller.jsonl"]
+    assert [[r["n"] for r in read_lines(f)] for f in files] == [[0], [1], [2]]
+
+
+def test_backups_beyond_a_lowered_count_are_removed_at_the_next_rotation(tmp_path: Path) -> None:
+    for n in range(1, 6):
+        (tmp_path / f"poller.jsonl.{n}").write_text('{"old":1}\n')
+    recorder = Recorder(settings(tmp_path, max_bytes=100, backups=2))
+    for n in range(5):
+        recorder.data("row", n=n, pad="x" * 40)
+    recorder.close()
+    assert sorted(f.name for f in tmp_path.glob("poller.jsonl*")) == [
+        "poller.jsonl", "poller.jsonl.1", "poller.jsonl.2"
+    ]
