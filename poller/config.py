@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Mapping
 
+from poller import mib
 from poller.oid import Oid
 
 SnmpVersion = Literal["1", "2c"]
@@ -43,6 +44,24 @@ class Column:
     #: for counters, write the rate as bits per second (`<name>_bps`, octets x 8) as MRTG does,
     #: instead of per second (`<name>_rate`)
     bits: bool = False
+    # Derived once here, so a poll does no lookups or string building per varbind:
+    #: how an OCTET STRING of this object renders ("mac", "text" or None)
+    hint: str | None = field(init=False, compare=False)
+    #: the record fields of a counter's rate and of the reason it is null
+    rate_field: str = field(init=False, compare=False)
+    reason_field: str = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        rate_field = f"{self.name}_bps" if self.bits else f"{self.name}_rate"
+        object.__setattr__(self, "hint", mib.display_hint(self.name))
+        object.__setattr__(self, "rate_field", rate_field)
+        object.__setattr__(self, "reason_field", f"{rate_field}_reason")
+
+
+#: a column whose change means the row's counters restarted (IF-MIB)
+DISCONTINUITY = "ifCounterDiscontinuityTime"
+#: columns that give an interface's speed, against which its octet rates are checked
+SPEED_COLUMNS = frozenset({"ifHighSpeed", "ifSpeed"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,6 +70,21 @@ class Table:
 
     name: str  # the `table` field in records, e.g. "interfaces"
     columns: tuple[Column, ...]
+    # Derived once, for every poll of every device that walks this table:
+    oids: tuple[Oid, ...] = field(init=False, compare=False)
+    #: the names of the columns whose rates are bits/s (summed for the console line)
+    bits: tuple[str, ...] = field(init=False, compare=False)
+    discontinuity: Column | None = field(init=False, compare=False)
+    #: whether rows carry a speed to check octet rates against
+    has_speed: bool = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "oids", tuple(c.oid for c in self.columns))
+        object.__setattr__(self, "bits", tuple(c.name for c in self.columns if c.bits))
+        object.__setattr__(
+            self, "discontinuity", next((c for c in self.columns if c.name == DISCONTINUITY), None)
+        )
+        object.__setattr__(self, "has_speed", any(c.name in SPEED_COLUMNS for c in self.columns))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

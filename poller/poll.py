@@ -15,12 +15,9 @@ from poller.rates import CounterTracker
 from poller.snmp.client import SnmpClient
 from poller.snmp.render import record_value
 from poller.snmp.types import COUNTER_WIDTHS, Kind, RequestStats, Target, VarBind
-from poller import mib
 
 #: read on every poll, whatever the profiles say: a decrease means the agent restarted
 SYS_UPTIME = Oid.parse("1.3.6.1.2.1.1.3.0")
-#: a column whose change means the row's counters restarted (IF-MIB); read before the rates
-DISCONTINUITY = "ifCounterDiscontinuityTime"
 
 Record = tuple[str, dict[str, Any]]
 
@@ -66,10 +63,6 @@ def target_for(device: Device) -> Target:
         max_repetitions=device.max_repetitions,
         max_oids_per_request=device.max_oids_per_request,
     )
-
-
-def _hint(column: Column) -> str | None:
-    return mib.display_hint(column.name)
 
 
 async def poll_device(
@@ -133,14 +126,14 @@ class _Poll:
 
     async def table(self, table: Table) -> None:
         device, outcome = self.device, self.outcome
-        walked = await self.client.walk(self.target, [c.oid for c in table.columns], outcome.stats)
+        walked = await self.client.walk(self.target, table.oids, outcome.stats)
         at_s = self.clock()
-        for column in table.columns:
-            if column.name == DISCONTINUITY:
-                for vb in walked.get(column.oid, ()):
-                    if isinstance(vb.value, int):
-                        row_key = (table.name, vb.oid.index_after(column.oid))
-                        self.tracker.note_discontinuity(row_key, vb.value)
+        marker = table.discontinuity
+        if marker is not None:  # read before the rates, which it may reset
+            for vb in walked.get(marker.oid, ()):
+                if isinstance(vb.value, int):
+                    row_key = (table.name, vb.oid.index_after(marker.oid))
+                    self.tracker.note_discontinuity(row_key, vb.value)
         rows: dict[tuple[int, ...], dict[str, Any]] = {}
         for column in table.columns:
             for vb in walked.get(column.oid, ()):
@@ -155,11 +148,11 @@ class _Poll:
                     row.update(device.tags)
                 key = (table.name, index, column.name)
                 _put(row, column, vb, key, self.tracker, at_s)
-        bits = [c.name for c in table.columns if c.bits]
         for index in sorted(rows):
             row = rows[index]
-            _drop_impossible_rates(row)
-            for name in bits:
+            if table.has_speed:
+                _drop_impossible_rates(row)
+            for name in table.bits:
                 bps = row.get(f"{name}_bps")
                 if bps is not None:
                     outcome.bps_totals[name] = outcome.bps_totals.get(name, 0.0) + bps
@@ -201,15 +194,14 @@ def _put(
     at_s: float,
 ) -> None:
     """Set the column's value, and for counters its rate (and the reason when there is none)."""
-    fields[column.name] = record_value(vb, _hint(column))
+    fields[column.name] = record_value(vb, column.hint)
     width = COUNTER_WIDTHS.get(vb.kind)
     if width is None or not isinstance(vb.value, int):
         return
     rate = tracker.rate(key, vb.value, width, at_s)
-    name = f"{column.name}_bps" if column.bits else f"{column.name}_rate"
     value = rate.value
     if value is not None and column.bits:
         value *= 8
-    fields[name] = value
+    fields[column.rate_field] = value
     if rate.reason is not None:
-        fields[f"{name}_reason"] = rate.reason
+        fields[column.reason_field] = rate.reason

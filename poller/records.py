@@ -32,6 +32,16 @@ from poller.config import OutputSettings
 from poller.errors import OutputError
 
 DATA, EVENTS = 0, 1
+
+#: why records were dropped: the `cause` of a `records_dropped` event, and its `reason`
+QUEUE_FULL, WRITE_FAILED = "queue_full", "write_failed"
+WRITER_ERROR, AFTER_CLOSE = "writer_error", "after_close"
+DROP_REASONS = {
+    QUEUE_FULL: "the writer could not keep up (queue full)",
+    WRITE_FAILED: "the file could not be written (see the poller's stderr)",
+    WRITER_ERROR: "the writer failed on a batch (see the poller's stderr)",
+    AFTER_CLOSE: "recorded after the files were closed",
+}
 _STOP = None
 #: lines handed to one write() call at most
 BATCH_LINES = 4096
@@ -119,7 +129,8 @@ class Recorder:
         self._lock = threading.Lock()
         self.dropped = 0
         self.written = 0
-        self._unreported_drops = 0
+        #: drops not yet reported in a `records_dropped` event, by cause
+        self._unreported_drops: dict[str, int] = {}
         #: the queue stayed full: until it takes a record again, drop at once instead of blocking
         #: the caller (the event loop) a full put_timeout_s for every record
         self._dropping = False
@@ -144,26 +155,30 @@ class Recorder:
 
     def _enqueue(self, stream: int, line: bytes) -> None:
         if self._closed:
-            self._count_drops(1)
+            self._count_drops(1, AFTER_CLOSE)
             return
         if not self._queue.put((stream, line), 0.0 if self._dropping else self._put_timeout_s):
             self._dropping = True
-            self._count_drops(1)
+            self._count_drops(1, QUEUE_FULL)
             return
         self._dropping = False
         if self._unreported_drops:
             self._report_drops()
 
-    def _count_drops(self, count: int) -> None:
+    def _count_drops(self, count: int, cause: str) -> None:
         with self._lock:
             self.dropped += count
-            self._unreported_drops += count
+            self._unreported_drops[cause] = self._unreported_drops.get(cause, 0) + count
+
+    def _take_unreported(self) -> dict[str, int]:
+        with self._lock:
+            drops, self._unreported_drops = self._unreported_drops, {}
+        return drops
 
     def _report_drops(self) -> None:
-        with self._lock:
-            count, self._unreported_drops = self._unreported_drops, 0
-        self.event("records_dropped", count=count, total=self.dropped,
-                   reason="the writer could not keep up (queue full)")
+        for cause, count in self._take_unreported().items():
+            self.event("records_dropped", count=count, total=self.dropped, cause=cause,
+                       reason=DROP_REASONS[cause])
 
     # -- shutdown ---------------------------------------------------------------------------------
 
@@ -177,12 +192,10 @@ class Recorder:
         # the writer is gone: this thread owns the files now. Write what a producer racing with
         # close() still queued, then the drops not yet reported (the writer's own included).
         self._write_batch(self._queue.take(BATCH_LINES * 1000, wait=False))
-        with self._lock:
-            count, self._unreported_drops = self._unreported_drops, 0
-        if count:
+        for cause, count in self._take_unreported().items():
             line = _render(None, "", _timestamp(None, "", {
                 "event": "records_dropped", "count": count, "total": self.dropped,
-                "reason": "lost before shutdown"}))
+                "cause": cause, "reason": DROP_REASONS[cause]}))
             self._write_batch([(EVENTS, line)])
         for file in self._files:
             file.close()
@@ -199,7 +212,7 @@ class Recorder:
                 # batch, counted and said, and carry on with the next
                 print(f"poller: record writer error: {exc!r}; {len(batch)} records dropped",
                       file=sys.stderr)
-                self._count_drops(sum(item is not None for item in batch))
+                self._count_drops(sum(item is not None for item in batch), WRITER_ERROR)
             if _STOP in batch:
                 return
 
@@ -213,7 +226,7 @@ class Recorder:
                 lost = file.write_lines(chunk)
                 self.written += len(chunk) - lost
                 if lost:
-                    self._count_drops(lost)
+                    self._count_drops(lost, WRITE_FAILED)
 
 
 class _LineQueue:

@@ -14,6 +14,7 @@ from poller.config import Device
 from poller.poll import PollOutcome, poll_device, target_for
 from poller.rates import CounterTracker
 from poller.snmp.client import SnmpClient
+from poller.snmp.types import Target
 
 #: a loop stall longer than this many intervals records the missed ticks in one summary each,
 #: up to this bound, so a long stall cannot flood the files
@@ -62,6 +63,15 @@ class DeviceState:
     seq: int = 0
     loop_task: asyncio.Task[None] | None = None
     poll_task: asyncio.Task[None] | None = None
+    #: where its requests go, built once per device (again when a reload changes it)
+    target: Target = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.target = target_for(self.device)
+
+    def replace_device(self, device: Device) -> None:
+        """A reload changed the device: new settings, and its counters start afresh."""
+        self.device, self.tracker, self.target = device, CounterTracker(), target_for(device)
 
 
 class Scheduler:
@@ -144,7 +154,7 @@ class Scheduler:
                 diff["removed"].append(name)
             elif wanted[name] != state.device:
                 self._stop_loop(state)
-                state.device, state.tracker = wanted[name], CounterTracker()
+                state.replace_device(wanted[name])
                 self._start_loop(state)
                 diff["changed"].append(name)
             else:
@@ -224,7 +234,7 @@ class Scheduler:
                     self.in_flight += 1
                     try:
                         await poll_device(
-                            device, target_for(device), self._client, state.tracker,
+                            device, state.target, self._client, state.tracker,
                             outcome, self._loop.time,
                         )
                     finally:
@@ -285,7 +295,7 @@ class Scheduler:
         device = state.device
         record: dict[str, Any] = {
             "device": device.name,
-            "address": f"{device.host}:{device.port}",
+            "address": state.target.address,  # [v6]:port, as operators write it
             "seq": seq,
             "scheduled_at": self._wall(tick),
             # the answer to "did it work?" comes first; the details follow

@@ -9,6 +9,7 @@ from poller.errors import (
     SnmpWalkLimit,
 )
 from poller.oid import Oid
+from poller.snmp.failures import who
 from poller.snmp.types import Kind, RequestStats, Target, VarBind
 
 
@@ -104,7 +105,7 @@ class SnmpClient:
         while active:
             if requests >= target.max_walk_requests:
                 raise SnmpWalkLimit(
-                    f"walk of {target.name} ({target.address}) stopped after {requests} requests "
+                    f"walk of {who(target)} stopped after {requests} requests "
                     f"(max_walk_requests); {sum(len(w.varbinds) for w in walks)} varbinds read"
                 )
             size = self.size_for(target)
@@ -153,7 +154,7 @@ class SnmpClient:
             # nothing to go on: looping on the same request would never end (some agents
             # answer an oversized GETBULK this way instead of with tooBig)
             raise SnmpWalkError(
-                f"{target.name} ({target.address}) sent an empty answer to a walk at {oids[0]}"
+                f"{who(target)} sent an empty answer to a walk at {oids[0]}"
             )
         width = len(batch)
         for i, vb in enumerate(answer):
@@ -220,7 +221,7 @@ class _ColumnWalk:
             return
         if vb.oid <= self.last:
             raise SnmpNonIncreasingOid(
-                f"{target.name} ({target.address}) returned {vb.oid} after {self.last} "
+                f"{who(target)} returned {vb.oid} after {self.last} "
                 "(OIDs not increasing)"
             )
         self.varbinds.append(vb)

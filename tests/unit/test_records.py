@@ -116,6 +116,7 @@ def test_a_full_queue_drops_are_counted_and_reported(tmp_path: Path) -> None:
     assert len(kept) + recorder.dropped == 50
     reports = [r for r in read_lines(tmp_path / "events.jsonl") if r["event"] == "records_dropped"]
     assert sum(r["count"] for r in reports) == recorder.dropped
+    assert {r["cause"] for r in reports} == {"queue_full"}
 
 
 def test_close_flushes_and_is_idempotent(tmp_path: Path) -> None:
@@ -169,6 +170,9 @@ def test_writes_that_fail_are_counted_reported_and_writing_resumes(
     assert [r["n"] for r in read_lines(directory / "poller.jsonl")] == [3]
     reports = [r for r in read_lines(directory / "events.jsonl") if r["event"] == "records_dropped"]
     assert sum(r["count"] for r in reports) == 2
+    # the operator is told the file failed, not that the writer was too slow
+    assert {(r["cause"], r["reason"]) for r in reports} == {
+        ("write_failed", "the file could not be written (see the poller's stderr)")}
     err = capfd.readouterr().err
     assert err.count("cannot write") == 1 and "writing" in err and "again" in err
 

@@ -4,6 +4,7 @@ poll leaves behind, and that one bad device never moves another."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 from poller.config import Column, Credential, Device, Secret, Table
@@ -283,3 +284,9 @@ def test_a_reload_keeps_unchanged_devices_and_restarts_changed_ones() -> None:
     # "keep" kept its counter state: only its first poll has first-sample rates
     reasons = [r.get("ifHCInOctets_bps_reason") for r in sink.rows("keep")]
     assert reasons.count("first_sample") == 2 and len(reasons) > 4
+
+
+def test_an_ipv6_device_is_summarized_with_its_address_as_operators_write_it() -> None:
+    v6 = dataclasses.replace(device("v6", "::1"), port=1161)
+    sink, _, _ = run_fleet([v6], {"::1": agent()}, 10.0)
+    assert {p["address"] for p in sink.polls("v6")} == {"[::1]:1161"}
