@@ -97,6 +97,18 @@ class Profile:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WalkLimits:
+    """What bounds one table walk of a device, whatever its agent answers."""
+
+    #: accept OIDs that do not increase (net-snmp's -Cc); an OID seen twice still ends the walk
+    allow_non_increasing: bool = False
+    max_rows: int = 100_000
+    max_requests: int = 10_000
+    #: seconds; 0: only the poll deadline bounds the walk
+    max_time_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Device:
     name: str
     host: str
@@ -112,6 +124,7 @@ class Device:
     max_repetitions: int
     max_oids_per_request: int
     tags: tuple[tuple[str, str], ...] = ()
+    walk: WalkLimits = WalkLimits()
 
     @property
     def poll_deadline_s(self) -> float:

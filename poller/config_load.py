@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Mapping
 import tomli
 
 from poller import mib, secrets
+from poller.config_walk import WALK_DEFAULTS, walk_limits
 from poller.config import (
     Column, Config, Credential, DaemonSettings, Device, OutputSettings, Profile, Secret, Table,
 )
@@ -33,6 +34,7 @@ DEVICE_DEFAULTS: dict[str, Any] = {
     "max_repetitions": 25,
     "max_oids_per_request": 32,
     "tags": {},
+    **WALK_DEFAULTS,
 }
 DEVICE_KEYS = ("name", "host", *DEVICE_DEFAULTS)
 TOP_KEYS = ("daemon", "output", "defaults", "credentials", "profiles", "devices")
@@ -40,7 +42,7 @@ TOP_KEYS = ("daemon", "output", "defaults", "credentials", "profiles", "devices"
 RESERVED_FIELDS = frozenset({
     "timestamp", "event", "device", "address", "group", "table", "index", "seq", "scheduled_at",
     "status", "error", "error_type", "duration_s", "queue_delay_s", "requests", "varbinds", "rows",
-    "uptime_s", "agent_restarted",
+    "uptime_s", "agent_restarted", "failed_parts",
 })
 #: accepted spellings: net-snmp's ("1", "2c"), with a v ("v2c"), and Telegraf's integers (1, 2)
 VERSIONS: dict[object, str] = {"1": "1", "v1": "1", 1: "1", "2c": "2c", "v2c": "2c", 2: "2c"}
@@ -418,6 +420,7 @@ class _Loader:
             max_oids_per_request=self.integer(
                 values["max_oids_per_request"], where("max_oids_per_request"), 1, 1000),
             tags=self.tags(values["tags"], where("tags"), columns),
+            walk=walk_limits(self, values, where),
         )
 
     def credential_ref(self, raw: Any, where: str, known: Mapping[str, Credential]) -> Credential:

@@ -27,6 +27,24 @@ class SnmpTimeout(SnmpError, TimeoutError):
     error_type = "timeout"
 
 
+class SnmpWrongRequestId(SnmpTimeout):
+    """No valid answer, but datagrams came from the agent's address with request-ids never sent."""
+
+    error_type = "wrong_request_id"
+
+
+class SnmpWrongSource(SnmpTimeout):
+    """No valid answer, but answers to the request came from another address or port."""
+
+    error_type = "wrong_source"
+
+
+class SnmpUndecodable(SnmpTimeout):
+    """No valid answer, but the agent's address sent datagrams that are not SNMP messages."""
+
+    error_type = "decode"
+
+
 class SnmpTransportError(SnmpError, OSError):
     """The request could not be sent (bad address, unreachable, socket error)."""
 
@@ -53,7 +71,7 @@ class SnmpNoSuchName(SnmpAgentError):
 
 
 class SnmpWalkError(SnmpError):
-    """A walk was stopped by one of its guards; `partial` holds what was read before."""
+    """A walk was stopped by one of its guards."""
 
     error_type = "walk_error"
 
@@ -62,8 +80,28 @@ class SnmpNonIncreasingOid(SnmpWalkError):
     error_type = "non_increasing_oid"
 
 
+class SnmpOidLoop(SnmpWalkError):
+    """With non-increasing OIDs allowed, the agent returned an OID of the walk a second time."""
+
+    error_type = "oid_loop"
+
+
 class SnmpWalkLimit(SnmpWalkError):
+    """A walk reached one of its caps; the error type names the device key that set it."""
+
     error_type = "walk_limit"
+
+
+class SnmpWalkRequests(SnmpWalkLimit):
+    error_type = "max_walk_requests"
+
+
+class SnmpWalkRows(SnmpWalkLimit):
+    error_type = "max_walk_rows"
+
+
+class SnmpWalkTime(SnmpWalkLimit):
+    error_type = "max_walk_time"
 
 
 class SnmpDecodeError(SnmpError):

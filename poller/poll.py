@@ -35,13 +35,24 @@ class PollOutcome:
     uptime_ticks: int | None = None
     agent_restarted: bool = False
     error: SnmpError | None = None
+    #: the parts that failed ("scalars", or a table's name) with their error types, in order
+    failed_parts: list[dict[str, str]] = field(default_factory=list)
     #: per bits-column sums over all rows, for the console line (e.g. total ifHCInOctets bps)
     bps_totals: dict[str, float] = field(default_factory=dict)
 
-    def fail(self, exc: SnmpError) -> None:
+    def fail(self, exc: SnmpError, part: str) -> None:
         self.parts_failed += 1
+        self.failed_parts.append({"part": part, "error_type": exc.error_type})
         if self.error is None:
             self.error = exc
+
+    @property
+    def error_message(self) -> str | None:
+        """The first failure, naming its part: 'table interfaces: sw1 (...) returned ...'."""
+        if self.error is None:
+            return None
+        part = self.failed_parts[0]["part"] if self.failed_parts else "scalars"
+        return f"{part if part == 'scalars' else 'table ' + part}: {self.error}"
 
     @property
     def status(self) -> str:
@@ -62,6 +73,7 @@ def target_for(device: Device) -> Target:
         retries=device.retries,
         max_repetitions=device.max_repetitions,
         max_oids_per_request=device.max_oids_per_request,
+        walk=device.walk,
     )
 
 
@@ -79,16 +91,18 @@ async def poll_device(
         await poll.scalars()
     except SnmpTimeout as exc:
         # The first request went unanswered: the device is down or deaf to us; walking its
-        # tables would only wait out the same timeout again for each one.
-        outcome.fail(exc)
+        # tables would only wait out the same timeout again for each one. (Also when what it
+        # got was no valid answer: wrong request-ids, a wrong source, garbage.)
+        outcome.fail(exc, "scalars")
         return
     except SnmpError as exc:
-        outcome.fail(exc)
+        outcome.fail(exc, "scalars")
     for table in device.tables:
+        # a table that fails writes none of its rows; the scalars and other tables stay
         try:
             await poll.table(table)
         except SnmpError as exc:
-            outcome.fail(exc)
+            outcome.fail(exc, table.name)
     if outcome.parts_failed == 0:
         # Only a complete poll proves that a row is gone; a failed walk must not forget counters.
         tracker.prune()

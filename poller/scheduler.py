@@ -274,7 +274,9 @@ class Scheduler:
             self._sink.data(event, **record)
         if "error_type" not in fields and outcome.error is not None:
             fields["error_type"] = outcome.error.error_type
-            fields["error"] = str(outcome.error)
+            fields["error"] = outcome.error_message
+        if outcome.failed_parts:
+            fields["failed_parts"] = outcome.failed_parts
         now = self._loop.time()
         self.completed += 1
         self._summary(

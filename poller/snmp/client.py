@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol, Sequence
 
+from poller.config import WalkLimits
 from poller.errors import (
-    SnmpAgentError, SnmpNoSuchName, SnmpNonIncreasingOid, SnmpTimeout, SnmpTooBig, SnmpWalkError,
-    SnmpWalkLimit,
+    SnmpAgentError, SnmpError, SnmpNoSuchName, SnmpNonIncreasingOid, SnmpOidLoop, SnmpTimeout,
+    SnmpTooBig, SnmpWalkError, SnmpWalkRequests, SnmpWalkRows, SnmpWalkTime,
 )
 from poller.oid import Oid
 from poller.snmp.failures import who
@@ -64,6 +66,11 @@ class SnmpClient:
                     raise
                 size.too_big(oids=len(chunk))
                 continue
+            except SnmpTimeout as exc:
+                if not (_plain_timeout(exc) and size.timed_out(len(chunk))):
+                    size.gave_up()
+                    raise
+                continue
             size.worked()
             start += len(chunk)
         return answer
@@ -93,56 +100,84 @@ class SnmpClient:
     async def walk(
         self, target: Target, columns: Sequence[Oid], stats: RequestStats
     ) -> dict[Oid, list[VarBind]]:
-        """Walk each column subtree; returns {column: varbinds under it, in OID order}.
+        """Walk each column subtree; returns {column: varbinds under it, in the agent's order}.
 
         Several columns share each request (GETBULK, or GETNEXT for v1); a column ends when the
-        agent leaves its subtree or says endOfMibView. Guards: an OID that does not increase
-        raises SnmpNonIncreasingOid; more than target.max_walk_requests requests raises
-        SnmpWalkLimit. The first error ends the walk."""
-        walks = [_ColumnWalk(column) for column in dict.fromkeys(columns)]
+        agent leaves its subtree or says endOfMibView. Guards, each its own error: an OID that
+        does not increase (SnmpNonIncreasingOid; with target.walk.allow_non_increasing only an
+        OID seen twice, SnmpOidLoop), and the caps of target.walk on rows, requests and time
+        (SnmpWalkRows, SnmpWalkRequests, SnmpWalkTime). The first error ends the walk."""
+        limits = target.walk
+        walks = [_ColumnWalk(column, limits) for column in dict.fromkeys(columns)]
+        # checked before each request, and the timer cuts a request that would run past it
+        deadline = asyncio.get_running_loop().time() + limits.max_time_s \
+            if limits.max_time_s else None
+        timer = asyncio.timeout_at(deadline)
+        try:
+            async with timer:
+                await self._walk(target, walks, stats, deadline)
+        except TimeoutError:
+            if not timer.expired():
+                raise  # an SnmpTimeout of a request, not the walk's own cap
+            raise self._too_long(target, walks) from None
+        return {w.column: w.varbinds for w in walks}
+
+    @staticmethod
+    def _too_long(target: Target, walks: list[_ColumnWalk]) -> SnmpWalkTime:
+        return SnmpWalkTime(
+            f"walk of {who(target)} stopped after {target.walk.max_time_s:g} s (max_walk_time); "
+            f"{_read(walks)}"
+        )
+
+    async def _walk(
+        self, target: Target, walks: list[_ColumnWalk], stats: RequestStats, deadline: float | None
+    ) -> None:
         active = list(walks)
         requests = 0
+        bulk_possible = target.credential.version != "1"
+        loop = asyncio.get_running_loop()
         while active:
-            if requests >= target.max_walk_requests:
-                raise SnmpWalkLimit(
+            if deadline is not None and loop.time() >= deadline:
+                raise self._too_long(target, walks)
+            if requests >= target.walk.max_requests:
+                raise SnmpWalkRequests(
                     f"walk of {who(target)} stopped after {requests} requests "
-                    f"(max_walk_requests); {sum(len(w.varbinds) for w in walks)} varbinds read"
+                    f"(max_walk_requests); {_read(walks)}"
                 )
             size = self.size_for(target)
             batch = active[: size.oids]
+            bulk = bulk_possible and size.bulk
             requests += 1
             try:
-                await self._step(target, batch, stats, size)
+                await self._step(target, batch, stats, size, bulk)
             except SnmpTooBig:
-                if size.repetitions == 1 and len(batch) == 1:
+                repetitions = size.repetitions if bulk else 1
+                if repetitions == 1 and len(batch) == 1:
                     raise
-                size.too_big(repetitions=size.repetitions, oids=len(batch))
+                size.too_big(repetitions=repetitions, oids=len(batch))
                 continue
-            except (SnmpTimeout, SnmpAgentError):
-                # A GETBULK that fails where the GET worked: try small bulks, then GETNEXT
-                # (agents without GETBULK, or that drop large answers); anything else is real.
-                if not size.bulk or target.credential.version == "1":
+            except (SnmpTimeout, SnmpAgentError) as exc:
+                if not size.walk_failed(exc, len(batch), bulk=bulk):
                     raise
-                size.bulk_failed()
                 continue
             size.worked()
             active = [w for w in active if not w.done]
-        return {w.column: w.varbinds for w in walks}
 
     async def close(self) -> None:
         await self._requester.close()
 
     async def _step(
-        self, target: Target, batch: list[_ColumnWalk], stats: RequestStats, size: RequestSize
+        self, target: Target, batch: list[_ColumnWalk], stats: RequestStats, size: RequestSize,
+        bulk: bool,
     ) -> None:
         """One request for the columns in `batch`; advances or finishes each of them."""
         oids = [w.last for w in batch]
         stats.requests += 1
         try:
-            if target.credential.version == "1" or not size.bulk:
-                answer = await self._requester.get_next(target, oids)
-            else:
+            if bulk:
                 answer = await self._requester.get_bulk(target, oids, size.repetitions)
+            else:
+                answer = await self._requester.get_next(target, oids)
         except SnmpNoSuchName as exc:
             # v1's end of the MIB view: that column is done, the others are asked again
             if not 1 <= exc.index <= len(batch):
@@ -163,30 +198,53 @@ class SnmpClient:
                 walk.take(vb, target)
 
 
+def _read(walks: list[_ColumnWalk]) -> str:
+    return f"{sum(len(w.varbinds) for w in walks)} varbinds read"
+
+
+def _plain_timeout(exc: Exception) -> bool:
+    """A timeout with no sign of its cause (not a wrong request-id, source or garbage): one
+    that a smaller request may avoid."""
+    return isinstance(exc, SnmpTimeout) and exc.error_type == SnmpTimeout.error_type
+
+
 class RequestSize:
     """How big a request one agent takes. tooBig halves the repetitions first, then the OIDs
     per request; after GROW_AFTER good requests in a row they grow back by a quarter, up to the
-    configured limits (so a transient tooBig does not shrink a device for ever)."""
+    configured limits (so a transient tooBig does not shrink a device for ever).
+
+    A plain timeout of a request with several OIDs, from an agent that has answered before,
+    halves the OIDs too (paths that lose large datagrams time out only large requests), and the
+    OIDs never grow back beyond that half: probing for the largest size that passes would cost
+    a timeout per probe."""
 
     GROW_AFTER = 16
-    __slots__ = ("limits", "repetitions", "oids", "bulk", "_good")
+    __slots__ = ("limits", "repetitions", "oids", "bulk", "answered", "_ceiling", "_good",
+                 "_next_proven")
 
     def __init__(self, max_repetitions: int, max_oids: int) -> None:
         self.limits = (max_repetitions, max_oids)
         self.repetitions = max(1, max_repetitions)
         self.oids = max(1, max_oids)
-        #: False once GETBULK failed even with one repetition: this agent is walked with GETNEXT
+        #: False once GETBULK failed even with one repetition and GETNEXT then worked: this
+        #: agent is walked with GETNEXT
         self.bulk = True
+        #: the agent answered since the last request given up on: a timeout may be the size's
+        #: fault, not a dead agent's
+        self.answered = False
+        self._ceiling = self.oids
         self._good = 0
+        self._next_proven = True
 
     def bulk_failed(self) -> None:
-        """A GETBULK went unanswered or was refused: quarter the repetitions, and at one give up
-        on GETBULK for this device."""
+        """A GETBULK went unanswered or was refused: quarter the repetitions, and at one try
+        GETNEXT (kept only once a GETNEXT has worked)."""
         self._good = 0
         if self.repetitions > 1:
             self.repetitions = max(1, self.repetitions // 4)
         else:
             self.bulk = False
+            self._next_proven = False
 
     def too_big(self, *, repetitions: int = 1, oids: int = 1) -> None:
         self._good = 0
@@ -195,34 +253,82 @@ class RequestSize:
         else:
             self.oids = max(1, oids // 2)
 
+    def timed_out(self, oids: int) -> bool:
+        """A plain timeout of a request of `oids` OIDs: True when a smaller one is worth a try
+        (then the size is halved), False when the request is given up on."""
+        if oids > 1 and self.answered:
+            self._good = 0
+            self.oids = oids // 2
+            self._ceiling = min(self._ceiling, self.oids)
+            return True
+        self.gave_up()
+        return False
+
+    def walk_failed(self, exc: SnmpError, oids: int, *, bulk: bool) -> bool:
+        """A walk request timed out or was refused (not tooBig): True when it is worth another
+        try with the size (or the operation) changed here."""
+        if bulk and (_plain_timeout(exc) or isinstance(exc, SnmpAgentError)):
+            self.bulk_failed()
+            return True
+        if _plain_timeout(exc) and self.timed_out(oids):
+            return True
+        self.gave_up()
+        return False
+
+    def gave_up(self) -> None:
+        self.answered = False
+        if not self._next_proven:
+            # GETNEXT failed as GETBULK did: the agent is down, GETBULK was not the problem
+            self.bulk, self._next_proven = True, True
+
     def worked(self) -> None:
+        self.answered = True
+        if not self.bulk:
+            self._next_proven = True
         self._good += 1
         if self._good >= self.GROW_AFTER:
             self._good = 0
             self.repetitions = min(self.limits[0], self.repetitions + max(1, self.repetitions // 4))
-            self.oids = min(self.limits[1], self.oids + max(1, self.oids // 4))
+            self.oids = min(self.limits[1], self._ceiling, self.oids + max(1, self.oids // 4))
 
 
 class _ColumnWalk:
     """Where the walk of one column stands."""
 
-    __slots__ = ("column", "last", "varbinds", "done")
+    __slots__ = ("column", "last", "varbinds", "done", "limits", "seen")
 
-    def __init__(self, column: Oid) -> None:
+    def __init__(self, column: Oid, limits: WalkLimits) -> None:
         self.column = column
         self.last = column
         self.varbinds: list[VarBind] = []
         self.done = False
+        self.limits = limits
+        #: with non-increasing OIDs allowed, what was read: an OID seen twice is a loop
+        self.seen: set[Oid] | None = set() if limits.allow_non_increasing else None
 
     def take(self, vb: VarBind, target: Target) -> None:
         """Accept the next varbind of this column, or end the column."""
         if vb.kind in _END_KINDS or not vb.oid.is_under(self.column):
             self.done = True
             return
-        if vb.oid <= self.last:
-            raise SnmpNonIncreasingOid(
-                f"{who(target)} returned {vb.oid} after {self.last} "
-                "(OIDs not increasing)"
+        seen = self.seen
+        if seen is None:
+            if vb.oid <= self.last:
+                raise SnmpNonIncreasingOid(
+                    f"{who(target)} returned {vb.oid} after {self.last} "
+                    "(OIDs not increasing; allow_non_increasing = true accepts them)"
+                )
+        elif vb.oid in seen:
+            raise SnmpOidLoop(
+                f"{who(target)} returned {vb.oid} a second time in a walk of {self.column} "
+                f"(a loop), after {self.last}"
+            )
+        else:
+            seen.add(vb.oid)
+        if len(self.varbinds) >= self.limits.max_rows:
+            raise SnmpWalkRows(
+                f"walk of {who(target)} stopped at {self.limits.max_rows} rows of {self.column} "
+                "(max_walk_rows)"
             )
         self.varbinds.append(vb)
         self.last = vb.oid

@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import NamedTuple, Union
 
-from poller.config import Credential
+from poller.config import Credential, WalkLimits
 from poller.oid import Oid
 
 
@@ -87,8 +87,8 @@ class Target:
     retries: int = 1
     max_repetitions: int = 25
     max_oids_per_request: int = 32
-    #: hard caps that stop a walk that never ends
-    max_walk_requests: int = 10_000
+    #: caps that stop a walk that never ends, and whether OIDs must increase
+    walk: WalkLimits = WalkLimits()
 
     @property
     def address(self) -> str:

@@ -1,6 +1,11 @@
 """The Requester on the project's own BER codec and one UDP socket per address family: the fast
 path for SNMP v1/v2c. Answers are matched by request-id and source address; late, duplicate,
-foreign or malformed datagrams are dropped and counted, never taken for an answer.
+foreign or malformed datagrams are dropped and counted, never taken for an answer. An answer to
+an earlier try of the same request is taken (a slow agent, not a wrong one).
+
+When a request gets no valid answer, what did arrive says why: answers to it from another
+address (wrong_source), datagrams from the agent that are not SNMP (decode), or with
+request-ids never sent (wrong_request_id); else a plain timeout.
 """
 
 from __future__ import annotations
@@ -11,13 +16,30 @@ import random
 import socket
 from typing import Sequence
 
-from poller.errors import SnmpDecodeError, SnmpTimeout, SnmpTransportError
+from poller.errors import (
+    SnmpDecodeError, SnmpTimeout, SnmpTransportError, SnmpUndecodable, SnmpWrongRequestId,
+    SnmpWrongSource,
+)
 from poller.oid import Oid
 from poller.snmp import ber
 from poller.snmp.failures import status_error, who
 from poller.snmp.types import Target, VarBind
 
 Address = tuple[str, int]
+_ID_MASK = 0x7FFFFFFF
+
+
+class _Call:
+    """One request, over its tries: every try's request-id leads here."""
+
+    __slots__ = ("future", "address", "wrong_source")
+
+    def __init__(self, address: Address) -> None:
+        #: the current try's; None as its result means no answer in time
+        self.future: asyncio.Future[bytes | None] | None = None
+        self.address = address
+        #: where an answer with one of our request-ids came from instead
+        self.wrong_source: Address | None = None
 
 
 class _Endpoint(asyncio.DatagramProtocol):
@@ -37,11 +59,20 @@ class _Endpoint(asyncio.DatagramProtocol):
         self.requester.stray += 1  # e.g. ICMP port unreachable: the retry timer handles it
 
 
+def _expire(future: asyncio.Future[bytes | None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 class UdpRequester:
     def __init__(self) -> None:
         self._endpoints: dict[int, _Endpoint] = {}
-        self._pending: dict[int, tuple[asyncio.Future[bytes], Address]] = {}
-        self._ids = itertools.count(random.randrange(1, 1 << 30))
+        self._pending: dict[int, _Call] = {}
+        self._first_id = random.randrange(1, 1 << 30)
+        self._ids = itertools.count(self._first_id)
+        self._sent = 0
+        #: per agent address: [datagrams that are not SNMP, request-ids never sent]
+        self._noise: dict[Address, list[int]] = {}
         self._addresses: dict[tuple[str, int], tuple[int, Address]] = {}
         self._oids: dict[Oid, bytes] = {}
         #: datagrams that answered nothing we were waiting for
@@ -65,8 +96,9 @@ class UdpRequester:
             if endpoint.transport is not None:
                 endpoint.transport.close()
         self._endpoints.clear()
-        for future, _ in self._pending.values():
-            future.cancel()
+        for call in self._pending.values():
+            if call.future is not None:
+                call.future.cancel()
         self._pending.clear()
 
     # -- one request ------------------------------------------------------------------------------
@@ -80,24 +112,51 @@ class UdpRequester:
         community = target.credential.community.reveal().encode()
         varbinds = ber.encode_varbinds([self._encoded(oid) for oid in oids])
         loop = asyncio.get_running_loop()
-        for _ in range(target.retries + 1):
-            request_id = next(self._ids) & 0x7FFFFFFF
-            future: asyncio.Future[bytes] = loop.create_future()
-            self._pending[request_id] = (future, address)
-            try:
+        call = _Call(address)
+        ids = []
+        noise = list(self._noise.get(address, (0, 0)))
+        try:
+            for _ in range(target.retries + 1):
+                request_id = next(self._ids) & _ID_MASK
+                self._sent += 1
+                ids.append(request_id)
+                future = call.future = loop.create_future()
+                self._pending[request_id] = call
                 assert endpoint.transport is not None
                 endpoint.transport.sendto(
                     ber.encode_request(version, community, pdu, request_id, a, b, varbinds), address
                 )
-                data = await asyncio.wait_for(future, target.timeout_s)
-            except TimeoutError:
-                continue
-            except OSError as exc:
-                raise SnmpTransportError(f"{who(target)}: {exc.strerror or exc}") from None
-            finally:
+                # a timer, not asyncio.wait_for: on 3.11 wait_for can swallow a cancellation
+                # (a poll deadline, a walk's time cap) that meets an answer arriving
+                timer = loop.call_later(target.timeout_s, _expire, future)
+                try:
+                    data = await future
+                finally:
+                    timer.cancel()
+                if data is not None:
+                    return self._answer(data, target, oids)
+        except OSError as exc:
+            raise SnmpTransportError(f"{who(target)}: {exc.strerror or exc}") from None
+        finally:
+            for request_id in ids:
                 self._pending.pop(request_id, None)
-            return self._answer(data, target, oids)
-        raise SnmpTimeout(
+        raise self._no_answer(target, call, noise)
+
+    def _no_answer(self, target: Target, call: _Call, before: list[int]) -> SnmpTimeout:
+        waited = f"no valid response from {who(target)} after {target.retries + 1} x " \
+                 f"{target.timeout_s:g} s"
+        now = self._noise.get(call.address, (0, 0))
+        garbage, unknown = now[0] - before[0], now[1] - before[1]
+        if call.wrong_source is not None:
+            host, port = call.wrong_source
+            return SnmpWrongSource(f"{waited}: its answers came from {host}:{port} instead")
+        if garbage:
+            return SnmpUndecodable(f"{waited}: it sent {garbage} datagrams that are not SNMP")
+        if unknown:
+            return SnmpWrongRequestId(
+                f"{waited}: it sent {unknown} answers with request-ids never sent"
+            )
+        return SnmpTimeout(
             f"no response from {who(target)} after {target.retries + 1} x {target.timeout_s:g} s"
         )
 
@@ -112,11 +171,25 @@ class UdpRequester:
 
     def _received(self, data: bytes, source: Address) -> None:
         request_id = ber.peek_request_id(data)
-        entry = self._pending.get(request_id) if request_id is not None else None
-        if entry is None or entry[1] != source or entry[0].done():
-            self.stray += 1
+        call = self._pending.get(request_id) if request_id is not None else None
+        if call is not None and call.address == source and call.future is not None \
+                and not call.future.done():
+            call.future.set_result(data)
             return
-        entry[0].set_result(data)
+        self.stray += 1
+        if call is not None:
+            if call.address != source:
+                call.wrong_source = source
+            return  # a duplicate
+        noise = self._noise.get(source)
+        if noise is not None:  # from an agent we send to: say so if its request fails
+            if request_id is None:
+                noise[0] += 1
+            elif not self._issued(request_id):
+                noise[1] += 1  # (a late answer to a finished request was ours: not counted)
+
+    def _issued(self, request_id: int) -> bool:
+        return (request_id - self._first_id) & _ID_MASK < min(self._sent, _ID_MASK)
 
     # -- sockets and addresses --------------------------------------------------------------------
 
@@ -131,6 +204,7 @@ class UdpRequester:
                 raise SnmpTransportError(f"cannot resolve {who(target)}: {exc.strerror or exc}") from None
             family, _, _, _, sockaddr = infos[0]
             found = self._addresses[key] = (family, (str(sockaddr[0]), int(sockaddr[1])))
+            self._noise.setdefault(found[1], [0, 0])
         return found
 
     async def _endpoint(self, family: int) -> _Endpoint:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from poller.config import Credential, Secret
-from poller.errors import SnmpNonIncreasingOid, SnmpWalkError, SnmpWalkLimit
+from poller.config import Credential, Secret, WalkLimits
+from poller.errors import SnmpNonIncreasingOid, SnmpWalkError, SnmpWalkRequests
 from poller.oid import Oid
 from poller.snmp.client import SnmpClient
 from poller.snmp.fake import FakeAgent, FakeRequester
@@ -94,8 +94,8 @@ class Endless(FakeAgent):
 
 
 def test_an_endless_walk_hits_the_request_cap() -> None:
-    with pytest.raises(SnmpWalkLimit, match="stopped after 50 requests"):
-        walk(Endless({}), target(max_walk_requests=50), [A])
+    with pytest.raises(SnmpWalkRequests, match="stopped after 50 requests"):
+        walk(Endless({}), target(walk=WalkLimits(max_requests=50)), [A])
 
 
 class Mute(FakeAgent):

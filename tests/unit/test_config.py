@@ -97,7 +97,7 @@ RESERVED = ", ".join(sorted(RESERVED_FIELDS))
         ("[deamon]\n", f"{F}: unknown key 'deamon' (allowed: daemon, output, defaults, credentials, profiles, devices)"),
         ("x = 1\ny = = 2\n", None),  # TOML syntax: the message comes from the parser, with line and column
         (DEVICE.replace('"127.0.0.1"', '"127.0.0.1"\nintervall = 5'),
-         f"{F}: {D}: unknown key 'intervall' (allowed: name, host, port, credential, profiles, interval, timeout, retries, max_repetitions, max_oids_per_request, tags)"),
+         f"{F}: {D}: unknown key 'intervall' (allowed: name, host, port, credential, profiles, interval, timeout, retries, max_repetitions, max_oids_per_request, tags, allow_non_increasing, max_walk_rows, max_walk_requests, max_walk_time)"),
         (DEVICE.replace('host', 'interval = "abc"\nhost'),
          f'{F}: {D}.interval: \'abc\' is not a duration (a number of seconds or a string like "500ms", "30s", "5m")'),
         (DEVICE.replace('host', 'credential = "corev3"\nhost'),
@@ -138,7 +138,7 @@ RESERVED = ", ".join(sorted(RESERVED_FIELDS))
         ("[defaults]\ninterval = 3\ntimeout = 2\n",
          f"{F}: defaults.timeout: 2 s x (retries 1 + 1) = 4 s is not below the interval 3 s (allowed: timeout x (retries + 1) < interval)"),
         ("[defaults]\ntimeot = 2\n",
-         f"{F}: defaults: unknown key 'timeot' (allowed: port, credential, profiles, interval, timeout, retries, max_repetitions, max_oids_per_request, tags)"),
+         f"{F}: defaults: unknown key 'timeot' (allowed: port, credential, profiles, interval, timeout, retries, max_repetitions, max_oids_per_request, tags, allow_non_increasing, max_walk_rows, max_walk_requests, max_walk_time)"),
         # a device's own value meets a default: the message says which came from where
         ('[defaults]\ntimeout = "5s"\n' + DEVICE.replace('host', 'interval = "6s"\nhost'),
          f"{F}: {D}.timeout (from defaults): 5 s x (retries 1 + 1) = 10 s is not below the interval 6 s (allowed: timeout x (retries + 1) < interval)"),
