@@ -129,7 +129,8 @@ def check_good(run: Run, polls: int) -> None:
     assert [p["seq"] for p in summaries] == list(range(len(summaries)))
     assert len(summaries) >= polls - 1
     assert [(p["status"], p.get("error_type")) for p in summaries] == [("ok", None)] * len(summaries)
-    assert max(p["queue_delay_s"] for p in summaries) < 0.25
+    # on time: started within half an interval of its tick (a stalled loop shows whole seconds)
+    assert max(p["queue_delay_s"] for p in summaries) < 0.5
     assert len(run.sink.rows("good")) == ROWS * len(summaries)
 
 
