@@ -2,9 +2,10 @@
 ifTable/ifXTable of `rows` interfaces whose counters advance) served over a real UDP socket, with
 the faults that agents in the field show, chosen by mode (several combine):
 
-  too_big         answers tooBig when the answer would hold more than `limit` varbinds
-  drop_big        drops requests whose answer would hold more than `limit` varbinds (a path
-                  that loses large datagrams): only large requests time out
+  too_big         answers tooBig when the answer would hold more than `limit` varbinds (or be
+                  longer than `limit_bytes`, when set)
+  drop_big        drops requests whose answer would be that large (a path that loses large
+                  datagrams): only large requests time out
   no_getbulk      answers GETBULK with genErr
   drop_getbulk    never answers GETBULK
   non_increasing  table rows in a wrong order: after row 2 comes the last row, then row 3...
@@ -96,8 +97,9 @@ IF_COLUMNS: dict[OidT, Value] = {
 class Behaviour:
     modes: frozenset[str] = frozenset({"normal"})
     rows: int = 8
-    #: too_big, drop_big: the most varbinds an answer may hold
+    #: too_big, drop_big: the most varbinds an answer may hold, and (when set) its most bytes
     limit: int = 20
+    limit_bytes: int = 0
     #: late: seconds before the answer goes out
     delay_s: float = 1.0
     community: str = "public"
@@ -287,15 +289,20 @@ class HostileAgent(asyncio.DatagramProtocol):
                                    int(proto.apiBulkPDU.get_max_repetitions(pdu)))
         else:
             answer = self.get(oids, v1) if kind == "get" else self.get_next(oids, v1)
-        if len(answer.varbinds) > self.behaviour.limit and not answer.error_status:
+        request_id = int(proto.apiPDU.get_request_id(pdu))
+        if "wrong_request_id" in self.modes:
+            request_id = (request_id + 0x1234567) & 0x7FFFFFFF
+        encoded = self.encode(proto, message, request_id, answer)
+        limit_bytes = self.behaviour.limit_bytes
+        too_large = len(answer.varbinds) > self.behaviour.limit or \
+            bool(limit_bytes and len(encoded) > limit_bytes)
+        if too_large and not answer.error_status:
             if "drop_big" in self.modes:
                 return None
             if "too_big" in self.modes:
                 answer = Answer([(oid, rfc1902.Null("")) for oid in oids], TOO_BIG, 0)
-        request_id = int(proto.apiPDU.get_request_id(pdu))
-        if "wrong_request_id" in self.modes:
-            request_id = (request_id + 0x1234567) & 0x7FFFFFFF
-        return self.encode(proto, message, request_id, answer)
+                return self.encode(proto, message, request_id, answer)
+        return encoded
 
     @staticmethod
     def encode(proto: Any, message: Any, request_id: int, answer: Answer) -> bytes:
@@ -361,6 +368,7 @@ async def _serve(specs: list[tuple[int, frozenset[str]]], args: argparse.Namespa
     agents = []
     for port, modes in specs:
         behaviour = Behaviour(modes=modes, rows=args.rows, limit=args.limit,
+                              limit_bytes=args.limit_bytes,
                               delay_s=args.delay, community=args.community)
         agents.append(await HostileAgent.start(behaviour, args.host, port))
     stop = asyncio.Event()
@@ -386,7 +394,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--agent", action="append", default=[], metavar="PORT=MODE[+MODE]",
                         help="serve one more agent (repeatable)")
     parser.add_argument("--rows", type=int, default=8)
-    parser.add_argument("--limit", type=int, default=20)
+    parser.add_argument("--limit", type=int, default=20, help="too_big, drop_big: varbinds")
+    parser.add_argument("--limit-bytes", type=int, default=0, help="too_big, drop_big: bytes")
     parser.add_argument("--delay", type=float, default=1.0)
     parser.add_argument("--community", default=os.environ.get("HOSTILE_COMMUNITY", "public"))
     parser.add_argument("--lifetime", type=float, default=600.0, help="exit after this many s")

@@ -19,6 +19,7 @@ from poller.scheduler import Scheduler
 from poller.snmp.client import SnmpClient
 from poller.snmp.engines import ENGINES, make_requester
 from tests.hostile_agent import Behaviour, HostileAgent
+from tests.unit import test_scheduler as scheduler_tests
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -27,22 +28,7 @@ ROWS = 6
 IF_COLUMNS = 21
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.records: list[tuple[str, dict[str, Any]]] = []
-
-    def data(self, event: str, **fields: Any) -> None:
-        self.records.append((event, fields))
-
-    def event(self, event: str, **fields: Any) -> None:
-        self.records.append((event, fields))
-
-    def polls(self, device: str) -> list[dict[str, Any]]:
-        return [f for e, f in self.records if e == "poll" and f["device"] == device]
-
-    def rows(self, device: str) -> list[dict[str, Any]]:
-        return [f for e, f in self.records if e == "row" and f["device"] == device]
-
+class Sink(scheduler_tests.Sink):
     def scalars(self, device: str) -> list[dict[str, Any]]:
         return [f for e, f in self.records if e == "scalars" and f["device"] == device]
 
@@ -156,13 +142,17 @@ def test_an_agent_in_order_is_polled_whole(tmp_path: Path, engine: str) -> None:
     assert_waits_not_spins(run)
 
 
-def test_too_big_halves_the_request_and_the_device_remembers(tmp_path: Path, engine: str) -> None:
-    run = run_fleet(tmp_path, engine, "too_big", limit=30)
+@pytest.mark.parametrize("limit", [{"limit": 30}, {"limit": 1000, "limit_bytes": 900}])
+def test_too_big_halves_the_request_and_the_device_remembers(
+    tmp_path: Path, engine: str, limit: dict[str, int]
+) -> None:
+    run = run_fleet(tmp_path, engine, "too_big", **limit)
     check_good(run, 2)
     assert set(hostile_outcomes(run)) == {("ok", None)}
     assert len(run.sink.rows("hostile")) == ROWS * len(run.sink.polls("hostile"))
     size = run.client.size_for(_target(run))
-    assert size.repetitions * min(size.oids, IF_COLUMNS) <= 30
+    assert size.repetitions * min(size.oids, IF_COLUMNS) <= limit["limit"]
+    assert size.repetitions < 25
     requests = [p["requests"] for p in run.sink.polls("hostile")]
     assert requests[-1] < requests[0]  # learned: no tooBig round trips on later polls
 
