@@ -37,6 +37,8 @@ class PollOutcome:
     error: SnmpError | None = None
     #: the parts that failed ("scalars", or a table's name) with their error types, in order
     failed_parts: list[dict[str, str]] = field(default_factory=list)
+    #: the part being read now (what a poll cut off by its deadline was doing)
+    running: str | None = None
     #: per bits-column sums over all rows, for the console line (e.g. total ifHCInOctets bps)
     bps_totals: dict[str, float] = field(default_factory=dict)
 
@@ -87,6 +89,7 @@ async def poll_device(
 ) -> None:
     """Poll `device` once, appending records to `outcome`. Raises nothing but CancelledError."""
     poll = _Poll(device, target, client, tracker, outcome, clock)
+    outcome.running = "scalars"
     try:
         await poll.scalars()
     except SnmpTimeout as exc:
@@ -94,15 +97,18 @@ async def poll_device(
         # tables would only wait out the same timeout again for each one. (Also when what it
         # got was no valid answer: wrong request-ids, a wrong source, garbage.)
         outcome.fail(exc, "scalars")
+        outcome.running = None
         return
     except SnmpError as exc:
         outcome.fail(exc, "scalars")
     for table in device.tables:
         # a table that fails writes none of its rows; the scalars and other tables stay
+        outcome.running = table.name
         try:
             await poll.table(table)
         except SnmpError as exc:
             outcome.fail(exc, table.name)
+    outcome.running = None
     if outcome.parts_failed == 0:
         # Only a complete poll proves that a row is gone; a failed walk must not forget counters.
         tracker.prune()

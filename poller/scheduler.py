@@ -258,8 +258,13 @@ class Scheduler:
                     "error": f"no free slot within {device.poll_deadline_s:g} s "
                              "(raise daemon.max_in_flight?)"}
         status = "partial" if outcome.parts_ok else "timeout"
+        running = outcome.running
+        if running is not None:
+            outcome.failed_parts.append({"part": running, "error_type": "poll_deadline"})
+        where = f" ({running if running == 'scalars' else 'table ' + running} was running)" \
+            if running is not None else ""
         return {"status": status, "error_type": "poll_deadline",
-                "error": f"poll did not finish within {device.poll_deadline_s:g} s"}
+                "error": f"poll did not finish within {device.poll_deadline_s:g} s{where}"}
 
     def _finish(
         self,

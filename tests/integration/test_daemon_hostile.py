@@ -61,6 +61,12 @@ def hostile_fleet() -> Iterator[dict[str, int]]:
         process.wait(10)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def fleet_file(tmp_path: Path, ports: dict[str, int]) -> Path:
     text = f"""
 [output]
@@ -87,7 +93,10 @@ def test_hostile_agents_get_their_error_types_and_the_good_device_stays_on_time(
     process = subprocess.Popen([sys.executable, "-m", "poller", "run", "--config", str(config)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env=dict(os.environ))
+    started = time.monotonic()
     time.sleep(RUN_S)
+    cpu_s = cpu_seconds(process.pid)
+    wall_s = time.monotonic() - started
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err.decode()
@@ -106,5 +115,7 @@ def test_hostile_agents_get_their_error_types_and_the_good_device_stays_on_time(
         assert len(summaries) >= 3, device
         outcomes[device] = {(p["status"], p.get("error_type")) for p in summaries}
     assert outcomes == {name: expected for name, (_, _, expected) in FLEET.items()}
+    # waiting on silent, late and lying agents costs nothing; a busy loop would show ~1.0
+    assert cpu_s / wall_s < 0.5, f"poller used {cpu_s:.2f} s of CPU in {wall_s:.2f} s"
     for poll in polls["good"]:
         assert poll["queue_delay_s"] < INTERVAL_S / 2 and poll["rows"] == 8

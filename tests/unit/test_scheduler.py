@@ -163,6 +163,9 @@ def test_a_poll_past_its_deadline_is_cut_off_and_recorded() -> None:
         assert poll["status"] == "partial"  # the scalars were read, the table was not
         assert poll["error_type"] == "poll_deadline"
         assert 8.9 < poll["duration_s"] <= 9.0 + 1e-6
+        table = poll["failed_parts"][0]["part"]
+        assert poll["failed_parts"] == [{"part": table, "error_type": "poll_deadline"}]
+        assert poll["error"] == f"poll did not finish within 9 s (table {table} was running)"
     events = [e for e, _ in sink.events]
     assert "overrun" not in events
 
