@@ -149,7 +149,8 @@ class UdpRequester:
         garbage, unknown = now[0] - before[0], now[1] - before[1]
         if call.wrong_source is not None:
             host, port = call.wrong_source
-            return SnmpWrongSource(f"{waited}: its answers came from {host}:{port} instead")
+            shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            return SnmpWrongSource(f"{waited}: its answers came from {shown} instead")
         if garbage:
             return SnmpUndecodable(f"{waited}: it sent {garbage} datagrams that are not SNMP")
         if unknown:
