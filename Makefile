@@ -38,6 +38,10 @@ test: venv agents ## run the whole test suite (installs what it needs)
 check: venv ## validate $(CONFIG) and summarize it
 	$(VENV)/bin/poller check --config $(CONFIG)
 
+.PHONY: mib-table
+mib-table: venv ## regenerate poller/mib_standard.json (the offline standard-MIB names) from its sources
+	$(PY) tools/gen_mib_table.py
+
 .PHONY: bench
 bench: venv agents ## benchmark: the daemon vs snmpbulkwalk on a simulated fleet (BENCH_DEVICES, BENCH_SECONDS)
 	$(PY) -m tests.bench.run
