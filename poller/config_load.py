@@ -19,6 +19,7 @@ import tomli
 from poller import secrets
 from poller.config import Config, Credential, DaemonSettings, Device, OutputSettings, Profile, Secret
 from poller.config_profiles import BUILTIN_PROFILES, RESERVED_FIELDS, ProfileReader
+from poller.config_mibs import read_mibs
 from poller.config_read import show
 from poller.errors import ConfigError
 from poller.snmp.engines import ENGINES
@@ -37,7 +38,7 @@ DEVICE_DEFAULTS: dict[str, Any] = {
     "tags": {},
 }
 DEVICE_KEYS = ("name", "host", *DEVICE_DEFAULTS)
-TOP_KEYS = ("daemon", "output", "defaults", "credentials", "profiles", "devices")
+TOP_KEYS = ("daemon", "output", "mibs", "defaults", "credentials", "profiles", "devices")
 #: accepted spellings: net-snmp's ("1", "2c"), with a v ("v2c"), and Telegraf's integers (1, 2)
 VERSIONS: dict[object, str] = {"1": "1", "v1": "1", 1: "1", "2c": "2c", "v2c": "2c", 2: "2c"}
 VERSIONS_ALLOWED = '"1", "2c", "v1", "v2c", 1, 2'
@@ -60,6 +61,7 @@ class _Loader(ProfileReader):
         daemon = self.daemon(doc.get("daemon", {}))
         output = self.output(doc.get("output", {}))
         credentials = self.credentials(doc.get("credentials", {}))
+        read_mibs(self, doc.get("mibs", {}))  # before the profiles, which may use its names
         profiles = self.profiles(doc.get("profiles", {}))
         self.communities = {c.community.reveal() for c in credentials.values()}
         written = self.table(doc.get("defaults", {}), "defaults", DEVICE_DEFAULTS)

@@ -85,11 +85,22 @@ def _standard() -> _Registry:
 
 
 _REG = _standard()
+_STANDARD = _REG
 
 
-def add(objects: Iterable[MibObject], indexes: dict[tuple[str, str], Any]) -> None:
-    """Add the objects of an operator's MIB modules (poller.mib_user) to the names."""
-    _REG.add(objects, indexes)
+def set_user(objects: Iterable[MibObject], indexes: dict[tuple[str, str], Any]) -> None:
+    """The names are the standard ones plus these, from an operator's MIB modules
+    (poller.mib_user), replacing those of an earlier load. A standard name keeps its meaning."""
+    global _REG
+    merged = _Registry()
+    merged.add(standard_objects(), {})
+    merged.indexes.update(_STANDARD.indexes)
+    merged.add(objects, indexes)
+    _REG = merged
+
+
+def standard_objects() -> tuple[MibObject, ...]:
+    return tuple(_STANDARD.by_qualified.values())
 
 
 def resolve(text: str) -> tuple[str, Oid]:
@@ -147,7 +158,7 @@ def _unknown(text: str, name: str) -> str:
     close = [folded[name.lower()]] if name.lower() in folded else \
         difflib.get_close_matches(name, _REG.by_name, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else \
-        " (use a numeric OID for objects poller does not name)"
+        " (use a numeric OID, or add its MIB file with [mibs] dirs)"
     return f"unknown name {text!r}{hint}"
 
 
