@@ -16,7 +16,7 @@ Walked = dict[Oid, list[VarBind]]
 
 
 class _TableLabels:
-    __slots__ = ("read_at", "rows", "lookups")
+    __slots__ = ("lookups", "read_at", "rows")
 
     def __init__(self, read_at: float) -> None:
         self.read_at = read_at

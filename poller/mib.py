@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, NamedTuple
+from typing import Any, NamedTuple
 
 from poller.oid import Oid
 
@@ -69,9 +70,9 @@ class _Registry:
             self.by_qualified[(obj.module, obj.name)] = obj
             self.by_oid.setdefault(obj.oid, obj)
         for (module, entry), parts in indexes.items():
-            obj = self.by_qualified.get((module, entry))
-            if obj is not None:
-                self.indexes[obj.oid] = tuple((m, n, bool(i)) for m, n, i in parts)
+            row = self.by_qualified.get((module, entry))
+            if row is not None:
+                self.indexes[row.oid] = tuple((m, n, bool(i)) for m, n, i in parts)
 
 
 def _standard() -> _Registry:
@@ -79,8 +80,9 @@ def _standard() -> _Registry:
     registry = _Registry()
     objects = [MibObject(n, m, Oid.parse(o), k, s, c, h, z) for n, m, o, k, s, c, h, z in
                doc["objects"]]
-    indexes = {tuple(key.split("::", 1)): parts for key, parts in doc["indexes"].items()}
-    registry.add(objects, indexes)  # type: ignore[arg-type]
+    indexes = {(key.partition("::")[0], key.partition("::")[2]): parts
+               for key, parts in doc["indexes"].items()}
+    registry.add(objects, indexes)
     return registry
 
 

@@ -120,6 +120,7 @@ def _write(path: Path, text: str) -> None:
 
 def _compile(sources: dict[str, Path], wanted: list[str], cache: Path) -> None:
     """Compile the wanted modules and their imports into the cache, replacing what it held."""
+    from pysmi import error as smi_error
     from pysmi.codegen import JsonCodeGen
     from pysmi.compiler import MibCompiler
     from pysmi.parser import SmiStarParser
@@ -141,7 +142,7 @@ def _compile(sources: dict[str, Path], wanted: list[str], cache: Path) -> None:
     compiler.add_searchers(StubSearcher(*JsonCodeGen.baseMibs))
     try:
         results = compiler.compile(*wanted, rebuild=True, genTexts=False)
-    except Exception as exc:  # pysmi raises its own and plain errors on odd input
+    except smi_error.PySmiError as exc:
         raise MibError(f"compiling {', '.join(wanted)}: {_one_line(exc)}") from None
     for name, status in results.items():
         if str(status) in ("failed", "missing"):

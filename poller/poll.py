@@ -10,8 +10,8 @@ from typing import Any
 
 from poller.config import Column, Device, Table
 from poller.errors import SnmpError, SnmpTimeout
-from poller.oid import Oid
 from poller.labels import LabelCache, walk_oids
+from poller.oid import Oid
 from poller.rates import CounterTracker
 from poller.rows import index_fields, prefer_wide
 from poller.snmp.client import SnmpClient

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +37,15 @@ _BASES = (
 
 
 def build() -> dict[str, Any]:
-    from pysnmp.smi import builder
     import pysnmp_mibs
+    from pysnmp.smi import builder
 
     mibs = builder.MibBuilder()
     mibs.add_mib_sources(builder.DirMibSource(os.path.dirname(pysnmp_mibs.__file__)))
-    mibs.load_modules(*MODULES)
+    with warnings.catch_warnings():
+        # pysnmp-mibs' modules use the camelCase loader calls pysnmp 7 deprecates
+        warnings.simplefilter("ignore", DeprecationWarning)
+        mibs.load_modules(*MODULES)
     objects: list[list[Any]] = []
     indexes: dict[str, list[list[Any]]] = {}
     for module in MODULES:

@@ -71,7 +71,7 @@ def if_values(*indexes: int) -> dict[Oid, tuple[Kind, Any]]:
 
 def test_labels_are_read_on_their_cadence_and_carried_from_the_cache() -> None:
     run = Run(device(interfaces()), if_values(1, 2))
-    first, polled = run.poll()
+    _, polled = run.poll()
     varbinds_full = polled.stats.varbinds
     second, cached = run.poll()
     assert second["1"]["ifName"] == "Gi0/1" and second["2"]["ifName"] == "Gi0/2"
