@@ -86,10 +86,6 @@ class LabelCache:
                 key = (by,) if isinstance(by, int) else ()
             row[lookup.column.name] = cached.lookups.get(lookup.column.name, {}).get(key)
 
-    def forget(self, table_names: set[str]) -> None:
-        for name in self._tables.keys() - table_names:
-            del self._tables[name]
-
 
 def walk_oids(table: Table, full: bool) -> tuple[Oid, ...]:
     """The columns one poll walks: all of them and the lookups, or only those read every poll."""

@@ -136,8 +136,7 @@ class _Poll:
         walked = await self.client.walk(self.target, walk_oids(table, full), outcome.stats)
         if not full and labels.has_new_rows(table, walked):
             # a new row: read its labels now rather than write it without them until the next read
-            walked.update(await self.client.walk(self.target, walk_oids(table, True),
-                                                 outcome.stats))
+            walked.update(await self.client.walk(self.target, table.label_oids, outcome.stats))
             full = True
         at_s = self.clock()
         if full and table.label_oids:

@@ -25,7 +25,7 @@ def prefer_wide(table: Table, row: dict[str, Any]) -> None:
     for wide, narrow in table.wide_pairs:
         narrow_rate = row.pop(narrow.rate_field, None)
         narrow_reason = row.pop(narrow.reason_field, None)
-        if wide.rate_field in row or narrow.rate_field is None:
+        if wide.rate_field in row:
             continue
         if narrow_rate is None and narrow_reason is None:
             continue  # neither width was read for this row
