@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import tomli
 
-from poller import mib, secrets
+from poller import config_credentials, mib, secrets
 from poller.config import (
     Column, Config, Credential, DaemonSettings, Device, OutputSettings, Profile, Secret, Table,
 )
@@ -44,7 +44,7 @@ RESERVED_FIELDS = frozenset({
 })
 #: accepted spellings: net-snmp's ("1", "2c"), with a v ("v2c"), and Telegraf's integers (1, 2)
 VERSIONS: dict[object, str] = {"1": "1", "v1": "1", 1: "1", "2c": "2c", "v2c": "2c", 2: "2c"}
-VERSIONS_ALLOWED = '"1", "2c", "v1", "v2c", 1, 2'
+VERSIONS_ALLOWED = '"1", "2c", "3", "v1", "v2c", "v3", 1, 2, 3'
 
 BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
     "system": {"scalars": ["sysDescr.0", "sysObjectID.0", "sysUpTime.0", "sysContact.0",
@@ -166,7 +166,7 @@ class _Loader:
         output = self.output(doc.get("output", {}))
         credentials = self.credentials(doc.get("credentials", {}))
         profiles = self.profiles(doc.get("profiles", {}))
-        self.communities = {c.community.reveal() for c in credentials.values()}
+        self.communities = {c.community.reveal() for c in credentials.values() if c.usm is None}
         written = self.table(doc.get("defaults", {}), "defaults", DEVICE_DEFAULTS)
         defaults = {**DEVICE_DEFAULTS, **written}
         # checked where they are written, even when every device overrides them; the built-in
@@ -237,6 +237,9 @@ class _Loader:
         out = {}
         for name, entry in raw.items():
             where = f"credentials.{name}"
+            if isinstance(entry, dict) and config_credentials.is_v3(entry.get("version")):
+                out[name] = config_credentials.v3_credential(self, name, entry, where)
+                continue
             sources = secrets.source_keys("community")
             entry = self.table(entry, where, ("version", *sources))
             version = entry.get("version", "2c")
