@@ -10,7 +10,8 @@ from typing import Any, Sequence
 import orjson
 import uvloop
 
-from poller import config_credentials as v3, mib
+from poller import config_credentials as v3
+from poller import mib
 from poller.config import Credential, Secret, Usm
 from poller.errors import ConfigError
 from poller.oid import Oid

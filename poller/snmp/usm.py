@@ -32,8 +32,13 @@ from pysnmp.proto import errind
 
 from poller.config import Usm
 from poller.errors import (
-    SnmpAuthFailed, SnmpDecryptionFailed, SnmpError, SnmpNotInTimeWindow, SnmpUnknownEngineId,
-    SnmpUnknownUser, SnmpUnsupportedSecurityLevel,
+    SnmpAuthFailed,
+    SnmpDecryptionFailed,
+    SnmpError,
+    SnmpNotInTimeWindow,
+    SnmpUnknownEngineId,
+    SnmpUnknownUser,
+    SnmpUnsupportedSecurityLevel,
 )
 
 AUTH = {

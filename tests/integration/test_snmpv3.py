@@ -14,7 +14,11 @@ import pytest
 from poller import config_credentials
 from poller.config import Credential, Secret, Usm
 from poller.errors import (
-    SnmpAuthFailed, SnmpError, SnmpTimeout, SnmpUnknownUser, SnmpUnsupportedSecurityLevel,
+    SnmpAuthFailed,
+    SnmpError,
+    SnmpTimeout,
+    SnmpUnknownUser,
+    SnmpUnsupportedSecurityLevel,
 )
 from poller.oid import Oid
 from poller.snmp.client import SnmpClient
