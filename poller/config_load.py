@@ -187,8 +187,9 @@ class _Loader:
             built.append(device)
         warnings = ()
         if self.inline_secrets and secrets.readable_by_others(self.path):
-            warnings = (f"{self.path} holds communities and is readable by every user: chmod o-r "
-                        "it, or use community_file, community_env or community_credential",)
+            warnings = (f"{self.path} holds communities or SNMPv3 keys and is readable by every "
+                        "user: chmod o-r it, or use *_file, *_env or *_credential (e.g. "
+                        "community_file, auth_key_env)",)
         return Config(path=self.path, daemon=daemon, output=output, credentials=credentials,
                       profiles=profiles, devices=tuple(built), warnings=warnings)
 
