@@ -207,3 +207,30 @@ def test_one_user_name_with_other_keys_on_two_agents(tmp_path: Path) -> None:
     finally:
         for _, process in started:
             agents.stop(process)
+
+
+SNMP_IN_PKTS = Oid.parse("1.3.6.1.2.1.11.1.0")
+
+
+def test_engine_discovery_happens_once_per_agent(snmpd: Agent) -> None:
+    """snmpd's own snmpInPkts: after the first contact (discovery and time sync), each GET is one
+    packet; the engine ID is not discovered again per request."""
+    v2c = target(snmpd, Credential(name="v2c", version="2c", community=Secret(SNMPD_COMMUNITY)))
+    t = target(snmpd, credential(user_named("v3-sha256-aes")))
+    shared = Session()
+
+    def packets() -> int:
+        got = shared.run(lambda c: c.get(v2c, [SNMP_IN_PKTS], RequestStats()))
+        return int(got[0].value)
+
+    try:
+        before = packets()
+        shared.run(lambda c: c.get(t, [SYS_NAME], RequestStats()))
+        first_contact = packets() - before - 1  # less the read of the counter itself
+        before = packets()
+        for _ in range(5):
+            shared.run(lambda c: c.get(t, [SYS_NAME], RequestStats()))
+        assert packets() - before - 1 == 5
+        assert first_contact > 1  # discovery did happen, once
+    finally:
+        shared.close()

@@ -5,6 +5,7 @@ ever appears in output, records or messages."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -115,3 +116,20 @@ def test_the_daemon_records_v3_failures_by_type_and_never_a_key(tmp_path: Path, 
         f.read_text() for f in (tmp_path / "out").iterdir())
     for secret in ("s3cr3t", str(good.auth_key), str(good.priv_key)):
         assert secret not in everything
+
+
+def test_a_fleet_device_with_a_v3_credential(tmp_path: Path, snmpd: Agent) -> None:
+    user = user_named("v3-sha224-aes192")
+    (tmp_path / "priv").write_text(f"{user.priv_key}\n")
+    config = tmp_path / "fleet.toml"
+    config.write_text(
+        f'[credentials.v3]\nversion = "v3"\nuser = "{user.name}"\nsecurity_level = "authpriv"\n'
+        f'auth_protocol = "sha224"\nauth_key_env = "POLLER_TEST_V3_AUTH"\n'
+        f'priv_protocol = "aes192"\npriv_key_file = "{tmp_path / "priv"}"\n'
+        f'[[devices]]\nname = "sw-v3"\nhost = "127.0.0.1"\nport = {snmpd.port}\ncredential = "v3"\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "poller", "get", "--config", str(config), "sw-v3", "sysName.0"],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "POLLER_TEST_V3_AUTH": str(user.auth_key)})
+    assert (done.returncode, done.stdout) == (0, '.1.3.6.1.2.1.1.5.0 = STRING: "poller-test-agent"\n'), \
+        done.stderr
