@@ -93,11 +93,12 @@ def identity(usm: Usm) -> tuple[object, ...]:
 class UserPlacement:
     """Which engine a v3 user goes to.
 
-    pysnmp keeps one USM row per user name and engine and copies it per agent at discovery, and
-    its securityName indirection does not work for outgoing requests (pysnmp 7.1 looks the row up
-    by user name), so the same user name with other keys on another device would use, or
-    overwrite, the first one's keys. Each engine therefore holds one key set per user name; a
-    fleet that uses one key set per user name needs one engine."""
+    A pysnmp engine holds one key set per user name: configuring another set for the same name
+    replaces the first (and localizes the keys again), so two devices polled at once would be
+    sent each other's keys. Its securityName indirection does not help: pysnmp 7.1 stores the row
+    under the securityName but looks it up by user name for outgoing requests (UnknownSecurityName).
+    Each engine therefore holds one key set per user name; a fleet that uses one key set per user
+    name needs one engine."""
 
     def __init__(self) -> None:
         self._users: list[dict[str, tuple[object, ...]]] = [{}]
