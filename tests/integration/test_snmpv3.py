@@ -173,8 +173,8 @@ def test_no_error_carries_a_key(snmpd: Agent) -> None:
 
 def test_one_user_name_with_other_keys_on_two_agents(tmp_path: Path) -> None:
     """Two snmpd, the same user name, different keys and protocols: one client polls both, at
-    once and in turn, and each keeps its own keys. (pysnmp keeps one key set per user name and
-    copies it per agent at discovery: concurrent first contacts would copy the wrong one.)"""
+    once and in turn, and each keeps its own keys. (A pysnmp engine keeps one key set per user
+    name: requests at once would send one agent the other's keys.)"""
     same_a = agents.V3User("monitor", "SHA-256", "s3cr3t-key-of-a1", "AES", "s3cr3t-key-of-a2")
     same_b = agents.V3User("monitor", "SHA", "s3cr3t-key-of-b1", "AES-256", "s3cr3t-key-of-b2")
     started: list[tuple[Agent, subprocess.Popen[bytes]]] = []
