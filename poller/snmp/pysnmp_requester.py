@@ -24,6 +24,7 @@ from pysnmp.proto import errind, rfc1902, rfc1905
 from pysnmp.proto.rfc1902 import ObjectName
 from pysnmp.smi.rfc1902 import ObjectIdentity, ObjectType
 
+from poller.config import Secret
 from poller.errors import SnmpDecodeError, SnmpError, SnmpTimeout, SnmpTransportError
 from poller.oid import Oid
 from poller.snmp import usm
@@ -175,7 +176,7 @@ def _indication_error(indication: Any, target: Target) -> SnmpError:
 
 def _scrubbed(text: str, target: Target) -> str:
     credential = target.credential
-    secrets = [credential.community]
+    secrets: list[Secret | None] = [credential.community]
     if credential.usm is not None:
         secrets += [credential.usm.auth_key, credential.usm.priv_key]
     for secret in secrets:
