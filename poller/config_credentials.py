@@ -5,7 +5,7 @@ regard to case, and stored in net-snmp's. Keys are secrets: no message shows the
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Iterable, Protocol
 
 from poller import secrets
 from poller.config import Credential, Secret, Usm
@@ -82,6 +82,17 @@ def v3_credential(loader: Loader, name: str, raw: Any, where: str) -> Credential
         context=_name(loader, entry.get("context", ""), f"{where}.context", required=False),
     )
     return Credential(name=name, version="3", usm=usm)
+
+
+def secret_values(credentials: Iterable[Credential]) -> set[str]:
+    """Every community and v3 key, so that one written where a credential's name belongs is
+    recognized as a secret and never echoed."""
+    found = set()
+    for credential in credentials:
+        usm = credential.usm
+        keys = (usm.auth_key, usm.priv_key) if usm else (credential.community,)
+        found |= {key.reveal() for key in keys if key is not None and key.reveal()}
+    return found
 
 
 def parse_level(text: str) -> str | None:

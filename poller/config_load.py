@@ -166,7 +166,7 @@ class _Loader:
         output = self.output(doc.get("output", {}))
         credentials = self.credentials(doc.get("credentials", {}))
         profiles = self.profiles(doc.get("profiles", {}))
-        self.communities = {c.community.reveal() for c in credentials.values() if c.usm is None}
+        self.communities = config_credentials.secret_values(credentials.values())
         written = self.table(doc.get("defaults", {}), "defaults", DEVICE_DEFAULTS)
         defaults = {**DEVICE_DEFAULTS, **written}
         # checked where they are written, even when every device overrides them; the built-in

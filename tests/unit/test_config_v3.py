@@ -143,3 +143,12 @@ def test_mistakes_are_one_line_without_keys(tmp_path: Path, keys: dict[str, obje
     line = str(caught.value).replace(str(path), F)
     assert line == message
     assert "s3cr3t" not in line
+
+
+def test_a_v3_key_written_as_a_credential_name_is_not_echoed(tmp_path: Path) -> None:
+    path = tmp_path / F
+    path.write_text(v3(**AUTH_PRIV).replace('credential = "v3"', f'credential = "{PRIV_KEY}"'))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "s3cr3t" not in str(caught.value)
+    assert "not the name of a [credentials.NAME] entry (known: v3)" in str(caught.value)
