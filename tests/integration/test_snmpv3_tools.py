@@ -133,3 +133,16 @@ def test_a_fleet_device_with_a_v3_credential(tmp_path: Path, snmpd: Agent) -> No
         env={**os.environ, "POLLER_TEST_V3_AUTH": str(user.auth_key)})
     assert (done.returncode, done.stdout) == (0, '.1.3.6.1.2.1.1.5.0 = STRING: "poller-test-agent"\n'), \
         done.stderr
+
+
+def test_a_walk_piped_into_head_stops_quietly(snmpd: Agent) -> None:
+    """`poller walk ... | head -1`: the reader leaves early; no traceback, as with snmpwalk."""
+    walk = subprocess.Popen(
+        [sys.executable, "-m", "poller", "walk", snmpd.address, "-c", snmpd.communities[0],
+         "1.3.6.1.2.1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert walk.stdout is not None and walk.stderr is not None
+    first = walk.stdout.readline()
+    walk.stdout.close()  # what head does after its line
+    walk.wait(timeout=60)
+    assert first.startswith(b"SNMPv2-MIB::sysDescr.0 = ") or first.startswith(b".1.3.6.1.2.1.1.1.0")
+    assert walk.stderr.read() == b""
