@@ -230,9 +230,9 @@ class _Loader(ProfileReader):
     def credential_ref(self, raw: Any, where: str, known: Mapping[str, Credential]) -> Credential:
         name = self.string(raw, where, secret=True)
         if name not in known and name in self.communities:
-            # a community written where the credential's name belongs: never echo it
-            raise self.fail(where, "is a community string, not the name of a [credentials.NAME] "
-                                   f"entry (known: {', '.join(sorted(known)) or 'none'})")
+            # a community or v3 key written where the credential's name belongs: never echo it
+            raise self.fail(where, "is a secret (a community or key), not the name of a "
+                                   f"[credentials.NAME] entry (known: {', '.join(sorted(known)) or 'none'})")
         credential: Credential = self.reference(name, where, known, "credential")
         return credential
 

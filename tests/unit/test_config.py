@@ -146,7 +146,7 @@ RESERVED = ", ".join(sorted(RESERVED_FIELDS))
          f"{F}: {D}.tags (from defaults).ifName: a tag may not shadow a record field"),
         # a community typed where a credential's name belongs is never echoed
         (DEVICE.replace('host', 'credential = "s3cr3t-community"\nhost'),
-         f"{F}: {D}.credential: is a community string, not the name of a [credentials.NAME] entry (known: public)"),
+         f"{F}: {D}.credential: is a secret (a community or key), not the name of a [credentials.NAME] entry (known: public)"),
         (DEVICE.replace('"127.0.0.1"', '"10.0.0.256"'),
          f"{F}: {D}.host: '10.0.0.256' is not an IPv4 or IPv6 address or a host name"),
         (DEVICE.replace('"127.0.0.1"', '"2001:db8::zz"'),
