@@ -46,6 +46,10 @@ mib-table: venv ## regenerate poller/mib_standard.json (the offline standard-MIB
 bench: venv agents ## benchmark: the daemon vs snmpbulkwalk on a simulated fleet (BENCH_DEVICES, BENCH_SECONDS)
 	$(PY) -m tests.bench.run
 
+.PHONY: bench-usm
+bench-usm: venv agents ## CPU per varbind of SNMPv3 (authNoPriv, authPriv) next to v2c, same snmpd and walk
+	$(PY) -m tests.bench.v3_cost
+
 PREFIX ?= /opt/poller
 CONFDIR ?= /etc/poller
 UNITDIR ?= /etc/systemd/system

@@ -10,7 +10,7 @@ from typing import Literal, Mapping
 from poller import mib
 from poller.oid import Oid
 
-SnmpVersion = Literal["1", "2c"]
+SnmpVersion = Literal["1", "2c", "3"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,10 +29,28 @@ class Secret:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Usm:
+    """An SNMPv3 user (RFC 3414). Protocol names are canonical net-snmp spellings (`SHA-256`,
+    `AES-256`, `AES-256-C`), or None when the security level leaves them out."""
+
+    user: str
+    #: "noAuthNoPriv", "authNoPriv" or "authPriv"
+    level: str
+    auth_protocol: str | None = None
+    auth_key: Secret | None = None
+    priv_protocol: str | None = None
+    priv_key: Secret | None = None
+    context: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Credential:
     name: str
     version: SnmpVersion
-    community: Secret
+    #: v1/v2c; empty for v3
+    community: Secret = Secret("")
+    #: v3 only
+    usm: Usm | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
