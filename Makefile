@@ -38,9 +38,17 @@ test: venv agents ## run the whole test suite (installs what it needs)
 check: venv ## validate $(CONFIG) and summarize it
 	$(VENV)/bin/poller check --config $(CONFIG)
 
+.PHONY: mib-table
+mib-table: venv ## regenerate poller/mib_standard.json (the offline standard-MIB names) from its sources
+	$(PY) tools/gen_mib_table.py
+
 .PHONY: bench
 bench: venv agents ## benchmark: the daemon vs snmpbulkwalk on a simulated fleet (BENCH_DEVICES, BENCH_SECONDS)
 	$(PY) -m tests.bench.run
+
+.PHONY: bench-usm
+bench-usm: venv agents ## CPU per varbind of SNMPv3 (authNoPriv, authPriv) next to v2c, same snmpd and walk
+	$(PY) -m tests.bench.v3_cost
 
 PREFIX ?= /opt/poller
 CONFDIR ?= /etc/poller
