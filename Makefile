@@ -40,7 +40,7 @@ check: venv ## validate $(CONFIG) and summarize it
 
 .PHONY: mib-table
 mib-table: venv ## regenerate poller/mib_standard.json (the offline standard-MIB names) from its sources
-	$(PY) tools/gen_mib_table.py
+	$(PY) tests/mibgen/gen_mib_table.py
 
 .PHONY: bench
 bench: venv agents ## benchmark: the daemon vs snmpbulkwalk on a simulated fleet (BENCH_DEVICES, BENCH_SECONDS)

@@ -4,7 +4,7 @@ resolved at config load.
 The standard MIBs (SNMPv2-MIB, IF-MIB, IP-MIB, IP-FORWARD-MIB, HOST-RESOURCES-MIB, ENTITY-MIB,
 ENTITY-SENSOR-MIB, EtherLike-MIB, BRIDGE-MIB, Q-BRIDGE-MIB, LLDP-MIB, UCD-SNMP-MIB, TCP-MIB,
 UDP-MIB) come from `mib_standard.json`, a table generated at development time by
-tools/gen_mib_table.py: nothing is compiled at run time. Objects of an operator's own MIB files
+tests/mibgen/gen_mib_table.py: nothing is compiled at run time. Objects of an operator's own MIB files
 (poller.mib_user, compiled once into a cache) are added with `add()` at config load.
 """
 

@@ -1,4 +1,4 @@
-"""The committed standard-MIB table is what tools/gen_mib_table.py makes from its sources, and
+"""The committed standard-MIB table is what tests/mibgen/gen_mib_table.py makes from its sources, and
 holds what operators poll daily with the right OIDs, kinds, syntaxes and INDEX clauses."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _generator():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("gen_mib_table", ROOT / "tools/gen_mib_table.py")
+    spec = importlib.util.spec_from_file_location("gen_mib_table", ROOT / "tests/mibgen/gen_mib_table.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -3,13 +3,13 @@
 Run at development time (`make mib-table`), never by the daemon. The sources are the IETF/IANA
 MIBs precompiled by the `pysnmp-mibs` package and the ones pysnmp itself ships, loaded with
 pysnmp's MibBuilder, plus LLDP-MIB (IEEE 802.1AB, in neither package) from
-tools/lldp_mib.json, transcribed from the MIB. tests/unit/test_mib_table.py checks that the
+tests/mibgen/lldp_mib.json, transcribed from the MIB. tests/unit/test_mib_table.py checks that the
 committed table is what this script produces from the same sources.
 
 Each object keeps its name, module, OID, kind (scalar / column / node), base syntax, textual
 convention, DISPLAY-HINT and fixed size; each table entry its INDEX clause.
 
-    python tools/gen_mib_table.py [OUT]      # default: poller/mib_standard.json
+    python tests/mibgen/gen_mib_table.py [OUT]      # default: poller/mib_standard.json
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ MODULES = (
     "TCP-MIB", "UDP-MIB",
 )
 LLDP = Path(__file__).with_name("lldp_mib.json")
-OUT = Path(__file__).resolve().parent.parent / "poller" / "mib_standard.json"
+OUT = Path(__file__).resolve().parents[2] / "poller" / "mib_standard.json"
 
 #: SMI base types by the pysnmp class they derive from (first match in MRO order)
 _BASES = (
