@@ -38,15 +38,15 @@ FLEET: dict[str, tuple[str, str, set[tuple[str, str | None]]]] = {
     "wrong-source": ("wrong_source", "", {("timeout", "wrong_source")}),
     "garbage": ("garbage", "", {("timeout", "decode")}),
 }
-INTERVAL_S = 2
-RUN_S = 9.0  # the daemon starts within ~1 s; then at least 3 ticks of each device
+INTERVAL_S = 3
+RUN_S = 11.0  # the daemon starts within ~1 s; then at least 3 ticks of each device
 
 
 @pytest.fixture
 def hostile_fleet() -> Iterator[dict[str, int]]:
     """One agent process serving an agent per device of FLEET, on its own port."""
     ports = {name: agents.free_udp_port() for name in FLEET}
-    argv = [sys.executable, "-m", "tests.hostile_agent", "--limit", "12", "--delay", "0.6",
+    argv = [sys.executable, "-m", "tests.hostile_agent", "--limit", "12", "--delay", "1.0",
             "--lifetime", "60"]
     for name, port in ports.items():
         argv += ["--agent", f"{port}={FLEET[name][0]}"]
@@ -73,7 +73,7 @@ def fleet_file(tmp_path: Path, ports: dict[str, int]) -> Path:
 directory = "{tmp_path / 'out'}"
 [defaults]
 interval = {INTERVAL_S}
-timeout = 0.3
+timeout = 0.5
 retries = 0
 [credentials.public]
 community = "public"

@@ -55,7 +55,7 @@ def fleet(tmp_path: Path, good_port: int, hostile_port: int, hostile_keys: str,
     path.write_text(f"""
 [defaults]
 interval = {interval}
-timeout = 0.2
+timeout = 0.4
 retries = 0
 [credentials.public]
 version = "{version}"
@@ -75,7 +75,7 @@ port = {hostile_port}
     return good, hostile
 
 
-def run_fleet(tmp_path: Path, engine: str, modes: str, *, keys: str = "", interval: float = 1.0,
+def run_fleet(tmp_path: Path, engine: str, modes: str, *, keys: str = "", interval: float = 1.5,
               polls: int = 2, version: str = "2c", **behaviour: Any) -> Run:
     """Poll a good agent and one with `modes` for `polls` intervals of the scheduler."""
 
@@ -162,7 +162,7 @@ def test_a_timeout_only_large_requests_get_shrinks_them_and_is_remembered(
     tmp_path: Path, engine: str
 ) -> None:
     # 21 columns x 1 repetition are still too many: only fewer OIDs per request get through
-    run = run_fleet(tmp_path, engine, "drop_big", limit=12, interval=2.0, polls=3)
+    run = run_fleet(tmp_path, engine, "drop_big", limit=12, interval=3.0)
     check_good(run, 2)
     assert set(hostile_outcomes(run)) == {("ok", None)}
     assert len(run.sink.rows("hostile")) == ROWS * len(run.sink.polls("hostile"))
@@ -177,7 +177,7 @@ def test_a_timeout_only_large_requests_get_shrinks_them_and_is_remembered(
 def test_an_agent_without_getbulk_is_walked_with_getnext(
     tmp_path: Path, engine: str, modes: str
 ) -> None:
-    run = run_fleet(tmp_path, engine, modes, interval=2.0, polls=3)
+    run = run_fleet(tmp_path, engine, modes, interval=3.0)
     check_good(run, 2)
     assert set(hostile_outcomes(run)) == {("ok", None)}
     assert len(run.sink.rows("hostile")) == ROWS * len(run.sink.polls("hostile"))
@@ -242,11 +242,10 @@ def test_a_loop_back_to_an_earlier_oid_is_stopped(
 def test_an_endless_table_stops_at_the_caps(
     tmp_path: Path, engine: str, keys: str, error_type: str
 ) -> None:
-    run = run_fleet(tmp_path, engine, "endless", keys=keys, interval=1.5, polls=2)
+    run = run_fleet(tmp_path, engine, "endless", keys=keys)
     check_good(run, 2)
+    # each poll ended by its cap (a poll cut off by its deadline would say poll_deadline)
     assert set(hostile_outcomes(run)) == {("partial", error_type)}
-    for poll in run.sink.polls("hostile"):
-        assert poll["duration_s"] < 1.0  # the cap, not the poll deadline, ended it
     if error_type == "max_walk_requests":
         assert {p["requests"] for p in run.sink.polls("hostile")} == {1 + 5}
 
@@ -262,7 +261,7 @@ def test_an_endless_table_stops_at_the_caps(
 def test_no_valid_answer_ends_the_poll_with_its_cause_and_waits_without_spinning(
     tmp_path: Path, engine: str, modes: str, builtin_error: str, pysnmp_error: str | None
 ) -> None:
-    run = run_fleet(tmp_path, engine, modes, delay_s=0.5)
+    run = run_fleet(tmp_path, engine, modes, delay_s=0.8)
     check_good(run, 2)
     expected = builtin_error if engine == "builtin" else pysnmp_error
     if expected is None:
@@ -276,9 +275,8 @@ def test_no_valid_answer_ends_the_poll_with_its_cause_and_waits_without_spinning
 
 
 def test_a_late_answer_to_an_earlier_try_is_taken(tmp_path: Path, engine: str) -> None:
-    # 0.3 s: after the first try's 0.2 s timeout, within the second try's
-    run = run_fleet(tmp_path, engine, "late", keys="retries = 1", delay_s=0.3, interval=2.0,
-                    polls=2)
+    # 0.6 s: after the first try's 0.4 s timeout, within the second try's
+    run = run_fleet(tmp_path, engine, "late", keys="retries = 1", delay_s=0.6, interval=2.0)
     check_good(run, 2)
     # pysnmp sends each try with a new request-id and forgets the earlier ones
     expected = ("ok", None) if engine == "builtin" else ("timeout", "timeout")
