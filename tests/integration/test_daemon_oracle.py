@@ -515,9 +515,9 @@ def test_two_cycles_on_advancing_recordings_agree_and_keep_their_labels(
         first, second = device_polls[:2]
         check_device(tally, device, [first, second], observed.brackets[device],
                      (INTERFACES, IFS32))
-        for table in (INTERFACES, IFS32):
-            check_labels_kept(tally, device, table, first, second)
-        if second.summary["varbinds"] >= first.summary["varbinds"]:
+        same_rows = all([check_labels_kept(tally, device, table, first, second)
+                         for table in (INTERFACES, IFS32)])
+        if same_rows and second.summary["varbinds"] >= first.summary["varbinds"]:
             tally.fail(device, "the second poll read the labels again: "
                                f"{second.summary['varbinds']} varbinds after "
                                f"{first.summary['varbinds']}")
@@ -529,12 +529,21 @@ def test_two_cycles_on_advancing_recordings_agree_and_keep_their_labels(
 
 
 def check_labels_kept(tally: Tally, device: str, table: TableSpec, first: Poll,
-                      second: Poll) -> None:
+                      second: Poll) -> bool:
+    """The label fields of every row in both polls are the same. Returns whether the polls had
+    the same rows (a new row, as an interface created meanwhile on snmpd's host, has its labels
+    read at once, and the rows the first poll had keep theirs)."""
     def labels(poll: Poll) -> dict[str, dict[str, Any]]:
         return {r["index"]: {k: v for k, v in r.items() if k in table.labels}
                 for r in poll.rows if r["table"] == table.name}
 
     before, after = labels(first), labels(second)
-    if not before or before != after:
-        tally.fail(f"{device} {table.name}", f"labels {after} after {before}")
-    tally.values += sum(len(values) for values in after.values())
+    common = before.keys() & after.keys()
+    if not common:
+        tally.fail(f"{device} {table.name}", f"no row in both polls: {before} then {after}")
+    for index in sorted(common):
+        tally.values += len(after[index])
+        if before[index] != after[index]:
+            tally.fail(f"{device} {table.name} row {index}",
+                       f"labels {after[index]} after {before[index]}")
+    return before.keys() == after.keys()
