@@ -10,7 +10,7 @@ CONFIG ?= config/demo.toml
 
 .PHONY: help
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ check: venv ## validate $(CONFIG) and summarize it
 .PHONY: bench
 bench: venv agents ## benchmark: the daemon vs snmpbulkwalk on a simulated fleet (BENCH_DEVICES, BENCH_SECONDS)
 	$(PY) -m tests.bench.run
+
+.PHONY: bench-scale
+bench-scale: venv agents ## 100, 1,000 and 10,000 simulated devices (SCALE_SIZES, SCALE_SECONDS; ~25 min)
+	$(PY) -m tests.bench.scale
 
 PREFIX ?= /opt/poller
 CONFDIR ?= /etc/poller

@@ -238,7 +238,8 @@ SYSTEM = (1, 3, 6, 1, 2, 1, 1)
 IF_NUMBER = (1, 3, 6, 1, 2, 1, 2, 1, 0)
 IF_ENTRY = (1, 3, 6, 1, 2, 1, 2, 2, 1)
 IFX_ENTRY = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1)
-#: columns of ifTable / ifXTable that count: column -> (octets-like?, fraction of the port rate)
+ENTERPRISE = (1, 3, 6, 1, 4, 1, 8072, 3, 2, 10)  # net-snmp's Linux sysObjectID
+#: the counter columns of ifTable / ifXTable: column -> its rate as a share of the port's octets/s
 IF_COUNTERS = {10: 1.0, 11: 1 / 700, 12: 1 / 9000, 13: 1 / 1e6, 14: 1 / 4e6, 15: 1 / 2e6,
                16: 0.8, 17: 0.8 / 700, 18: 0.8 / 9000, 19: 1 / 2e6, 20: 1 / 8e6}
 IFX_COUNTERS = {2: 1 / 9000, 3: 1 / 20000, 4: 1 / 9000, 5: 1 / 20000,
@@ -251,24 +252,32 @@ def synthetic_switch(ports: int = 20) -> Model:
     ifXTable (19 columns). Port p moves about (1 + p) MB/s in, 80 % of that out; the last port's
     64-bit counters start just below 2^64 so they wrap within the first minutes."""
     items: dict[tuple[int, ...], Part] = {}
-
-    def fixed(oid: tuple[int, ...], value: bytes) -> None:
-        items[oid] = varbind(_name(oid), value)
-
+    fixed = _Fixed(items)
     fixed(SYSTEM + (1, 0), codec.tlv(codec.OCTETS, f"poller fleet switch, {ports} ports".encode()))
-    fixed(SYSTEM + (2, 0), codec.tlv(codec.OID, codec.oid_content((1, 3, 6, 1, 4, 1, 8072, 3, 2, 10))))
-    items[SYSTEM + (3, 0)] = Moving(_name(SYSTEM + (3, 0)), codec.TIMETICKS, 0, 100.0, 2**32, False)
+    fixed(SYSTEM + (2, 0), codec.tlv(codec.OID, codec.oid_content(ENTERPRISE)))
+    uptime = SYSTEM + (3, 0)
+    items[uptime] = Moving(_name(uptime), codec.TIMETICKS, 0, 100.0, 2**32, False)
     fixed(SYSTEM + (4, 0), codec.tlv(codec.OCTETS, b"noc@example.net"))
     fixed(SYSTEM + (5, 0), codec.tlv(codec.OCTETS, b"fleet-switch"))
     fixed(SYSTEM + (6, 0), codec.tlv(codec.OCTETS, b"loopback"))
     fixed(SYSTEM + (7, 0), codec.integer(6))
     fixed(IF_NUMBER, codec.integer(ports))
     for port in range(1, ports + 1):
-        _port(items, port, fixed, last=port == ports)
+        _port(items, fixed, port, last=port == ports)
     return Model(f"synthetic-{ports}", items)
 
 
-def _port(items: dict[tuple[int, ...], Part], port: int, fixed, last: bool) -> None:  # type: ignore[no-untyped-def]
+class _Fixed:
+    """Adds a value that does not move."""
+
+    def __init__(self, items: dict[tuple[int, ...], Part]) -> None:
+        self.items = items
+
+    def __call__(self, oid: tuple[int, ...], value: bytes) -> None:
+        self.items[oid] = varbind(_name(oid), value)
+
+
+def _port(items: dict[tuple[int, ...], Part], fixed: _Fixed, port: int, last: bool) -> None:
     rate = 1_000_000.0 * (1 + port)
     up = port % 7 != 0
     mac = bytes((0x02, 0x00, 0x5E, 0x10, 0x00, port))

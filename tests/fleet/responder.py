@@ -68,6 +68,8 @@ class Worker:
         self.dropped = 0
         self.answered_by_device = [0] * len(numbers)
         self.stopping = False
+        #: CPU time spent before serving (models, sockets), left out of the stats
+        self.cpu_before_s = 0.0
 
     def bind(self) -> dict[int, tuple[socket.socket, int, Device]]:
         sockets = {}
@@ -80,6 +82,7 @@ class Worker:
         return sockets
 
     def serve(self, sockets: dict[int, tuple[socket.socket, int, Device]]) -> None:
+        self.cpu_before_s = _cpu_s()
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         poller = select.epoll()
@@ -128,17 +131,21 @@ class Worker:
     def write_stats(self) -> None:
         if self.spec.stats_dir is None:
             return
-        usage = resource.getrusage(resource.RUSAGE_SELF)
         stats = {
             "worker": self.index, "first_device": self.numbers.start, "devices": len(self.numbers),
             "received": self.received, "answered": self.answered, "dropped": self.dropped,
-            "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+            "cpu_s": round(_cpu_s() - self.cpu_before_s, 3),
             "answered_by_device": self.answered_by_device,
         }
         path = self.spec.stats_dir / f"worker-{self.index}.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(stats))
         os.replace(tmp, path)
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _worker_main(spec: FleetSpec, index: int, numbers: range, started_at: float,
@@ -157,8 +164,8 @@ def serve(spec: FleetSpec, on_ready: object = None) -> int:
     workers = []
     for index, numbers in enumerate(spec.ranges()):
         ready = context.Event()
-        process = context.Process(target=_worker_main, args=(spec, index, numbers, started_at, ready),
-                                  name=f"fleet-worker-{index}", daemon=True)
+        process = context.Process(target=_worker_main, name=f"fleet-worker-{index}", daemon=True,
+                                  args=(spec, index, numbers, started_at, ready))
         process.start()
         workers.append((process, ready))
     stop = []
