@@ -43,7 +43,7 @@ bench: venv agents ## benchmark: the daemon vs snmpbulkwalk on a simulated fleet
 	$(PY) -m tests.bench.run
 
 .PHONY: bench-scale
-bench-scale: venv agents ## 100, 1,000 and 10,000 simulated devices (SCALE_SIZES, SCALE_SECONDS; ~25 min)
+bench-scale: venv agents ## 100, 1,000 and 10,000 simulated devices (SCALE_SIZES, SCALE_SECONDS; ~20 min)
 	$(PY) -m tests.bench.scale
 
 PREFIX ?= /opt/poller
