@@ -10,7 +10,7 @@ CONFIG ?= config/demo.toml
 
 .PHONY: help
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ bench: venv agents ## benchmark: the daemon vs snmpbulkwalk on a simulated fleet
 .PHONY: bench-usm
 bench-usm: venv agents ## CPU per varbind of SNMPv3 (authNoPriv, authPriv) next to v2c, same snmpd and walk
 	$(PY) -m tests.bench.v3_cost
+
+.PHONY: bench-scale
+bench-scale: venv agents ## 100, 1,000 and 10,000 simulated devices (SCALE_SIZES, SCALE_SECONDS; ~20 min)
+	$(PY) -m tests.bench.scale
 
 PREFIX ?= /opt/poller
 CONFDIR ?= /etc/poller

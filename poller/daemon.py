@@ -4,6 +4,7 @@ about signals and the event loop policy."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import os
 import signal
@@ -85,7 +86,8 @@ class _Daemon:
     async def _serve(self) -> int:
         self.scheduler.start()
         self.notifier.ready(self._status())
-        helpers = [asyncio.create_task(self._stats_loop(), name="stats")]
+        helpers = [asyncio.create_task(self._stats_loop(), name="stats"),
+                   asyncio.create_task(self._freeze_after_first_round(), name="gc-freeze")]
         if self.notifier.watchdog_interval_s:
             helpers.append(asyncio.create_task(self._watchdog_loop(), name="watchdog"))
         try:
@@ -140,6 +142,17 @@ class _Daemon:
             loop_lag = max(0.0, loop.time() - asked - interval)
             self.recorder.event("stats", **stats_fields(self.scheduler, self.recorder, loop_lag))
             self.notifier.status(self._status())
+
+    async def _freeze_after_first_round(self) -> None:
+        """Once every device has polled once, the fleet's long-lived state (counter state,
+        targets, decoded OIDs) exists: take it out of the cyclic collector's sight. Full
+        collections over a 10,000-device fleet's state stalled the loop for 0.1-0.7 s each
+        (measured); afterwards they scan only newer objects. Refcounting still frees them.
+        The configuration is frozen at once, for the first round's collections."""
+        gc.freeze()
+        slowest = max((d.interval_s for d in self.config.devices), default=0.0)
+        await asyncio.sleep(slowest + 1.0)
+        gc.freeze()
 
     async def _watchdog_loop(self) -> None:
         """WATCHDOG=1 only while polls complete: a scheduler that stopped producing summaries

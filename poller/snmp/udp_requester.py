@@ -18,6 +18,10 @@ from poller.snmp.failures import status_error, who
 from poller.snmp.types import Target, VarBind
 
 Address = tuple[str, int]
+#: the socket's receive buffer: answers for every request in flight must fit while the loop is
+#: busy (a 10,000-device fleet lost 0.5 % of its answers to the 208 KiB default during loop
+#: stalls of 0.1-1 s, each a timeout and a retry); the kernel grants at most net.core.rmem_max
+RECEIVE_BUFFER_BYTES = 4 << 20
 
 
 class _Endpoint(asyncio.DatagramProtocol):
@@ -138,9 +142,11 @@ class UdpRequester:
         if endpoint is None:
             loop = asyncio.get_running_loop()
             local = ("::", 0) if family == socket.AF_INET6 else ("0.0.0.0", 0)
-            _, protocol = await loop.create_datagram_endpoint(
+            transport, protocol = await loop.create_datagram_endpoint(
                 lambda: _Endpoint(self), local_addr=local, family=family
             )
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
             endpoint = self._endpoints[family] = protocol
         return endpoint
 
