@@ -7,6 +7,8 @@ anything malformed raises SnmpDecodeError, never IndexError or a wrong value.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from poller.errors import SnmpDecodeError
 from poller.oid import Oid
 from poller.snmp.types import Kind, VarBind
@@ -205,17 +207,77 @@ def decode_response(data: bytes) -> Response:
     status, at = _integer(data, at, pdu_end)
     index, at = _integer(data, at, pdu_end)
     at, list_end = _expect(data, at, pdu_end, _SEQUENCE)
-    varbinds = []
+    return Response(version, community, pdu, request_id, status, index,
+                    _varbinds(data, at, list_end))
+
+
+def _varbinds(data: bytes, at: int, list_end: int) -> list[VarBind]:
+    """The varbinds between `at` and `list_end`.
+
+    Almost every varbind of a poll is short: lengths below 128 in one byte, a known value type.
+    Those are read here inline, without a call per TLV; anything else (long lengths, odd types,
+    malformed bytes) goes through `_varbind`, which also says what is wrong."""
+    varbinds: list[VarBind] = []
+    append = varbinds.append
+    oid_cache = _OID_CACHE
+    fast = _FAST_TAGS
+    new = tuple.__new__
     while at < list_end:
-        vb_start, vb_end = _expect(data, at, list_end, _SEQUENCE)
-        o_start, o_end = _expect(data, vb_start, vb_end, _OID)
-        oid = decode_oid(data[o_start:o_end])
-        tag, v_start, v_end = _header(data, o_end, vb_end)
-        if v_end != vb_end:
-            raise SnmpDecodeError("trailing bytes in a varbind")
-        varbinds.append(VarBind(oid, *_value(tag, data[v_start:v_end])))
-        at = vb_end
-    return Response(version, community, pdu, request_id, status, index, varbinds)
+        # SEQUENCE { OID, value }, every length in its short form, the lengths adding up
+        if (
+            at + 4 <= list_end
+            and data[at] == _SEQUENCE
+            and data[at + 2] == _OID
+            and (size := data[at + 1]) < 0x80
+            and (o_size := data[at + 3]) < 0x80
+        ):
+            vb_end = at + 2 + size
+            o_end = at + 4 + o_size
+            if vb_end <= list_end and o_end + 2 <= vb_end and o_end + 2 + data[o_end + 1] == vb_end:
+                entry = fast.get(data[o_end])
+                if entry is not None:
+                    kind, read = entry
+                    v_start = o_end + 2
+                    if read == _UNSIGNED:
+                        if 0 < vb_end - v_start < 9 and data[v_start] < 0x80:
+                            value: int | bytes | Oid | None = int.from_bytes(
+                                data[v_start:vb_end], "big"
+                            )
+                        else:
+                            value = _value(data[o_end], data[v_start:vb_end])[1]
+                    elif read == _BYTES:
+                        value = data[v_start:vb_end]
+                    elif 0 < vb_end - v_start < 10:
+                        value = int.from_bytes(data[v_start:vb_end], "big", signed=True)
+                    else:
+                        value = _value(data[o_end], data[v_start:vb_end])[1]
+                    o_content = data[at + 4 : o_end]
+                    oid = oid_cache.get(o_content)
+                    if oid is None:
+                        oid = decode_oid(o_content)
+                    append(new(VarBind, (oid, kind, value)))
+                    at = vb_end
+                    continue
+        at = _varbind(data, at, list_end, append)
+    return varbinds
+
+
+#: value tags read inline by `_varbinds`: the integer types and OCTET STRING (not IpAddress,
+#: whose length is checked)
+_FAST_TAGS = {tag: entry for tag, entry in _VALUE_TAGS.items()
+              if entry[1] in (_SIGNED, _UNSIGNED) or tag == _OCTETS}
+
+
+def _varbind(data: bytes, at: int, list_end: int, append: Callable[[VarBind], None]) -> int:
+    """Read the varbind at `at` the long way; returns where the next one starts."""
+    vb_start, vb_end = _expect(data, at, list_end, _SEQUENCE)
+    o_start, o_end = _expect(data, vb_start, vb_end, _OID)
+    oid = decode_oid(data[o_start:o_end])
+    tag, v_start, v_end = _header(data, o_end, vb_end)
+    if v_end != vb_end:
+        raise SnmpDecodeError("trailing bytes in a varbind")
+    append(VarBind(oid, *_value(tag, data[v_start:v_end])))
+    return vb_end
 
 
 def _value(tag: int, content: bytes) -> tuple[Kind, int | bytes | Oid | None]:

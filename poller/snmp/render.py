@@ -32,14 +32,20 @@ def record_value(vb: VarBind, hint: str | None = None) -> Any:
     """The JSON value of a varbind in data records. Integers stay exact (Counter64 too), IP
     addresses dotted, OIDs dotted, MAC addresses aa:bb:cc:dd:ee:ff, text as text, other bytes as
     colon-separated hex, absent objects None."""
-    value = vb.value
-    if vb.kind in ABSENT_KINDS or value is None:
+    return value_of(vb.kind, vb.value, hint)
+
+
+def value_of(kind: Kind, value: Any, hint: str | None = None) -> Any:
+    """`record_value` of a varbind's kind and value."""
+    if value.__class__ is int:  # no absent kind carries a value
+        return value
+    if value is None or kind in ABSENT_KINDS:
         return None
     if isinstance(value, int):
         return value
     if isinstance(value, Oid):
         return str(value)
-    if vb.kind is Kind.IPADDRESS:
+    if kind is Kind.IPADDRESS:
         return ".".join(map(str, value))
     if hint == "mac":
         return mac(value)
