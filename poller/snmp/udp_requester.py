@@ -37,6 +37,15 @@ class _Endpoint(asyncio.DatagramProtocol):
         self.requester.stray += 1  # e.g. ICMP port unreachable: the retry timer handles it
 
 
+class _Expired(Exception):
+    """A request's timer ran out before its answer came."""
+
+
+def _expire(future: asyncio.Future[bytes]) -> None:
+    if not future.done():
+        future.set_exception(_Expired())
+
+
 class UdpRequester:
     def __init__(self) -> None:
         self._endpoints: dict[int, _Endpoint] = {}
@@ -84,17 +93,21 @@ class UdpRequester:
             request_id = next(self._ids) & 0x7FFFFFFF
             future: asyncio.Future[bytes] = loop.create_future()
             self._pending[request_id] = (future, address)
+            # a timer of our own rather than asyncio.wait_for: no wrapper task, waiter future
+            # and callbacks for each of the thousands of requests a second
+            timer = loop.call_later(target.timeout_s, _expire, future)
             try:
                 assert endpoint.transport is not None
                 endpoint.transport.sendto(
                     ber.encode_request(version, community, pdu, request_id, a, b, varbinds), address
                 )
-                data = await asyncio.wait_for(future, target.timeout_s)
-            except TimeoutError:
+                data = await future
+            except _Expired:
                 continue
             except OSError as exc:
                 raise SnmpTransportError(f"{who(target)}: {exc.strerror or exc}") from None
             finally:
+                timer.cancel()
                 self._pending.pop(request_id, None)
             return self._answer(data, target, oids)
         raise SnmpTimeout(
