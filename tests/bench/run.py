@@ -61,6 +61,8 @@ class Settings:
     interfaces: int
     peer_polls: int
     rounds: int
+    #: a directory holding another version of the `poller` package, measured as a before/after
+    baseline: Path | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -72,7 +74,17 @@ class Settings:
             interfaces=int(env.get("BENCH_INTERFACES", "48")),
             peer_polls=int(env.get("BENCH_PEER_POLLS", "40")),
             rounds=max(1, int(env.get("BENCH_ROUNDS", "3"))),
+            baseline=_baseline(env.get("BENCH_BASELINE", "")),
         )
+
+
+def _baseline(value: str) -> Path | None:
+    if not value:
+        return None
+    tree = Path(value).resolve()
+    if not (tree / "poller" / "__main__.py").is_file():
+        raise SystemExit(f"bench: BENCH_BASELINE={value}: no poller package there")
+    return tree
 
 
 def main() -> int:
@@ -98,7 +110,7 @@ def main() -> int:
     summary = _summarize(rounds)
     report = {"settings": settings.__dict__, "rounds": rounds, "median": summary,
               "skipped": skipped, "snmpd_cpu_s": round(agent_cpu, 2)}
-    (OUT / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (OUT / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     _print_report(settings, summary, skipped)
     return 0
 
@@ -110,6 +122,8 @@ def _measure_round(
     results: dict[str, dict[str, float]] = {}
     for engine in ENGINES:
         results[f"poller ({engine})"] = _measure_poller(settings, tmp, engine)
+    if settings.baseline is not None:
+        results[BASELINE] = _measure_poller(settings, tmp, ENGINES[0], settings.baseline)
     results[PEER] = _measure_peer(settings)
     if exporter.available() is None:
         skipped[EXPORTER] = f"{exporter.BINARY} not installed (apt-get install {exporter.BINARY})"
@@ -222,14 +236,18 @@ def _measure_peer(settings: Settings) -> dict[str, float]:
 # -- poller --------------------------------------------------------------------------------------
 
 
-def _measure_poller(settings: Settings, tmp: Path, engine: str) -> dict[str, float]:
-    out_dir = OUT / f"records-{engine}"
+def _measure_poller(
+    settings: Settings, tmp: Path, engine: str, tree: Path | None = None
+) -> dict[str, float]:
+    """The daemon on the fleet with `engine`; with `tree`, the poller package found there."""
+    name = engine if tree is None else f"{engine}-baseline"
+    out_dir = OUT / f"records-{name}"
     shutil.rmtree(out_dir, ignore_errors=True)
-    config = tmp / f"bench-{engine}.toml"
+    config = tmp / f"bench-{name}.toml"
     config.write_text(_fleet_toml(settings, out_dir, engine))
     poller = subprocess.Popen(
         [sys.executable, "-m", "poller", "run", "--config", str(config)],
-        cwd=ROOT, stderr=open(OUT / f"poller-{engine}.stderr", "wb"),
+        cwd=tree or ROOT, stderr=open(OUT / f"poller-{name}.stderr", "wb"),
     )
     try:
         time.sleep(settings.interval_s * 1.5)  # start-up and the first round stay out of the window
@@ -241,7 +259,7 @@ def _measure_poller(settings: Settings, tmp: Path, engine: str) -> dict[str, flo
         poller.send_signal(signal.SIGTERM)
         code = poller.wait(60)
     if code != 0:
-        raise SystemExit(f"bench: poller exited {code}; see {OUT / f'poller-{engine}.stderr'}")
+        raise SystemExit(f"bench: poller exited {code}; see {OUT / f'poller-{name}.stderr'}")
     polls = _polls_between(out_dir / "poller.jsonl", t0, t1)
     varbinds = sum(p["varbinds"] for p in polls)
     requests = sum(p["requests"] for p in polls)
@@ -325,6 +343,7 @@ def _costs(cpu_s: float, varbinds: int, requests: int, polls: int, wall_s: float
 
 
 BASE = f"poller ({ENGINES[0]})"
+BASELINE = f"poller ({ENGINES[0]}, baseline)"
 
 
 def _summarize(rounds: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
