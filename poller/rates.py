@@ -114,11 +114,16 @@ class CounterTracker:
         stale = self._last.keys() - self._seen
         for key in stale:
             del self._last[key]
-        for key in self._reasons.keys() - self._seen:
-            del self._reasons[key]
-        rows = {k[:2] for k in self._seen if isinstance(k, tuple)} | self._rows_seen
-        for row in self._markers.keys() - rows:
-            del self._markers[row]
+        if self._reasons:
+            for key in self._reasons.keys() - self._seen:
+                del self._reasons[key]
+        # a marker whose row was read again stays; only for the others are the rows of the
+        # counters sampled worth collecting (a marker's row may be known by its counters alone)
+        orphans = self._markers.keys() - self._rows_seen
+        if orphans:
+            rows = {k[:2] for k in self._seen if isinstance(k, tuple)}
+            for row in orphans - rows:
+                del self._markers[row]
         self._seen = set()
         self._rows_seen = set()
         return len(stale)

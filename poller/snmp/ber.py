@@ -88,7 +88,17 @@ _NULL_TLV = b"\x05\x00"
 
 def encode_varbinds(oids: list[bytes]) -> bytes:
     """The varbind list of a request, from OIDs already encoded by `encode_oid`."""
-    return _tlv(_SEQUENCE, b"".join(_tlv(_SEQUENCE, oid + _NULL_TLV) for oid in oids))
+    return varbind_list([null_varbind(oid) for oid in oids])
+
+
+def null_varbind(oid: bytes) -> bytes:
+    """One varbind of a request: the OID (encoded by `encode_oid`) with a NULL value."""
+    return _tlv(_SEQUENCE, oid + _NULL_TLV)
+
+
+def varbind_list(varbinds: list[bytes]) -> bytes:
+    """The varbind list of a request, from varbinds encoded by `null_varbind`."""
+    return _tlv(_SEQUENCE, b"".join(varbinds))
 
 
 def encode_request(

@@ -52,7 +52,7 @@ class UdpRequester:
         self._pending: dict[int, tuple[asyncio.Future[bytes], Address]] = {}
         self._ids = itertools.count(random.randrange(1, 1 << 30))
         self._addresses: dict[tuple[str, int], tuple[int, Address]] = {}
-        self._oids: dict[Oid, bytes] = {}
+        self._encoded: dict[Oid, bytes] = {}
         #: datagrams that answered nothing we were waiting for
         self.stray = 0
 
@@ -87,7 +87,8 @@ class UdpRequester:
         endpoint = await self._endpoint(family)
         version = ber.VERSION_1 if target.credential.version == "1" else ber.VERSION_2C
         community = target.credential.community.reveal().encode()
-        varbinds = ber.encode_varbinds([self._encoded(oid) for oid in oids])
+        encoded = self._encoded
+        varbinds = ber.varbind_list([encoded.get(oid) or self._encode(oid) for oid in oids])
         loop = asyncio.get_running_loop()
         for _ in range(target.retries + 1):
             request_id = next(self._ids) & 0x7FFFFFFF
@@ -157,10 +158,10 @@ class UdpRequester:
             endpoint = self._endpoints[family] = protocol
         return endpoint
 
-    def _encoded(self, oid: Oid) -> bytes:
-        encoded = self._oids.get(oid)
-        if encoded is None:
-            if len(self._oids) > 100_000:
-                self._oids.clear()  # a walk's cursors are one-offs; keep the cache bounded
-            encoded = self._oids[oid] = ber.encode_oid(oid)
+    def _encode(self, oid: Oid) -> bytes:
+        """The request varbind of `oid` (with a NULL value), remembered: a fleet asks for the
+        same column OIDs and walk cursors on every poll."""
+        if len(self._encoded) > 100_000:
+            self._encoded.clear()  # keep the cache bounded
+        encoded = self._encoded[oid] = ber.null_varbind(ber.encode_oid(oid))
         return encoded
