@@ -42,8 +42,17 @@ check: venv ## validate $(CONFIG) and summarize it
 mib-table: venv ## regenerate poller/mib_standard.json (the offline standard-MIB names) from its sources
 	$(PY) tests/mibgen/gen_mib_table.py
 
+$(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $@
+
+.PHONY: bench-tools
+bench-tools: agents $(VENV)/.bench-installed ## install the benchmark's peers: snmp_exporter (Debian), gufo_snmp, aiosnmp (PyPI)
+	@command -v prometheus-snmp-exporter >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-snmp-exporter; }
+
 .PHONY: bench
-bench: venv agents ## benchmark: the daemon vs snmpbulkwalk on a simulated fleet (BENCH_DEVICES, BENCH_SECONDS)
+bench: venv bench-tools ## benchmark: the daemon vs snmp_exporter, snmpbulkwalk, gufo_snmp... (BENCH_DEVICES, BENCH_SECONDS)
 	$(PY) -m tests.bench.run
 
 .PHONY: bench-usm

@@ -41,13 +41,22 @@ class _Endpoint(asyncio.DatagramProtocol):
         self.requester.stray += 1  # e.g. ICMP port unreachable: the retry timer handles it
 
 
+class _Expired(Exception):
+    """A request's timer ran out before its answer came."""
+
+
+def _expire(future: asyncio.Future[bytes]) -> None:
+    if not future.done():
+        future.set_exception(_Expired())
+
+
 class UdpRequester:
     def __init__(self) -> None:
         self._endpoints: dict[int, _Endpoint] = {}
         self._pending: dict[int, tuple[asyncio.Future[bytes], Address]] = {}
         self._ids = itertools.count(random.randrange(1, 1 << 30))
         self._addresses: dict[tuple[str, int], tuple[int, Address]] = {}
-        self._oids: dict[Oid, bytes] = {}
+        self._encoded: dict[Oid, bytes] = {}
         #: datagrams that answered nothing we were waiting for
         self.stray = 0
 
@@ -82,23 +91,28 @@ class UdpRequester:
         endpoint = await self._endpoint(family)
         version = ber.VERSION_1 if target.credential.version == "1" else ber.VERSION_2C
         community = target.credential.community.reveal().encode()
-        varbinds = ber.encode_varbinds([self._encoded(oid) for oid in oids])
+        encoded = self._encoded
+        varbinds = ber.varbind_list([encoded.get(oid) or self._encode(oid) for oid in oids])
         loop = asyncio.get_running_loop()
         for _ in range(target.retries + 1):
             request_id = next(self._ids) & 0x7FFFFFFF
             future: asyncio.Future[bytes] = loop.create_future()
             self._pending[request_id] = (future, address)
+            # a timer of our own rather than asyncio.wait_for: no wrapper task, waiter future
+            # and callbacks for each of the thousands of requests a second
+            timer = loop.call_later(target.timeout_s, _expire, future)
             try:
                 assert endpoint.transport is not None
                 endpoint.transport.sendto(
                     ber.encode_request(version, community, pdu, request_id, a, b, varbinds), address
                 )
-                data = await asyncio.wait_for(future, target.timeout_s)
-            except TimeoutError:
+                data = await future
+            except _Expired:
                 continue
             except OSError as exc:
                 raise SnmpTransportError(f"{who(target)}: {exc.strerror or exc}") from None
             finally:
+                timer.cancel()
                 self._pending.pop(request_id, None)
             return self._answer(data, target, oids)
         raise SnmpTimeout(
@@ -150,10 +164,10 @@ class UdpRequester:
             endpoint = self._endpoints[family] = protocol
         return endpoint
 
-    def _encoded(self, oid: Oid) -> bytes:
-        encoded = self._oids.get(oid)
-        if encoded is None:
-            if len(self._oids) > 100_000:
-                self._oids.clear()  # a walk's cursors are one-offs; keep the cache bounded
-            encoded = self._oids[oid] = ber.encode_oid(oid)
+    def _encode(self, oid: Oid) -> bytes:
+        """The request varbind of `oid` (with a NULL value), remembered: a fleet asks for the
+        same column OIDs and walk cursors on every poll."""
+        if len(self._encoded) > 100_000:
+            self._encoded.clear()  # keep the cache bounded
+        encoded = self._encoded[oid] = ber.null_varbind(ber.encode_oid(oid))
         return encoded
