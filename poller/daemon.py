@@ -15,7 +15,7 @@ from typing import Any, Awaitable, Callable
 import uvloop
 
 from poller import __version__
-from poller.config import Config, DaemonSettings, Device
+from poller.config import Config, Device
 from poller.poll import PollOutcome
 from poller.records import Recorder
 from poller.scheduler import Scheduler
@@ -48,15 +48,20 @@ def run(config: Config, *, once: bool = False, console: bool = False,
         recorder.close()
 
 
-def run_worker(index: int, devices: tuple[Device, ...], settings: DaemonSettings, up: Any,
-               down: Any, console: bool) -> None:
-    """A worker process's entry (poller.worker): its parent alone decides when it stops, so
-    the signals that reach the whole process group (systemd's SIGTERM to the control group, a
+def run_worker() -> None:
+    """A worker process's entry (`python -c ... UP_FD DOWN_FD`, started by poller.supervisor):
+    its first order says who it is and what it polls. Its parent alone decides when it stops,
+    so the signals that reach a whole process group (systemd's SIGTERM to the control group, a
     terminal's Ctrl-C, a hang-up) are ignored here."""
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
+    from multiprocessing.connection import Connection
+
     from poller.worker import Worker
 
+    up = Connection(int(sys.argv[1]), readable=False)
+    down = Connection(int(sys.argv[2]), writable=False)
+    _, index, devices, settings, console = down.recv()
     raise SystemExit(uvloop.run(Worker(index, devices, settings, up, down, console).main()))
 
 

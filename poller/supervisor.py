@@ -20,20 +20,20 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import multiprocessing
 import os
 import pickle
 import signal
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Any, Mapping, Sequence
 
 from poller import __version__
 from poller.config import Config, Device
-from poller.daemon import Signals, polls_completing, run_worker, shard_fields, slowest_interval_s
+from poller.daemon import Signals, polls_completing, shard_fields, slowest_interval_s
 from poller.records import Recorder
 from poller.shard import CommandLine, owned, split
 from poller.shipping import KIND_MESSAGE, KINDS
@@ -69,7 +69,7 @@ class _Handle:
     index: int
     devices: tuple[Device, ...]
     policy: RestartPolicy = field(default_factory=RestartPolicy)
-    process: BaseProcess | None = None
+    process: subprocess.Popen[bytes] | None = None
     orders: Connection | None = None
     #: which process of this slot a message comes from: late ones of a dead process are ignored
     generation: int = 0
@@ -98,7 +98,6 @@ class Supervisor:
         self.shard = config.daemon.shard
         shares = split(owned(config.devices, self.shard), self.shard, config.daemon.workers)
         self.handles = [_Handle(i, share) for i, share in enumerate(shares)]
-        self.context = multiprocessing.get_context("spawn")
         self.stopping = False
         self.announced = False
         self.started = time.monotonic()
@@ -145,28 +144,33 @@ class Supervisor:
     # -- worker processes ---------------------------------------------------------------------
 
     def _start(self, handle: _Handle) -> None:
-        up_read, up_write = self.context.Pipe(duplex=False)
-        down_read, down_write = self.context.Pipe(duplex=False)
+        up_read, up_write = os.pipe()
+        down_read, down_write = os.pipe()
         try:
-            fcntl.fcntl(up_write.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+            fcntl.fcntl(up_write, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         except OSError:
             pass  # the default 64 KiB is enough, only less smooth
-        process = self.context.Process(
-            target=run_worker, name=f"poller-worker-{handle.index}",
-            args=(handle.index, handle.devices, self.settings, up_write, down_read, self.console),
+        # a process of its own (no fork of this one's threads and loop), given its two pipe ends
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from poller.daemon import run_worker; run_worker()",
+             str(up_write), str(down_read)],
+            pass_fds=(up_write, down_read), stdin=subprocess.DEVNULL,
         )
-        process.start()
         # the worker's ends live in the worker only, so that its exit is an end of file here
-        up_write.close()
-        down_read.close()
+        os.close(up_write)
+        os.close(down_read)
+        orders = Connection(down_write, readable=False)
+        orders.send(("start", handle.index, handle.devices, self.settings, self.console))
         handle.generation += 1
-        handle.process, handle.orders = process, down_write
+        handle.process, handle.orders = process, orders
         handle.running, handle.ready = True, False
         handle.progress_at = self.loop.time()
-        threading.Thread(target=self._read, args=(handle, handle.generation, up_read, process),
+        threading.Thread(target=self._read,
+                         args=(handle, handle.generation, Connection(up_read, writable=False), process),
                          name=f"worker-{handle.index}-records", daemon=True).start()
 
-    def _read(self, handle: _Handle, generation: int, conn: Connection, process: BaseProcess) -> None:
+    def _read(self, handle: _Handle, generation: int, conn: Connection,
+              process: subprocess.Popen[bytes]) -> None:
         """A thread per worker process: its lines go to the writer's queue as they come (never
         through the event loop), its messages to the loop, in the order it sent them."""
         try:
@@ -181,8 +185,8 @@ class Supervisor:
             pass
         finally:
             conn.close()
-            process.join()
-            self._post(self._on_exit, handle, generation, process.exitcode, process.pid)
+            process.wait()
+            self._post(self._on_exit, handle, generation, process.returncode, process.pid)
 
     def _post(self, callback: Any, *args: Any) -> None:
         try:
