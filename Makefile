@@ -42,6 +42,10 @@ check: venv ## validate $(CONFIG) and summarize it
 bench: venv agents ## benchmark: the daemon vs snmpbulkwalk on a simulated fleet (BENCH_DEVICES, BENCH_SECONDS)
 	$(PY) -m tests.bench.run
 
+.PHONY: bench-workers
+bench-workers: venv agents ## benchmark: the same fleet with workers = 1 and 2 (BENCH_ROUNDS, BENCH_HEAVY=400/4)
+	$(PY) -m tests.bench.workers
+
 PREFIX ?= /opt/poller
 CONFDIR ?= /etc/poller
 UNITDIR ?= /etc/systemd/system
