@@ -60,7 +60,8 @@ def _command_line(args: argparse.Namespace) -> CommandLine:
     except ValueError as exc:
         raise ConfigError(f"--shard: {exc}") from None
     try:
-        workers = parse_workers(args.workers) if getattr(args, "workers", None) is not None else None
+        given = getattr(args, "workers", None)
+        workers = parse_workers(given) if given is not None else None
     except ValueError as exc:
         raise ConfigError(f"--workers: {exc}") from None
     return CommandLine(shard=shard, workers=workers)

@@ -10,7 +10,7 @@ import signal
 import sys
 import time
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Sequence
 
 import uvloop
 
@@ -209,13 +209,10 @@ def slowest_interval_s(config: Config) -> float:
 
 
 def shard_fields(config: Config) -> dict[str, Any]:
-    """What `started` says of the split, when there is one."""
-    fields: dict[str, Any] = {}
-    if config.daemon.shard.count > 1:
-        fields.update(shard=str(config.daemon.shard), fleet_devices=len(config.devices))
-    if config.daemon.workers > 1:
-        fields["workers"] = config.daemon.workers
-    return fields
+    """What `started` says of this host's part of the fleet, when it has only a part."""
+    if config.daemon.shard.count == 1:
+        return {}
+    return {"shard": str(config.daemon.shard), "fleet_devices": len(config.devices)}
 
 
 def polls_completing(now: float, last_progress: float, slowest_interval_s: float,
@@ -267,7 +264,7 @@ def _open_fds() -> int | None:
         return None
 
 
-async def drain_or_force(scheduler: Scheduler, grace_s: float, signals_seen: list[int]) -> int:
+async def drain_or_force(scheduler: Scheduler, grace_s: float, signals_seen: Sequence[object]) -> int:
     """Drain; a second signal cuts the grace short (in-flight polls are cancelled at once)."""
     drain = asyncio.ensure_future(scheduler.drain(grace_s))
     while not drain.done():

@@ -108,6 +108,7 @@ class Supervisor:
         self.recorder.event(
             "started", version=__version__, pid=os.getpid(), config=str(self.config.path),
             devices=self.devices, mode="daemon", **shard_fields(self.config),
+            workers=len(self.handles),
         )
         for handle in self.handles:
             self._start(handle)
@@ -137,19 +138,22 @@ class Supervisor:
             if signum == signal.SIGHUP:
                 self._reload()
                 continue
-            failed = signum == GIVE_UP
-            await self._drain("worker_failed" if failed else signal.Signals(signum).name)
-            return 1 if failed else 0
+            if signum == GIVE_UP:
+                await self._drain(None, "worker_failed")
+                return 1
+            await self._drain(signal.Signals(signum).name, "signal")
+            return 0
 
     # -- worker processes ---------------------------------------------------------------------
 
     def _start(self, handle: _Handle) -> None:
         up_read, up_write = os.pipe()
         down_read, down_write = os.pipe()
-        try:
-            fcntl.fcntl(up_write, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-        except OSError:
-            pass  # the default 64 KiB is enough, only less smooth
+        for end in (up_write, down_write):
+            try:
+                fcntl.fcntl(end, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+            except OSError:
+                pass  # the default 64 KiB is enough, only less smooth
         # a process of its own (no fork of this one's threads and loop), given its two pipe ends
         process = subprocess.Popen(
             [sys.executable, "-c", "from poller.daemon import run_worker; run_worker()",
@@ -165,8 +169,8 @@ class Supervisor:
         handle.process, handle.orders = process, orders
         handle.running, handle.ready = True, False
         handle.progress_at = self.loop.time()
-        threading.Thread(target=self._read,
-                         args=(handle, handle.generation, Connection(up_read, writable=False), process),
+        records = Connection(up_read, writable=False)
+        threading.Thread(target=self._read, args=(handle, handle.generation, records, process),
                          name=f"worker-{handle.index}-records", daemon=True).start()
 
     def _read(self, handle: _Handle, generation: int, conn: Connection,
@@ -236,7 +240,8 @@ class Supervisor:
                 "worker_failed", **fields, exits=len(handle.policy.exits),
                 window_s=RESTART_WINDOW_S,
                 error=f"worker {handle.index} exited {len(handle.policy.exits)} times within "
-                      f"{RESTART_WINDOW_S:g} s: stopping, for the service manager to restart poller",
+                      f"{RESTART_WINDOW_S:g} s: stopping, for the service manager to restart "
+                      "poller",
             )
             self.signals.queue.put_nowait(GIVE_UP)
             return
@@ -285,14 +290,15 @@ class Supervisor:
         )
         self.notifier.ready(self._status())
 
-    async def _drain(self, why: str) -> None:
+    async def _drain(self, signal_name: str | None, cause: str) -> None:
         self.stopping = True
         for handle in self.handles:
             if handle.restart_timer is not None:
                 handle.restart_timer.cancel()
         grace = self.config.daemon.drain_grace_s
-        self.notifier.stopping(f"draining ({why}), up to {grace:g} s")
-        self.recorder.event("drain", signal=why, grace_s=grace, workers=len(self.handles))
+        self.notifier.stopping(f"draining ({signal_name or cause}), up to {grace:g} s")
+        self.recorder.event("drain", signal=signal_name, grace_s=grace, cause=cause,
+                            workers=len(self.handles))
         for handle in self.handles:
             self._order(handle, "drain", grace)
         deadline = self.loop.time() + grace + KILL_AFTER_S

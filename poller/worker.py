@@ -58,7 +58,7 @@ class Worker:
         helpers = [asyncio.create_task(self._alive_loop()), asyncio.create_task(self._stats_loop())]
         try:
             grace = await self.drain_ordered
-            cancelled = await drain_or_force(self.scheduler, grace, self.stops)  # type: ignore[arg-type]
+            cancelled = await drain_or_force(self.scheduler, grace, self.stops)
         finally:
             for task in helpers:
                 task.cancel()

@@ -1,7 +1,7 @@
 """`make bench-workers`: the same simulated fleet polled with `workers = 1` and `workers = 2`.
 
-The fleet, the work per device poll and the namespace are those of `make bench` (tests/bench/run.py):
-one snmpd answering on N loopback ports, GET sysUpTime.0 + sysName.0 and GETBULK walks of ifTable
+The fleet, the work per device poll and the namespace are those of `make bench`
+(tests/bench/run.py): one snmpd answering on N loopback ports, GET sysUpTime.0 + sysName.0 and GETBULK walks of ifTable
 and ifXTable per poll. Two loads: a light one (every poll on time with one worker: what do the
 extra processes cost per varbind?) and a heavy one (more than one core's worth of polling: what
 does the second worker buy?). CPU is user + sys of the daemon and all its workers; rounds
@@ -82,7 +82,8 @@ def _in_namespace(interfaces: int) -> int:
         subprocess.run(["ip", "-n", NETNS, "link", "set", "lo", "up"], check=True)
         batch = "".join(f"link add port{i} type bridge\n" for i in range(interfaces))
         subprocess.run(["ip", "-n", NETNS, "-batch", "-"], input=batch.encode(), check=True)
-        cmd = ["ip", "netns", "exec", NETNS, sys.executable, "-m", "tests.bench.workers", "--inside"]
+        cmd = ["ip", "netns", "exec", NETNS, sys.executable, "-m", "tests.bench.workers",
+               "--inside"]
         return subprocess.run(cmd, cwd=ROOT).returncode
     finally:
         subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
@@ -121,9 +122,10 @@ def _measure(settings: Settings, tmp: Path, workers: int) -> dict[str, float]:
     if code != 0:
         raise SystemExit(f"bench: poller exited {code}; see {stderr.name}")
     polls = _polls_between(out_dir / "poller.jsonl", t0, t1)
-    result = _costs(cpu1 - cpu0, sum(int(p["varbinds"]) for p in polls),  # type: ignore[call-overload]
-                    sum(int(p["requests"]) for p in polls), len(polls), t1 - t0)  # type: ignore[call-overload]
-    lags = sorted(float(p["queue_delay_s"]) for p in polls) or [0.0]  # type: ignore[arg-type]
+    varbinds = sum(int(str(p["varbinds"])) for p in polls)
+    requests = sum(int(str(p["requests"])) for p in polls)
+    result = _costs(cpu1 - cpu0, varbinds, requests, len(polls), t1 - t0)
+    lags = sorted(float(str(p["queue_delay_s"])) for p in polls) or [0.0]
     result.update(
         lag_p50_ms=round(1000 * statistics.median(lags), 2),
         lag_p99_ms=round(1000 * lags[max(0, math.ceil(len(lags) * 0.99) - 1)], 2),

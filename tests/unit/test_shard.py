@@ -15,7 +15,8 @@ from poller import cli
 from poller.config import load_config
 from poller.errors import ConfigError
 from poller.shard import (
-    CommandLine, Shard, name_hash, owned, parse_shard, parse_workers, split, usable_cores, worker_of,
+    CommandLine, Shard, name_hash, owned, parse_shard, parse_workers, split, usable_cores,
+    worker_of,
 )
 
 NAMES = [f"sw-{n:04d}.ams{n % 7}" for n in range(1200)] + ["ßwitch-ü", "core-sw1", "edge-7"]
@@ -86,12 +87,14 @@ def test_shards_parse(text: str, expected: Shard) -> None:
     assert str(expected) == f"{expected.index}/{expected.count}"
 
 
-@pytest.mark.parametrize("value", ["3/3", "-1/3", "1/0", "0/0", "x", "1/3/4", "", "1/", 3, "0/10001"])
+@pytest.mark.parametrize("value", ["3/3", "-1/3", "1/0", "0/0", "x", "1/3/4", "", "1/", 3,
+                                   "0/10001"])
 def test_a_bad_shard_is_one_line_that_shows_it(value: object) -> None:
     with pytest.raises(ValueError) as error:
         parse_shard(value)
     message = str(error.value)
-    assert "\n" not in message and (repr(value) if isinstance(value, str) else str(value)) in message
+    shown = repr(value) if isinstance(value, str) else str(value)
+    assert "\n" not in message and shown in message
     assert '"i/n" with 0 <= i < n' in message
 
 
@@ -157,7 +160,9 @@ def test_bad_command_line_values_are_one_line_and_exit_2(
     assert err.startswith(message) and err.count("\n") == 1
 
 
-def test_check_lists_what_each_shard_owns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_lists_what_each_shard_owns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "fleet.toml"
     path.write_text(FILE.format(daemon="workers = 2").replace(
         '[[devices]]\nname = "a"\nhost = "127.0.0.1"\n',

@@ -43,12 +43,15 @@ class Dev:
         self.name, self.interval_s = name, interval_s
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Dev) and (self.name, self.interval_s) == (other.name, other.interval_s)
+        if not isinstance(other, Dev):
+            return NotImplemented
+        return (self.name, self.interval_s) == (other.name, other.interval_s)
 
 
 def test_a_reload_is_told_as_added_removed_changed_unchanged() -> None:
     before = {d.name: d for d in (Dev("a", 1), Dev("b", 1), Dev("c", 1))}
-    diff = fleet_diff(before, [Dev("a", 1), Dev("c", 2), Dev("d", 1)])  # type: ignore[arg-type, list-item]
+    after = [Dev("a", 1), Dev("c", 2), Dev("d", 1)]
+    diff = fleet_diff(before, after)  # type: ignore[arg-type]
     assert diff == {"added": ["d"], "removed": ["b"], "changed": ["c"], "unchanged": ["a"]}
 
 
