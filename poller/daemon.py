@@ -65,9 +65,18 @@ def run_worker() -> None:
     raise SystemExit(uvloop.run(Worker(index, devices, settings, up, down, console).main()))
 
 
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return str(signum)
+
+
 class Signals:
     """SIGTERM, SIGINT and SIGHUP as they arrive: handlers only record, the loop does the work,
     one signal at a time. `stops` counts the stop signals, so a second one can force."""
+
+    RELOAD = signal.SIGHUP
 
     def __init__(self) -> None:
         self.queue: asyncio.Queue[int] = asyncio.Queue()
@@ -264,7 +273,8 @@ def _open_fds() -> int | None:
         return None
 
 
-async def drain_or_force(scheduler: Scheduler, grace_s: float, signals_seen: Sequence[object]) -> int:
+async def drain_or_force(scheduler: Scheduler, grace_s: float,
+                         signals_seen: Sequence[object]) -> int:
     """Drain; a second signal cuts the grace short (in-flight polls are cancelled at once)."""
     drain = asyncio.ensure_future(scheduler.drain(grace_s))
     while not drain.done():

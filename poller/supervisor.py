@@ -22,7 +22,6 @@ import asyncio
 import fcntl
 import os
 import pickle
-import signal
 import subprocess
 import sys
 import threading
@@ -33,7 +32,9 @@ from typing import Any, Mapping, Sequence
 
 from poller import __version__
 from poller.config import Config, Device
-from poller.daemon import Signals, polls_completing, shard_fields, slowest_interval_s
+from poller.daemon import (
+    Signals, polls_completing, shard_fields, signal_name, slowest_interval_s,
+)
 from poller.records import Recorder
 from poller.shard import CommandLine, owned, split
 from poller.shipping import KIND_MESSAGE, KINDS
@@ -135,13 +136,13 @@ class Supervisor:
     async def _serve(self) -> int:
         while True:
             signum = await self.signals.queue.get()
-            if signum == signal.SIGHUP:
+            if signum == Signals.RELOAD:
                 self._reload()
                 continue
             if signum == GIVE_UP:
                 await self._drain(None, "worker_failed")
                 return 1
-            await self._drain(signal.Signals(signum).name, "signal")
+            await self._drain(signal_name(signum), "signal")
             return 0
 
     # -- worker processes ---------------------------------------------------------------------
@@ -341,10 +342,7 @@ class Supervisor:
 def exit_fields(exitcode: int | None) -> dict[str, Any]:
     """How a process ended, as record fields: killed by a signal, or its exit code."""
     if exitcode is not None and exitcode < 0:
-        try:
-            return {"signal": signal.Signals(-exitcode).name}
-        except ValueError:
-            return {"signal": str(-exitcode)}
+        return {"signal": signal_name(-exitcode)}
     return {"exit_code": exitcode}
 
 

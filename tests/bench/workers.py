@@ -1,10 +1,10 @@
 """`make bench-workers`: the same simulated fleet polled with `workers = 1` and `workers = 2`.
 
 The fleet, the work per device poll and the namespace are those of `make bench`
-(tests/bench/run.py): one snmpd answering on N loopback ports, GET sysUpTime.0 + sysName.0 and GETBULK walks of ifTable
-and ifXTable per poll. Two loads: a light one (every poll on time with one worker: what do the
-extra processes cost per varbind?) and a heavy one (more than one core's worth of polling: what
-does the second worker buy?). CPU is user + sys of the daemon and all its workers; rounds
+(tests/bench/run.py): one snmpd answering on N loopback ports, GET sysUpTime.0 + sysName.0 and
+GETBULK walks of ifTable and ifXTable per poll. Two loads: a light one (every poll on time with
+one worker: what do the extra processes cost per varbind?) and a heavy one (more than one core's
+worth of polling: what does the second worker buy?). CPU is user + sys of the daemon and all its workers; rounds
 alternate 1 and 2 workers and the report gives medians and the 2-vs-1 ratios of the same run.
 """
 
