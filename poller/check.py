@@ -11,10 +11,12 @@ from poller.poll import SYS_UPTIME
 from poller.shard import CommandLine, owned, split
 
 
-def run_check(path: str, command_line: CommandLine = CommandLine()) -> int:
+def run_check(path: str, command_line: CommandLine | None = None) -> int:
     """Load `path` (a ConfigError propagates: the CLI prints its one line and exits 2), then
     print what the daemon would poll (with a shard: what this shard would poll)."""
-    config = command_line.apply(load_config(path))
+    config = load_config(path)
+    if command_line is not None:
+        config = command_line.apply(config)
     print(f"{config.path}: valid")
     for warning in config.warnings:
         print(f"  warning      {warning}")

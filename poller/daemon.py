@@ -10,7 +10,7 @@ import signal
 import sys
 import time
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 
 import uvloop
 
@@ -24,14 +24,18 @@ from poller.snmp.client import SnmpClient
 from poller.snmp.engines import make_requester
 from poller.systemd import Notifier
 
+if TYPE_CHECKING:
+    from poller.shipping import ShippedRecords
+
 
 def run(config: Config, *, once: bool = False, console: bool = False,
-        command_line: CommandLine = CommandLine()) -> int:
+        command_line: CommandLine | None = None) -> int:
     """Run the daemon until SIGTERM/SIGINT (or one round with `once`). Returns the exit code.
 
     `command_line` (--shard, --workers) wins over the file, also after a reload. With `workers`
     > 1 the parent supervises worker processes (poller.supervisor); with 1, this process polls
     its shard itself, as it always has."""
+    command_line = command_line or CommandLine()
     config = command_line.apply(config)
     recorder = Recorder(config.output, console=sys.stderr if console else None)
     notifier = Notifier()
@@ -122,7 +126,7 @@ class _Daemon:
         self.scheduler = Scheduler(
             devices, client, self.recorder,
             max_in_flight=config.daemon.max_in_flight,
-            console=_console_writer(self.recorder) if self.console else None,
+            console=console_writer(self.recorder) if self.console else None,
         )
         self.recorder.event(
             "started", version=__version__, pid=os.getpid(), config=str(config.path),
@@ -231,7 +235,8 @@ def polls_completing(now: float, last_progress: float, slowest_interval_s: float
     return now - last_progress < 2 * slowest_interval_s + ping_interval_s
 
 
-def stats_fields(scheduler: Scheduler, recorder: Recorder, loop_lag_s: float) -> dict[str, Any]:
+def stats_fields(scheduler: Scheduler, recorder: Recorder | ShippedRecords,
+                 loop_lag_s: float) -> dict[str, Any]:
     window = scheduler.take_window()
     lags = sorted(window.lags_s)
 
@@ -284,7 +289,7 @@ async def drain_or_force(scheduler: Scheduler, grace_s: float,
     return drain.result()
 
 
-def _console_writer(recorder: Recorder) -> Any:
+def console_writer(recorder: Recorder | ShippedRecords) -> Any:
     def write(device: Device, fields: dict[str, Any], outcome: PollOutcome, took_s: float) -> None:
         recorder.console_line(console_line(device, fields, outcome, took_s))
 

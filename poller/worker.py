@@ -40,7 +40,7 @@ class Worker:
         self.started = time.monotonic()
 
     async def main(self) -> int:
-        from poller.daemon import _console_writer, drain_or_force
+        from poller.daemon import console_writer, drain_or_force
 
         loop = asyncio.get_running_loop()
         self.records = ShippedRecords(self.up.send_bytes, self.index)
@@ -50,7 +50,7 @@ class Worker:
             self.devices, client, self.records,
             # the fleet-wide cap, shared out: each worker takes its part of it
             max_in_flight=math.ceil(self.settings.max_in_flight / self.settings.workers),
-            console=_console_writer(self.records) if self.console else None,
+            console=console_writer(self.records) if self.console else None,
         )
         loop.add_reader(self.down.fileno(), self._on_order)
         self.scheduler.start()
@@ -107,5 +107,5 @@ class Worker:
             asked = loop.time()
             await asyncio.sleep(interval)
             loop_lag = max(0.0, loop.time() - asked - interval)
-            fields = stats_fields(self.scheduler, self.records, loop_lag)  # type: ignore[arg-type]
+            fields = stats_fields(self.scheduler, self.records, loop_lag)
             self.records.message("stats", fields)

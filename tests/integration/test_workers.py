@@ -74,7 +74,7 @@ community = "{SNMPD_COMMUNITY}"
     return text
 
 
-def start(config: Path, listener: NotifyListener | None = None,
+def start(config: Path, listener: Listener | None = None,
           watchdog_usec: int | None = None) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     if listener is not None:

@@ -103,12 +103,12 @@ def test_shipped_lines_go_through_the_parents_writer_and_its_rotation(
         sent: list[bytes] = []
         records = ShippedRecords(sent.append, worker=worker)
 
-        async def main() -> None:
+        async def main(records: ShippedRecords, device: str) -> None:
             for seq in range(40):
-                records.data("poll", device=f"d{worker}", seq=seq, status="ok", pad="x" * 100)
+                records.data("poll", device=device, seq=seq, status="ok", pad="x" * 100)
                 await asyncio.sleep(0)
 
-        asyncio.run(main())
+        asyncio.run(main(records, f"d{worker}"))
         for payload in sent:
             recorder.lines(KINDS[payload[:1]], payload[1:].splitlines(keepends=True))
     recorder.lines(EVENTS, [b'{"event":"e"}\n'])
