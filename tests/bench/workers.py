@@ -113,9 +113,9 @@ def _measure(settings: Settings, tmp: Path, workers: int) -> dict[str, float]:
                               cwd=ROOT, stderr=stderr)
     try:
         time.sleep(settings.interval_s * 1.5 + 2)  # start-up and the first round stay out
-        t0, cpu0 = time.time(), _tree_cpu_s(poller.pid)
+        t0, cpu0, parent0 = time.time(), _tree_cpu_s(poller.pid), _cpu_s(poller.pid)
         time.sleep(settings.seconds)
-        t1, cpu1 = time.time(), _tree_cpu_s(poller.pid)
+        t1, cpu1, parent1 = time.time(), _tree_cpu_s(poller.pid), _cpu_s(poller.pid)
     finally:
         poller.send_signal(signal.SIGTERM)
         code = poller.wait(60)
@@ -131,6 +131,7 @@ def _measure(settings: Settings, tmp: Path, workers: int) -> dict[str, float]:
         lag_p50_ms=round(1000 * statistics.median(lags), 2),
         lag_p99_ms=round(1000 * lags[max(0, math.ceil(len(lags) * 0.99) - 1)], 2),
         not_ok=sum(1 for p in polls if p["status"] != "ok"),
+        parent_cpu_share=round((parent1 - parent0) / (cpu1 - cpu0), 3) if cpu1 > cpu0 else 0.0,
         ok_per_s=round(sum(1 for p in polls if p["status"] == "ok") / (t1 - t0), 2),
         scheduled_per_s=round(settings.devices / settings.interval_s, 2),
     )
@@ -162,6 +163,8 @@ def _print(fleets: dict[str, Settings], report: dict[str, dict[int, dict[str, fl
               f", varbinds/s x{_ratio(two['varbinds_per_s'], one['varbinds_per_s'])}"
               f", CPU per varbind x{_ratio(two['cpu_us_per_vb'], one['cpu_us_per_vb'])}"
               f", lag p99 x{_ratio(two['lag_p99_ms'], one['lag_p99_ms'])}")
+        print(f"  {name}: with 2 workers the parent (the writer) used "
+              f"{100 * two['parent_cpu_share']:.0f} % of the CPU")
     print(f"report: {OUT / 'workers.json'}")
 
 
