@@ -212,7 +212,7 @@ class Supervisor:
             handle.progress_at = self.loop.time()
             self.recorder.event("worker_started", worker=handle.index, pid=message[1],
                                 devices=message[2], restarts=handle.restarts)
-            if not self.announced and all(h.ready for h in self.handles):
+            if not (self.announced or self.stopping) and all(h.ready for h in self.handles):
                 self.announced = True
                 self.notifier.ready(self._status())
         elif kind == "stats":
