@@ -38,6 +38,10 @@ test: venv agents ## run the whole test suite (installs what it needs)
 check: venv ## validate $(CONFIG) and summarize it
 	$(VENV)/bin/poller check --config $(CONFIG)
 
+.PHONY: mib-table
+mib-table: venv ## regenerate poller/mib_standard.json (the offline standard-MIB names) from its sources
+	$(PY) tests/mibgen/gen_mib_table.py
+
 .PHONY: bench
 bench: venv agents ## benchmark: the daemon vs snmpbulkwalk on a simulated fleet (BENCH_DEVICES, BENCH_SECONDS)
 	$(PY) -m tests.bench.run
@@ -45,6 +49,10 @@ bench: venv agents ## benchmark: the daemon vs snmpbulkwalk on a simulated fleet
 .PHONY: bench-workers
 bench-workers: venv agents ## benchmark: the same fleet with workers = 1 and 2 (BENCH_ROUNDS, BENCH_HEAVY=400/4)
 	$(PY) -m tests.bench.workers
+
+.PHONY: bench-usm
+bench-usm: venv agents ## CPU per varbind of SNMPv3 (authNoPriv, authPriv) next to v2c, same snmpd and walk
+	$(PY) -m tests.bench.v3_cost
 
 PREFIX ?= /opt/poller
 CONFDIR ?= /etc/poller

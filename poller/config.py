@@ -11,7 +11,7 @@ from poller import mib
 from poller.oid import Oid
 from poller.shard import Shard
 
-SnmpVersion = Literal["1", "2c"]
+SnmpVersion = Literal["1", "2c", "3"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,10 +30,28 @@ class Secret:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Usm:
+    """An SNMPv3 user (RFC 3414). Protocol names are canonical net-snmp spellings (`SHA-256`,
+    `AES-256`, `AES-256-C`), or None when the security level leaves them out."""
+
+    user: str
+    #: "noAuthNoPriv", "authNoPriv" or "authPriv"
+    level: str
+    auth_protocol: str | None = None
+    auth_key: Secret | None = None
+    priv_protocol: str | None = None
+    priv_key: Secret | None = None
+    context: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Credential:
     name: str
     version: SnmpVersion
-    community: Secret
+    #: v1/v2c; empty for v3
+    community: Secret = Secret("")
+    #: v3 only
+    usm: Usm | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,6 +81,28 @@ class Column:
 DISCONTINUITY = "ifCounterDiscontinuityTime"
 #: columns that give an interface's speed, against which its octet rates are checked
 SPEED_COLUMNS = frozenset({"ifHighSpeed", "ifSpeed"})
+#: columns that change rarely: read every `labels_interval`, not every poll, unless a table says
+DEFAULT_LABELS = frozenset({"ifName", "ifAlias", "ifDescr", "ifSpeed", "ifHighSpeed", "ifType",
+                            "ifPhysAddress"})
+DEFAULT_LABELS_INTERVAL_S = 900.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lookup:
+    """A label taken from another table's column by index: the row's own index, or the value of
+    one of its fields (`by`, e.g. an ifIndex column) as the other table's index."""
+
+    column: Column
+    by: str | None = None
+
+
+#: IF-MIB's 64-bit counters and the 32-bit ones they supersede
+WIDE_COUNTERS = {
+    "ifHCInOctets": "ifInOctets", "ifHCOutOctets": "ifOutOctets",
+    "ifHCInUcastPkts": "ifInUcastPkts", "ifHCOutUcastPkts": "ifOutUcastPkts",
+    "ifHCInMulticastPkts": "ifInMulticastPkts", "ifHCOutMulticastPkts": "ifOutMulticastPkts",
+    "ifHCInBroadcastPkts": "ifInBroadcastPkts", "ifHCOutBroadcastPkts": "ifOutBroadcastPkts",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,8 +111,19 @@ class Table:
 
     name: str  # the `table` field in records, e.g. "interfaces"
     columns: tuple[Column, ...]
+    #: names of the columns read on the slow cadence (and cached in between)
+    labels: tuple[str, ...] = ()
+    labels_interval_s: float = DEFAULT_LABELS_INTERVAL_S
+    lookups: tuple[Lookup, ...] = ()
     # Derived once, for every poll of every device that walks this table:
     oids: tuple[Oid, ...] = field(init=False, compare=False)
+    #: the columns read on every poll, and the label and lookup columns of the slow cadence
+    counter_oids: tuple[Oid, ...] = field(init=False, compare=False)
+    label_oids: tuple[Oid, ...] = field(init=False, compare=False)
+    #: the INDEX clause, to decode a row's index into named fields (None: unknown table)
+    index_parts: tuple[mib.IndexPart, ...] | None = field(init=False, compare=False)
+    #: (64-bit column, 32-bit column) pairs of the same counter both asked for
+    wide_pairs: tuple[tuple[Column, Column], ...] = field(init=False, compare=False)
     #: the names of the columns whose rates are bits/s (summed for the console line)
     bits: tuple[str, ...] = field(init=False, compare=False)
     discontinuity: Column | None = field(init=False, compare=False)
@@ -86,6 +137,18 @@ class Table:
             self, "discontinuity", next((c for c in self.columns if c.name == DISCONTINUITY), None)
         )
         object.__setattr__(self, "has_speed", any(c.name in SPEED_COLUMNS for c in self.columns))
+        labels = set(self.labels)
+        object.__setattr__(self, "counter_oids",
+                           tuple(c.oid for c in self.columns if c.name not in labels))
+        object.__setattr__(self, "label_oids",
+                           tuple(c.oid for c in self.columns if c.name in labels)
+                           + tuple(lookup.column.oid for lookup in self.lookups))
+        parts = next((p for c in self.columns if (p := mib.index_of(c.oid)) is not None), None)
+        object.__setattr__(self, "index_parts", parts)
+        by_name = {c.name: c for c in self.columns}
+        pairs = tuple((by_name[wide], by_name[narrow]) for wide, narrow in WIDE_COUNTERS.items()
+                      if wide in by_name and narrow in by_name)
+        object.__setattr__(self, "wide_pairs", pairs)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,9 +16,10 @@ from typing import Any, Callable, Mapping
 
 import tomli
 
-from poller import secrets
+from poller import config_credentials, secrets
 from poller.config import Config, Credential, DaemonSettings, Device, OutputSettings, Profile, Secret
 from poller.config_profiles import BUILTIN_PROFILES, RESERVED_FIELDS, ProfileReader
+from poller.config_mibs import read_mibs
 from poller.config_read import show
 from poller.errors import ConfigError
 from poller.shard import parse_shard, parse_workers
@@ -38,10 +39,10 @@ DEVICE_DEFAULTS: dict[str, Any] = {
     "tags": {},
 }
 DEVICE_KEYS = ("name", "host", *DEVICE_DEFAULTS)
-TOP_KEYS = ("daemon", "output", "defaults", "credentials", "profiles", "devices")
+TOP_KEYS = ("daemon", "output", "mibs", "defaults", "credentials", "profiles", "devices")
 #: accepted spellings: net-snmp's ("1", "2c"), with a v ("v2c"), and Telegraf's integers (1, 2)
 VERSIONS: dict[object, str] = {"1": "1", "v1": "1", 1: "1", "2c": "2c", "v2c": "2c", 2: "2c"}
-VERSIONS_ALLOWED = '"1", "2c", "v1", "v2c", 1, 2'
+VERSIONS_ALLOWED = '"1", "2c", "3", "v1", "v2c", "v3", 1, 2, 3'
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
                        r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
@@ -61,8 +62,9 @@ class _Loader(ProfileReader):
         daemon = self.daemon(doc.get("daemon", {}))
         output = self.output(doc.get("output", {}))
         credentials = self.credentials(doc.get("credentials", {}))
+        read_mibs(self, doc.get("mibs", {}))  # before the profiles, which may use its names
         profiles = self.profiles(doc.get("profiles", {}))
-        self.communities = {c.community.reveal() for c in credentials.values()}
+        self.communities = config_credentials.secret_values(credentials.values())
         written = self.table(doc.get("defaults", {}), "defaults", DEVICE_DEFAULTS)
         defaults = {**DEVICE_DEFAULTS, **written}
         # checked where they are written, even when every device overrides them; the built-in
@@ -83,8 +85,9 @@ class _Loader(ProfileReader):
             built.append(device)
         warnings = ()
         if self.inline_secrets and secrets.readable_by_others(self.path):
-            warnings = (f"{self.path} holds communities and is readable by every user: chmod o-r "
-                        "it, or use community_file, community_env or community_credential",)
+            warnings = (f"{self.path} holds communities or SNMPv3 keys and is readable by every "
+                        "user: chmod o-r it, or use *_file, *_env or *_credential (e.g. "
+                        "community_file, auth_key_env)",)
         return Config(path=self.path, daemon=daemon, output=output, credentials=credentials,
                       profiles=profiles, devices=tuple(built), warnings=warnings)
 
@@ -142,6 +145,9 @@ class _Loader(ProfileReader):
         out = {}
         for name, entry in raw.items():
             where = f"credentials.{name}"
+            if isinstance(entry, dict) and config_credentials.is_v3(entry.get("version")):
+                out[name] = config_credentials.v3_credential(self, name, entry, where)
+                continue
             sources = secrets.source_keys("community")
             entry = self.table(entry, where, ("version", *sources))
             version = entry.get("version", "2c")
@@ -236,9 +242,9 @@ class _Loader(ProfileReader):
     def credential_ref(self, raw: Any, where: str, known: Mapping[str, Credential]) -> Credential:
         name = self.string(raw, where, secret=True)
         if name not in known and name in self.communities:
-            # a community written where the credential's name belongs: never echo it
-            raise self.fail(where, "is a community string, not the name of a [credentials.NAME] "
-                                   f"entry (known: {', '.join(sorted(known)) or 'none'})")
+            # a community or v3 key written where the credential's name belongs: never echo it
+            raise self.fail(where, "is a secret (a community or key), not the name of a "
+                                   f"[credentials.NAME] entry (known: {', '.join(sorted(known)) or 'none'})")
         credential: Credential = self.reference(name, where, known, "credential")
         return credential
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from poller import mib
-from poller.config import Column, Profile, Table
+from poller.config import DEFAULT_LABELS, DEFAULT_LABELS_INTERVAL_S, Column, Lookup, Profile, Table
 from poller.config_read import Reader, show
 
 #: field names every record may carry: tags must not shadow them
@@ -58,7 +58,8 @@ class ProfileReader(Reader):
         return Profile(name=name, scalars=columns, tables=tables, builtin=builtin)
 
     def table_def(self, raw: Any, where: str) -> Table:
-        raw = self.table(raw, where, ("name", "columns", "bits"))
+        raw = self.table(raw, where, ("name", "columns", "bits", "labels", "labels_interval",
+                                      "lookups"))
         name = self.name(raw.get("name"), f"{where}.name")
         columns_raw = raw.get("columns")
         if not isinstance(columns_raw, list) or not columns_raw:
@@ -73,7 +74,50 @@ class ProfileReader(Reader):
                 raise self.fail(f"{where}.bits[{i}]", f"{column!r} is not a column of this table "
                                                       f"(columns: {', '.join(known)})")
         columns = [Column(name=c.name, oid=c.oid, bits=c.name in bits) for c in columns]
-        return Table(name=name, columns=tuple(columns))
+        if "labels" in raw:
+            labels = self.strings(raw["labels"], f"{where}.labels")
+            for i, column in enumerate(labels):
+                if column not in known:
+                    raise self.fail(f"{where}.labels[{i}]", f"{column!r} is not a column of this "
+                                                            f"table (columns: {', '.join(known)})")
+        else:
+            labels = [c for c in known if c in DEFAULT_LABELS]
+        for i, column in enumerate(labels):
+            obj = mib.lookup(column)
+            if obj is not None and obj.syntax in ("Counter32", "Counter64"):
+                raise self.fail(f"{where}.labels", f"{column!r} is a counter: its rate needs "
+                                                   "every poll (labels are read on a slow cadence)")
+        interval = self.duration(raw.get("labels_interval", DEFAULT_LABELS_INTERVAL_S),
+                                 f"{where}.labels_interval", 1, 7 * 86_400)
+        lookups = self.lookups(raw.get("lookups", []), f"{where}.lookups", known)
+        index_names = [p.name for c in columns for p in mib.index_of(c.oid) or ()]
+        for i, lookup in enumerate(lookups):
+            if lookup.by is not None and lookup.by not in known + index_names:
+                raise self.fail(f"{where}.lookups[{i}].by", f"{lookup.by!r} is neither a column "
+                                f"nor an index of this table (columns: {', '.join(known)})")
+        return Table(name=name, columns=tuple(columns), labels=tuple(labels),
+                     labels_interval_s=interval, lookups=lookups)
+
+    def lookups(self, raw: Any, where: str, known: list[str]) -> tuple[Lookup, ...]:
+        """`lookups = ["entPhysicalName", { column = "ifName", by = "ipAdEntIfIndex" }]`: labels
+        from another table, by this row's index or by the value of one of its fields."""
+        if not isinstance(raw, list):
+            raise self.fail(where, f"expected an array, got {show(raw)}")
+        out = []
+        for i, item in enumerate(raw):
+            at = f"{where}[{i}]"
+            by = None
+            if isinstance(item, dict):
+                item = self.table(item, at, ("column", "by"))
+                if "by" in item:
+                    by = self.name(item["by"], f"{at}.by")
+                item, at = item.get("column"), f"{at}.column"
+            column = self.column(item, at, mib.COLUMN)
+            if column.name in known or column.name in RESERVED_FIELDS:
+                raise self.fail(at, f"{column.name!r} is already a field of this table's rows")
+            out.append(Lookup(column=column, by=by))
+        self.unique((lookup.column.name for lookup in out), where, "lookup column")
+        return tuple(out)
 
     def column(self, raw: Any, where: str, kind: str) -> Column:
         """A scalar (kind mib.SCALAR: GET as given) or a table column (mib.COLUMN: walked)."""

@@ -68,3 +68,33 @@ class SnmpWalkLimit(SnmpWalkError):
 
 class SnmpDecodeError(SnmpError):
     error_type = "decode"
+
+
+class SnmpSecurityError(SnmpError):
+    """The agent refused an SNMPv3 request in a REPORT (RFC 3414 usmStats*)."""
+
+    error_type = "security"
+
+
+class SnmpAuthFailed(SnmpSecurityError):
+    error_type = "auth_failed"
+
+
+class SnmpDecryptionFailed(SnmpSecurityError):
+    error_type = "decryption_failed"
+
+
+class SnmpUnknownUser(SnmpSecurityError):
+    error_type = "unknown_user"
+
+
+class SnmpNotInTimeWindow(SnmpSecurityError):
+    error_type = "not_in_time_window"
+
+
+class SnmpUnsupportedSecurityLevel(SnmpSecurityError):
+    error_type = "unsupported_security_level"
+
+
+class SnmpUnknownEngineId(SnmpSecurityError):
+    error_type = "unknown_engine_id"

@@ -1,109 +1,108 @@
-"""Symbolic names of the standard objects, offline: name <-> numeric OID, resolved at config load.
+"""Symbolic names of MIB objects, offline: name <-> numeric OID, kind, syntax and INDEX clauses,
+resolved at config load.
 
-A small generated-by-hand table of what operators poll daily (SNMPv2-MIB system group, IF-MIB,
-HOST-RESOURCES-MIB storage and processors, IP-MIB addresses, UCD-SNMP-MIB load and memory). No MIB
-files are read and nothing is compiled at run time.
+The standard MIBs (SNMPv2-MIB, IF-MIB, IP-MIB, IP-FORWARD-MIB, HOST-RESOURCES-MIB, ENTITY-MIB,
+ENTITY-SENSOR-MIB, EtherLike-MIB, BRIDGE-MIB, Q-BRIDGE-MIB, LLDP-MIB, UCD-SNMP-MIB, TCP-MIB,
+UDP-MIB) come from `mib_standard.json`, a table generated at development time by
+tests/mibgen/gen_mib_table.py: nothing is compiled at run time. Objects of an operator's own MIB files
+(poller.mib_user, compiled once into a cache) are added with `add()` at config load.
 """
 
 from __future__ import annotations
 
 import difflib
-from typing import NamedTuple
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from poller.oid import Oid
 
 SCALAR, COLUMN, NODE = "scalar", "column", "node"
-
-# (module, kind, base OID, {name: arc}) — each name is base + (arc,). A scalar is read with GET
-# at instance .0; a column is walked; a node (a table or entry) is neither.
-_GROUPS: tuple[tuple[str, str, str, dict[str, int]], ...] = (
-    ("SNMPv2-MIB", SCALAR, "1.3.6.1.2.1.1", {
-        "sysDescr": 1, "sysObjectID": 2, "sysUpTime": 3, "sysContact": 4, "sysName": 5,
-        "sysLocation": 6, "sysServices": 7, "sysORLastChange": 8,
-    }),
-    ("IF-MIB", SCALAR, "1.3.6.1.2.1.2", {"ifNumber": 1}),
-    ("IF-MIB", NODE, "1.3.6.1.2.1.2", {"ifTable": 2}),
-    ("IF-MIB", NODE, "1.3.6.1.2.1.2.2", {"ifEntry": 1}),
-    ("IF-MIB", COLUMN, "1.3.6.1.2.1.2.2.1", {
-        "ifIndex": 1, "ifDescr": 2, "ifType": 3, "ifMtu": 4, "ifSpeed": 5, "ifPhysAddress": 6,
-        "ifAdminStatus": 7, "ifOperStatus": 8, "ifLastChange": 9, "ifInOctets": 10,
-        "ifInUcastPkts": 11, "ifInNUcastPkts": 12, "ifInDiscards": 13, "ifInErrors": 14,
-        "ifInUnknownProtos": 15, "ifOutOctets": 16, "ifOutUcastPkts": 17, "ifOutNUcastPkts": 18,
-        "ifOutDiscards": 19, "ifOutErrors": 20, "ifOutQLen": 21, "ifSpecific": 22,
-    }),
-    ("IF-MIB", NODE, "1.3.6.1.2.1.31.1", {"ifXTable": 1}),
-    ("IF-MIB", NODE, "1.3.6.1.2.1.31.1.1", {"ifXEntry": 1}),
-    ("IF-MIB", COLUMN, "1.3.6.1.2.1.31.1.1.1", {
-        "ifName": 1, "ifInMulticastPkts": 2, "ifInBroadcastPkts": 3, "ifOutMulticastPkts": 4,
-        "ifOutBroadcastPkts": 5, "ifHCInOctets": 6, "ifHCInUcastPkts": 7,
-        "ifHCInMulticastPkts": 8, "ifHCInBroadcastPkts": 9, "ifHCOutOctets": 10,
-        "ifHCOutUcastPkts": 11, "ifHCOutMulticastPkts": 12, "ifHCOutBroadcastPkts": 13,
-        "ifLinkUpDownTrapEnable": 14, "ifHighSpeed": 15, "ifPromiscuousMode": 16,
-        "ifConnectorPresent": 17, "ifAlias": 18, "ifCounterDiscontinuityTime": 19,
-    }),
-    ("IP-MIB", COLUMN, "1.3.6.1.2.1.4.20.1", {
-        "ipAdEntAddr": 1, "ipAdEntIfIndex": 2, "ipAdEntNetMask": 3, "ipAdEntBcastAddr": 4,
-        "ipAdEntReasmMaxSize": 5,
-    }),
-    ("IP-MIB", COLUMN, "1.3.6.1.2.1.4.22.1", {
-        "ipNetToMediaIfIndex": 1, "ipNetToMediaPhysAddress": 2, "ipNetToMediaNetAddress": 3,
-        "ipNetToMediaType": 4,
-    }),
-    ("HOST-RESOURCES-MIB", SCALAR, "1.3.6.1.2.1.25.1", {
-        "hrSystemUptime": 1, "hrSystemDate": 2, "hrSystemNumUsers": 5, "hrSystemProcesses": 6,
-    }),
-    ("HOST-RESOURCES-MIB", SCALAR, "1.3.6.1.2.1.25.2", {"hrMemorySize": 2}),
-    ("HOST-RESOURCES-MIB", NODE, "1.3.6.1.2.1.25.2", {"hrStorageTable": 3}),
-    ("HOST-RESOURCES-MIB", COLUMN, "1.3.6.1.2.1.25.2.3.1", {
-        "hrStorageIndex": 1, "hrStorageType": 2, "hrStorageDescr": 3,
-        "hrStorageAllocationUnits": 4, "hrStorageSize": 5, "hrStorageUsed": 6,
-        "hrStorageAllocationFailures": 7,
-    }),
-    ("HOST-RESOURCES-MIB", COLUMN, "1.3.6.1.2.1.25.3.3.1", {
-        "hrProcessorFrwID": 1, "hrProcessorLoad": 2,
-    }),
-    ("UCD-SNMP-MIB", COLUMN, "1.3.6.1.4.1.2021.10.1", {
-        "laIndex": 1, "laNames": 2, "laLoad": 3, "laLoadInt": 5,
-    }),
-    ("UCD-SNMP-MIB", SCALAR, "1.3.6.1.4.1.2021.4", {
-        "memTotalSwap": 3, "memAvailSwap": 4, "memTotalReal": 5, "memAvailReal": 6,
-        "memTotalFree": 11, "memShared": 13, "memBuffer": 14, "memCached": 15,
-    }),
-)
+STANDARD_TABLE = Path(__file__).with_name("mib_standard.json")
 
 #: RFC1213-MIB (MIB-II) defined the system, interfaces and ip groups before they moved to
 #: SNMPv2-MIB, IF-MIB and IP-MIB; Telegraf configs and old scripts still use its prefix.
 _OLD_MODULE = "RFC1213-MIB"
 _OLD_MODULE_OBJECTS = range(1, 5)  # 1.3.6.1.2.1.{1,2,3,4}: system, interfaces, at, ip
 
-#: objects whose OCTET STRING is a hardware address (rendered aa:bb:cc:dd:ee:ff)
-_MAC_OBJECTS = frozenset({"ifPhysAddress", "ipNetToMediaPhysAddress"})
-#: DisplayString objects (rendered as text)
-_TEXT_OBJECTS = frozenset({
-    "sysDescr", "sysContact", "sysName", "sysLocation", "ifDescr", "ifName", "ifAlias",
-    "hrStorageDescr", "laNames", "laLoad",
-})
+#: textual conventions whose OCTET STRING is a hardware address (rendered aa:bb:cc:dd:ee:ff)
+_MAC_CONVENTIONS = frozenset({"MacAddress", "PhysAddress"})
+#: textual conventions rendered as text
+_TEXT_CONVENTIONS = frozenset({"DisplayString", "SnmpAdminString"})
 
 
-class _Entry(NamedTuple):
+class MibObject(NamedTuple):
+    name: str
     module: str
-    kind: str
     oid: Oid
+    kind: str  # SCALAR, COLUMN or NODE
+    #: the SMI base type: Counter32, Counter64, Gauge32, Integer32, OctetString, IpAddress, ...
+    syntax: str | None = None
+    #: the textual convention (DisplayString, MacAddress, InetAddress...), if any
+    convention: str | None = None
+    display_hint: str | None = None
+    #: the one size an OCTET STRING may have (MacAddress: 6): no length prefix in an index
+    size: int | None = None
 
 
-def _build() -> tuple[dict[str, _Entry], dict[Oid, str]]:
-    by_name: dict[str, _Entry] = {}
-    by_oid: dict[Oid, str] = {}
-    for module, kind, base, names in _GROUPS:
-        root = Oid.parse(base)
-        for name, arc in names.items():
-            oid = root + (arc,)
-            by_name[name] = _Entry(module, kind, oid)
-            by_oid[oid] = name
-    return by_name, by_oid
+class IndexPart(NamedTuple):
+    """One object of a table entry's INDEX clause."""
+
+    name: str
+    syntax: str | None
+    convention: str | None
+    size: int | None
+    implied: bool
 
 
-_BY_NAME, _BY_OID = _build()
+class _Registry:
+    def __init__(self) -> None:
+        self.by_name: dict[str, MibObject] = {}
+        self.by_qualified: dict[tuple[str, str], MibObject] = {}
+        self.by_oid: dict[Oid, MibObject] = {}
+        self.indexes: dict[Oid, tuple[tuple[str, str, bool], ...]] = {}
+
+    def add(self, objects: Iterable[MibObject], indexes: dict[tuple[str, str], Any]) -> None:
+        for obj in objects:
+            # the first module to define a name keeps the bare name; MODULE::name reaches both
+            self.by_name.setdefault(obj.name, obj)
+            self.by_qualified[(obj.module, obj.name)] = obj
+            self.by_oid.setdefault(obj.oid, obj)
+        for (module, entry), parts in indexes.items():
+            row = self.by_qualified.get((module, entry))
+            if row is not None:
+                self.indexes[row.oid] = tuple((m, n, bool(i)) for m, n, i in parts)
+
+
+def _standard() -> _Registry:
+    doc = json.loads(STANDARD_TABLE.read_text())
+    registry = _Registry()
+    objects = [MibObject(n, m, Oid.parse(o), k, s, c, h, z) for n, m, o, k, s, c, h, z in
+               doc["objects"]]
+    indexes = {(key.partition("::")[0], key.partition("::")[2]): parts
+               for key, parts in doc["indexes"].items()}
+    registry.add(objects, indexes)
+    return registry
+
+
+_REG = _standard()
+_STANDARD = _REG
+
+
+def set_user(objects: Iterable[MibObject], indexes: dict[tuple[str, str], Any]) -> None:
+    """The names are the standard ones plus these, from an operator's MIB modules
+    (poller.mib_user), replacing those of an earlier load. A standard name keeps its meaning."""
+    global _REG
+    merged = _Registry()
+    merged.add(standard_objects(), {})
+    merged.indexes.update(_STANDARD.indexes)
+    merged.add(objects, indexes)
+    _REG = merged
+
+
+def standard_objects() -> tuple[MibObject, ...]:
+    return tuple(_STANDARD.by_qualified.values())
 
 
 def resolve(text: str) -> tuple[str, Oid]:
@@ -120,11 +119,12 @@ def resolve(text: str) -> tuple[str, Oid]:
         return name_of(oid), oid
     module, _, rest = text.rpartition("::")
     name, dot, suffix = rest.partition(".")
-    entry = _BY_NAME.get(name)
+    entry = _lookup(module, name)
     if entry is None:
+        known = _REG.by_name.get(name)
+        if known is not None:
+            raise ValueError(f"unknown name {text!r} ({name} is in {known.module})")
         raise ValueError(_unknown(text, name))
-    if module and not _in_module(entry, module):
-        raise ValueError(f"unknown name {text!r} ({name} is in {entry.module})")
     if not dot:
         return name, entry.oid
     instance = _instance(suffix)
@@ -135,11 +135,16 @@ def resolve(text: str) -> tuple[str, Oid]:
     return field, entry.oid + instance
 
 
-def _in_module(entry: _Entry, module: str) -> bool:
-    if module == entry.module:
-        return True
-    return module == _OLD_MODULE and entry.oid[:6] == (1, 3, 6, 1, 2, 1) and \
-        entry.oid[6] in _OLD_MODULE_OBJECTS
+def _lookup(module: str, name: str) -> MibObject | None:
+    if not module:
+        return _REG.by_name.get(name)
+    entry = _REG.by_qualified.get((module, name))
+    if entry is None and module == _OLD_MODULE:
+        known = _REG.by_name.get(name)
+        if known is not None and known.oid[:6] == (1, 3, 6, 1, 2, 1) and \
+                known.oid[6] in _OLD_MODULE_OBJECTS:
+            return known
+    return entry
 
 
 def _instance(suffix: str) -> tuple[int, ...] | None:
@@ -151,42 +156,71 @@ def _instance(suffix: str) -> tuple[int, ...] | None:
 
 
 def _unknown(text: str, name: str) -> str:
-    folded = {known.lower(): known for known in _BY_NAME}
+    folded = {known.lower(): known for known in _REG.by_name}
     close = [folded[name.lower()]] if name.lower() in folded else \
-        difflib.get_close_matches(name, _BY_NAME, n=1)
+        difflib.get_close_matches(name, _REG.by_name, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else \
-        " (use a numeric OID for objects poller does not name)"
+        " (use a numeric OID, or add its MIB file with [mibs] dirs)"
     return f"unknown name {text!r}{hint}"
 
 
 def name_of(oid: Oid) -> str:
     """The name of a known object (`sysUpTime` for 1.3.6.1.2.1.1.3 or .3.0), else the dotted OID."""
-    if oid in _BY_OID:
-        return _BY_OID[oid]
-    if oid and oid[-1] == 0 and Oid(oid[:-1]) in _BY_OID:
-        return _BY_OID[Oid(oid[:-1])]
-    return str(oid)
+    entry = _REG.by_oid.get(oid)
+    if entry is None and oid and oid[-1] == 0:
+        entry = _REG.by_oid.get(Oid(oid[:-1]))
+        if entry is not None and entry.kind != SCALAR:
+            entry = None
+    return entry.name if entry is not None else str(oid)
+
+
+def lookup(name: str) -> MibObject | None:
+    """The object of a name (`ifDescr` or `IF-MIB::ifDescr`, no instance), else None."""
+    module, _, bare = name.rpartition("::")
+    return _lookup(module, bare)
+
+
+def by_oid(oid: Oid) -> MibObject | None:
+    return _REG.by_oid.get(oid)
 
 
 def kind_of(name: str) -> str | None:
     """SCALAR, COLUMN or NODE for a known object name (no module, no instance), else None."""
-    entry = _BY_NAME.get(name)
+    entry = _REG.by_name.get(name)
     return entry.kind if entry else None
 
 
 def module_of(name: str) -> str | None:
-    entry = _BY_NAME.get(name)
+    entry = _REG.by_name.get(name)
     return entry.module if entry else None
 
 
 def display_hint(name: str) -> str | None:
     """How to render an OCTET STRING of this object: "mac", "text" or None (decide by content)."""
-    if name in _MAC_OBJECTS:
+    entry = _REG.by_name.get(name)
+    if entry is None or entry.syntax != "OctetString":
+        return None
+    if entry.convention in _MAC_CONVENTIONS:
         return "mac"
-    if name in _TEXT_OBJECTS:
+    if entry.convention in _TEXT_CONVENTIONS or (entry.display_hint or "").endswith(("a", "t")):
         return "text"
     return None
 
 
+def index_of(column_oid: Oid) -> tuple[IndexPart, ...] | None:
+    """The INDEX clause of the table a column belongs to, each part with its syntax; None when
+    the column (or its entry, or an index object) is unknown."""
+    parts = _REG.indexes.get(Oid(column_oid[:-1]))
+    if parts is None:
+        return None
+    out = []
+    for module, name, implied in parts:
+        obj = _REG.by_qualified.get((module, name)) or _REG.by_name.get(name)
+        if obj is None:
+            return None
+        out.append(IndexPart(name, obj.syntax, obj.convention, obj.size, implied))
+    return tuple(out)
+
+
 def names() -> list[str]:
-    return sorted(_BY_NAME)
+    return sorted(_REG.by_name)

@@ -10,8 +10,9 @@ from typing import Any, Sequence
 import orjson
 import uvloop
 
+from poller import config_credentials as v3
 from poller import mib
-from poller.config import Credential, Secret
+from poller.config import Credential, Secret, Usm
 from poller.errors import ConfigError
 from poller.oid import Oid
 from poller.snmp.client import SnmpClient
@@ -40,7 +41,16 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
                         help="HOST[:PORT] ([v6addr]:PORT), or a device name with --config")
     parser.add_argument("--config", help="take the device TARGET and its credential from this fleet file")
     parser.add_argument("-c", "--community", default="public", help="community (default public)")
-    parser.add_argument("-v", "--version", choices=("1", "2c"), default="2c", help="SNMP version")
+    parser.add_argument("-v", "--version", choices=("1", "2c", "3"), default="2c", help="SNMP version")
+    usm = parser.add_argument_group("SNMPv3 (as net-snmp's snmpget)")
+    usm.add_argument("-u", "--user", help="security name (user)")
+    usm.add_argument("-l", "--security-level", help="noAuthNoPriv, authNoPriv or authPriv "
+                     "(default: from the keys given)")
+    usm.add_argument("-a", "--auth-protocol", help=f"{', '.join(v3.AUTH_PROTOCOLS)}")
+    usm.add_argument("-A", "--auth-key", help="authentication passphrase")
+    usm.add_argument("-x", "--priv-protocol", help=f"{', '.join(v3.PRIV_PROTOCOLS)}")
+    usm.add_argument("-X", "--priv-key", help="privacy passphrase")
+    usm.add_argument("-n", "--context", default="", help="context name (default empty)")
     parser.add_argument("-t", "--timeout", type=float, default=2.0, help="seconds per try (default 2)")
     parser.add_argument("-r", "--retries", type=int, default=1, help="retries (default 1)")
     parser.add_argument("--max-repetitions", type=int, default=25, help="GETBULK size (default 25)")
@@ -65,12 +75,60 @@ def target_from(args: argparse.Namespace) -> Target:
         name=args.target,
         host=host,
         port=port,
-        credential=Credential(name="command line", version=args.version,
-                              community=Secret(args.community)),
+        credential=_credential(args),
         timeout_s=args.timeout,
         retries=args.retries,
         max_repetitions=args.max_repetitions,
     )
+
+
+def _credential(args: argparse.Namespace) -> Credential:
+    if args.version != "3":
+        return Credential(name="command line", version=args.version,
+                          community=Secret(args.community))
+    if not args.user:
+        raise ConfigError("-v 3 needs -u/--user")
+    level = _level(args)
+    auth, priv = level != "noAuthNoPriv", level == "authPriv"
+    usm = Usm(
+        user=args.user, level=level, context=args.context,
+        auth_protocol=_protocol(args.auth_protocol, "-a/--auth-protocol", v3.AUTH_PROTOCOLS, level)
+        if auth else None,
+        auth_key=_key(args.auth_key, "-A/--auth-key", level) if auth else None,
+        priv_protocol=_protocol(args.priv_protocol, "-x/--priv-protocol", v3.PRIV_PROTOCOLS, level)
+        if priv else None,
+        priv_key=_key(args.priv_key, "-X/--priv-key", level) if priv else None,
+    )
+    return Credential(name="command line", version="3", usm=usm)
+
+
+def _level(args: argparse.Namespace) -> str:
+    if args.security_level is None:
+        return "authPriv" if args.priv_key else "authNoPriv" if args.auth_key else "noAuthNoPriv"
+    level = v3.parse_level(args.security_level)
+    if level is None:
+        raise ConfigError(f"-l/--security-level: {args.security_level!r} is not a security level "
+                          f"(allowed: {v3.LEVELS_ALLOWED})")
+    return level
+
+
+def _protocol(text: str | None, option: str, table: dict[str, tuple[str, ...]], level: str) -> str:
+    if not text:
+        raise ConfigError(f"{option} is needed for {level}")
+    canonical = v3.parse_protocol(text, table)
+    if canonical is None:
+        raise ConfigError(f"{option}: {text!r} is not a supported protocol "
+                          f"(allowed: {v3.allowed(table)})")
+    return canonical
+
+
+def _key(text: str | None, option: str, level: str) -> Secret:
+    if not text:
+        raise ConfigError(f"{option} is needed for {level}")
+    problem = v3.check_key(text)
+    if problem:
+        raise ConfigError(f"{option} {problem}")
+    return Secret(text)
 
 
 def _split_address(text: str) -> tuple[str, int]:

@@ -10,8 +10,10 @@ from typing import Any
 
 from poller.config import Column, Device, Table
 from poller.errors import SnmpError, SnmpTimeout
+from poller.labels import LabelCache, walk_oids
 from poller.oid import Oid
 from poller.rates import CounterTracker
+from poller.rows import index_fields, prefer_wide
 from poller.snmp.client import SnmpClient
 from poller.snmp.render import record_value
 from poller.snmp.types import COUNTER_WIDTHS, Kind, RequestStats, Target, VarBind
@@ -102,13 +104,15 @@ class _Poll:
     tracker: CounterTracker
     outcome: PollOutcome
     clock: Any
+    #: when the scalars (and sysUpTime) were read: the time label reads are due against
+    read_at_s: float | None = None
 
     async def scalars(self) -> None:
         device, outcome = self.device, self.outcome
         columns = [c for _, group in device.scalar_groups for c in group]
         oids = [SYS_UPTIME] + [c.oid for c in columns if c.oid != SYS_UPTIME]
         varbinds = await self.client.get(self.target, oids, outcome.stats)
-        at_s = self.clock()
+        at_s = self.read_at_s = self.clock()
         by_oid = {vb.oid: vb for vb in varbinds}
         uptime = by_oid.get(SYS_UPTIME)
         if uptime is not None and uptime.kind is Kind.TIMETICKS and isinstance(uptime.value, int):
@@ -126,8 +130,17 @@ class _Poll:
 
     async def table(self, table: Table) -> None:
         device, outcome = self.device, self.outcome
-        walked = await self.client.walk(self.target, table.oids, outcome.stats)
+        labels = label_cache(self.tracker)
+        now_s = self.read_at_s if self.read_at_s is not None else self.clock()
+        full = labels.due(table, now_s, outcome.agent_restarted)
+        walked = await self.client.walk(self.target, walk_oids(table, full), outcome.stats)
+        if not full and labels.has_new_rows(table, walked):
+            # a new row: read its labels now rather than write it without them until the next read
+            walked.update(await self.client.walk(self.target, table.label_oids, outcome.stats))
+            full = True
         at_s = self.clock()
+        if full and table.label_oids:
+            labels.store(table, walked, at_s)
         marker = table.discontinuity
         if marker is not None:  # read before the rates, which it may reset
             for vb in walked.get(marker.oid, ()):
@@ -145,11 +158,18 @@ class _Poll:
                         "table": table.name,
                         "index": ".".join(map(str, index)),
                     }
+                    row.update(index_fields(table, index))
                     row.update(device.tags)
+                    if not full:
+                        row.update(labels.label_row(table, index))
                 key = (table.name, index, column.name)
                 _put(row, column, vb, key, self.tracker, at_s)
         for index in sorted(rows):
             row = rows[index]
+            if table.lookups:
+                labels.add_lookups(table, index, row)
+            if table.wide_pairs:
+                prefer_wide(table, row)
             if table.has_speed:
                 _drop_impossible_rates(row)
             for name in table.bits:
@@ -159,6 +179,14 @@ class _Poll:
             outcome.records.append(("row", row))
         outcome.rows += len(rows)
         outcome.parts_ok += 1
+
+
+def label_cache(tracker: CounterTracker) -> LabelCache:
+    """The device's label cache, kept with its counter state across polls."""
+    if tracker.labels is None:
+        tracker.labels = LabelCache()
+    cache: LabelCache = tracker.labels
+    return cache
 
 
 #: octet counters of IF-MIB, whose rate can be checked against the interface's speed

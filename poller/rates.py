@@ -24,7 +24,8 @@ class Rate(NamedTuple):
 class CounterTracker:
     """Last value and time of every counter of one device, keyed by (table, index, column)."""
 
-    __slots__ = ("_last", "_seen", "_rows_seen", "_uptime", "_restarted", "_markers", "_reasons")
+    __slots__ = ("_last", "_seen", "_rows_seen", "_uptime", "_restarted", "_markers", "_reasons",
+                 "labels")
 
     def __init__(self) -> None:
         self._last: dict[Hashable, tuple[int, float]] = {}
@@ -37,6 +38,8 @@ class CounterTracker:
         self._markers: dict[Hashable, int] = {}
         #: why a counter's previous value was dropped, for its next rate
         self._reasons: dict[Hashable, str] = {}
+        #: the device's label cache (poller.labels), kept across polls with its counters
+        self.labels: Any = None
 
     def note_discontinuity(self, row: tuple[Any, ...], marker: int) -> bool:
         """Record a row's discontinuity marker (ifCounterDiscontinuityTime). When it changed, the

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import snmpsim_data
@@ -93,20 +94,77 @@ def start_snmpsim(data_dir: Path, port: int, log_path: Path) -> subprocess.Popen
                             start_new_session=True)
 
 
-def snmpd_config(directory: Path, ports: list[int], community: str) -> Path:
+@dataclass(frozen=True)
+class V3User:
+    """An SNMPv3 user as net-snmp's createUser takes it (protocol names in its spelling)."""
+
+    name: str
+    auth: str | None = None
+    auth_key: str | None = None
+    priv: str | None = None
+    priv_key: str | None = None
+
+    @property
+    def level(self) -> str:
+        return "authPriv" if self.priv else "authNoPriv" if self.auth else "noAuthNoPriv"
+
+    def config_lines(self) -> str:
+        words = [self.name]
+        if self.auth:
+            words += [self.auth, str(self.auth_key)]
+        if self.priv:
+            words += [self.priv, str(self.priv_key)]
+        minimum = {"authPriv": "priv", "authNoPriv": "auth", "noAuthNoPriv": "noauth"}[self.level]
+        return f"createUser {' '.join(words)}\nrouser {self.name} {minimum}\n"
+
+    def netsnmp_options(self) -> list[str]:
+        """snmpget/snmpbulkwalk options for this user."""
+        options = ["-v3", "-u", self.name, "-l", self.level]
+        if self.auth:
+            options += ["-a", self.auth, "-A", str(self.auth_key)]
+        if self.priv:
+            options += ["-x", self.priv, "-X", str(self.priv_key)]
+        return options
+
+
+AUTH_PROTOCOLS = ("MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512")
+#: every privacy protocol Debian's snmpd (net-snmp 5.9) takes, Blumenthal and Reeder AES included
+PRIV_PROTOCOLS = ("DES", "AES", "AES-192", "AES-256", "AES-192-C", "AES-256-C")
+
+
+def v3_matrix() -> list[V3User]:
+    """One user per combination: noAuthNoPriv; authNoPriv x 6 auth; authPriv x 6 auth x 6 priv.
+    Keys differ per user and read as secrets, so tests can check they never leak."""
+    def slug(name: str) -> str:
+        return name.lower().replace("-", "")
+
+    users = [V3User("v3-none")]
+    for auth in AUTH_PROTOCOLS:
+        users.append(V3User(f"v3-{slug(auth)}", auth, f"s3cr3t-a-{slug(auth)}"))
+        for priv in PRIV_PROTOCOLS:
+            users.append(V3User(f"v3-{slug(auth)}-{slug(priv)}", auth, f"s3cr3t-a-{slug(auth)}-{slug(priv)}",
+                                priv, f"s3cr3t-p-{slug(auth)}-{slug(priv)}"))
+    return users
+
+
+def snmpd_config(directory: Path, ports: list[int], community: str,
+                 users: tuple[V3User, ...] = ()) -> Path:
     conf = directory / "snmpd.conf"
     endpoints = ",".join(f"udp:127.0.0.1:{port}" for port in ports)
     conf.write_text(
         f"agentaddress {endpoints}\n"
         f"rocommunity {community} 127.0.0.1\n"
         "sysName poller-test-agent\nsysLocation loopback\nsysContact ops@example.net\n"
+        + "".join(user.config_lines() for user in users)
     )
     return conf
 
 
-def start_snmpd(directory: Path, ports: list[int], community: str) -> subprocess.Popen[bytes]:
-    """net-snmp snmpd in the foreground answering v1/v2c on 127.0.0.1 at each of `ports`."""
-    conf = snmpd_config(directory, ports, community)
+def start_snmpd(directory: Path, ports: list[int], community: str,
+                users: tuple[V3User, ...] = ()) -> subprocess.Popen[bytes]:
+    """net-snmp snmpd in the foreground answering v1/v2c on 127.0.0.1 at each of `ports`, and
+    SNMPv3 for `users` (its persistent state, engine ID and users, under `directory`/state)."""
+    conf = snmpd_config(directory, ports, community, users)
     env = dict(os.environ, SNMP_PERSISTENT_DIR=str(directory / "state"))
     return subprocess.Popen(
         [binary("snmpd"), "-f", "-Lf", str(directory / "snmpd.log"), "-C", "-c", str(conf)],

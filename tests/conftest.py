@@ -15,6 +15,8 @@ from tests import agents
 
 #: communities are secrets: tests check that they never appear in output
 SNMPD_COMMUNITY = "t3st-c0mmunity-7f3a"
+#: the SNMPv3 users of the snmpd fixture: every security level and protocol combination
+SNMPD_V3_USERS = tuple(agents.v3_matrix())
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class Agent:
     host: str
     port: int
     communities: tuple[str, ...]
+    v3_users: tuple[agents.V3User, ...] = ()
 
     @property
     def address(self) -> str:
@@ -33,12 +36,12 @@ def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
     directory = tmp_path_factory.mktemp("snmpd")
     port = agents.free_udp_port()
     try:
-        process = agents.start_snmpd(directory, [port], SNMPD_COMMUNITY)
+        process = agents.start_snmpd(directory, [port], SNMPD_COMMUNITY, SNMPD_V3_USERS)
     except agents.AgentError as exc:
         pytest.fail(str(exc))
     with _stopped_after(process):
         _wait_ready(port, SNMPD_COMMUNITY, process)
-        yield Agent("127.0.0.1", port, (SNMPD_COMMUNITY,))
+        yield Agent("127.0.0.1", port, (SNMPD_COMMUNITY,), SNMPD_V3_USERS)
 
 
 @pytest.fixture(scope="session")

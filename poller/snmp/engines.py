@@ -1,9 +1,14 @@
 """Which Requester does the work: the built-in codec on one UDP socket ("builtin", the default
-for v1/v2c) or pysnmp ("pysnmp", the reference). pysnmp is imported only when chosen."""
+for v1/v2c) or pysnmp ("pysnmp", the reference). SNMPv3 always goes through pysnmp (the built-in
+codec speaks v1/v2c only), created on the first v3 request, so a v1/v2c fleet never imports it."""
 
 from __future__ import annotations
 
+from typing import Sequence
+
+from poller.oid import Oid
 from poller.snmp.client import Requester
+from poller.snmp.types import Target, VarBind
 
 ENGINES = ("builtin", "pysnmp")
 DEFAULT_ENGINE = "builtin"
@@ -11,11 +16,46 @@ DEFAULT_ENGINE = "builtin"
 
 def make_requester(engine: str) -> Requester:
     if engine == "pysnmp":
-        from poller.snmp.pysnmp_requester import PysnmpRequester
-
-        return PysnmpRequester()
+        return _pysnmp()
     if engine == "builtin":
         from poller.snmp.udp_requester import UdpRequester
 
-        return UdpRequester()
+        return VersionRouter(UdpRequester())
     raise ValueError(f"unknown SNMP engine {engine!r} (allowed: {', '.join(ENGINES)})")
+
+
+def _pysnmp() -> Requester:
+    from poller.snmp.pysnmp_requester import PysnmpRequester
+
+    return PysnmpRequester()
+
+
+class VersionRouter:
+    """v1/v2c to `plain`; v3 to a pysnmp requester made on first use."""
+
+    def __init__(self, plain: Requester) -> None:
+        self.plain = plain
+        self.v3: Requester | None = None
+
+    def _for(self, target: Target) -> Requester:
+        if target.credential.usm is None:
+            return self.plain
+        if self.v3 is None:
+            self.v3 = _pysnmp()
+        return self.v3
+
+    async def get(self, target: Target, oids: Sequence[Oid]) -> list[VarBind]:
+        return await self._for(target).get(target, oids)
+
+    async def get_next(self, target: Target, oids: Sequence[Oid]) -> list[VarBind]:
+        return await self._for(target).get_next(target, oids)
+
+    async def get_bulk(
+        self, target: Target, oids: Sequence[Oid], max_repetitions: int
+    ) -> list[VarBind]:
+        return await self._for(target).get_bulk(target, oids, max_repetitions)
+
+    async def close(self) -> None:
+        await self.plain.close()
+        if self.v3 is not None:
+            await self.v3.close()

@@ -1,7 +1,9 @@
 """The Requester on pysnmp's asyncio API: one request, one response, typed errors.
 
 One SnmpEngine for the whole process, created inside the running loop on first use and closed
-with the client. MIB lookups are off: OIDs go out and come back numeric.
+with the client (SNMPv3: one more only for a user name that comes with other keys, see
+poller.snmp.usm). MIB lookups are off: OIDs go out and come back numeric. SNMPv3 engine
+discovery is pysnmp's, cached per agent address (5 minutes) by its message processing model.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from pysnmp.proto import errind, rfc1902, rfc1905
 from pysnmp.proto.rfc1902 import ObjectName
 from pysnmp.smi.rfc1902 import ObjectIdentity, ObjectType
 
+from poller.config import Secret
 from poller.errors import SnmpDecodeError, SnmpError, SnmpTimeout, SnmpTransportError
 from poller.oid import Oid
+from poller.snmp import usm
 from poller.snmp.failures import status_error, who
 from poller.snmp.types import Kind, Target, VarBind
 
@@ -48,14 +52,17 @@ _INT_KINDS = frozenset({Kind.INTEGER, Kind.COUNTER32, Kind.GAUGE32, Kind.TIMETIC
 
 class PysnmpRequester:
     def __init__(self) -> None:
-        self._engine: SnmpEngine | None = None
+        self._engines: list[SnmpEngine] = []
         self._transports: dict[tuple[str, int, float, int], Any] = {}
-        self._auth: dict[tuple[str, str], CommunityData] = {}
+        self._auth: dict[tuple[object, ...], Any] = {}
+        self._placement = usm.UserPlacement()
 
-    def _engine_now(self) -> SnmpEngine:
-        if self._engine is None:
-            self._engine = SnmpEngine()
-        return self._engine
+    def _engine_for(self, target: Target) -> SnmpEngine:
+        credential = target.credential
+        index = self._placement.engine_index(credential.usm) if credential.usm else 0
+        while len(self._engines) <= index:
+            self._engines.append(SnmpEngine())
+        return self._engines[index]
 
     async def _transport(self, target: Target) -> Any:
         key = (target.host, target.port, target.timeout_s, target.retries)
@@ -73,34 +80,39 @@ class PysnmpRequester:
             self._transports[key] = transport
         return transport
 
-    def _community(self, target: Target) -> CommunityData:
+    def _auth_data(self, target: Target) -> Any:
         credential = target.credential
-        key = (credential.name, credential.version)
+        if credential.usm is not None:
+            key: tuple[object, ...] = (credential.usm.user, *usm.identity(credential.usm))
+        else:
+            key = (credential.name, credential.version)
         auth = self._auth.get(key)
         if auth is None:
-            auth = CommunityData(
-                credential.community.reveal(), mpModel=0 if credential.version == "1" else 1
-            )
+            if credential.usm is not None:
+                auth = usm.user_data(credential.usm)
+            else:
+                auth = CommunityData(
+                    credential.community.reveal(), mpModel=0 if credential.version == "1" else 1
+                )
             self._auth[key] = auth
         return auth
 
     async def _request(self, command: Any, target: Target, oids: Sequence[Oid], *extra: Any) -> list[VarBind]:
-        engine = self._engine_now()
+        engine = self._engine_for(target)
         transport = await self._transport(target)
         objects = [ObjectType(ObjectIdentity(ObjectName(oid))) for oid in oids]
+        credential = target.credential
+        context = ContextData(contextName=credential.usm.context) if credential.usm else ContextData()
         try:
             indication, status, index, varbinds = await command(
-                engine, self._community(target), transport, ContextData(), *extra, *objects,
+                engine, self._auth_data(target), transport, context, *extra, *objects,
                 lookupMib=False,
             )
         except SnmpError:
             raise
         except Exception as exc:
-            # library text is not ours to trust: it must not carry the community out
-            text, community = _first_line(exc), target.credential.community.reveal()
-            if community:
-                text = text.replace(community, "<secret>")
-            raise SnmpDecodeError(f"{who(target)}: {text}") from None
+            # library text is not ours to trust: it must not carry a community or key out
+            raise SnmpDecodeError(f"{who(target)}: {_scrubbed(_first_line(exc), target)}") from None
         if indication:
             raise _indication_error(indication, target)
         if status and int(status):
@@ -119,9 +131,9 @@ class PysnmpRequester:
         return await self._request(bulk_cmd, target, oids, 0, max_repetitions)
 
     async def close(self) -> None:
-        if self._engine is not None:
-            self._engine.close_dispatcher()
-            self._engine = None
+        for engine in self._engines:
+            engine.close_dispatcher()
+        self._engines.clear()
         self._transports.clear()
 
 
@@ -146,13 +158,31 @@ def _varbind(vb: Any, target: Target) -> VarBind:
 
 
 def _indication_error(indication: Any, target: Target) -> SnmpError:
+    v3 = target.credential.usm
     if isinstance(indication, errind.RequestTimedOut):
         tries = target.retries + 1
+        # net-snmp answers a wrong privacy key or a mismatched AES key extension with silence
+        hint = (" (SNMPv3 authPriv: a wrong privacy key or protocol also goes unanswered)"
+                if v3 is not None and v3.level == "authPriv" else "")
         return SnmpTimeout(
             f"no response from {who(target)} after {tries} x "
-            f"{target.timeout_s:g} s"
+            f"{target.timeout_s:g} s{hint}"
         )
-    return SnmpTransportError(f"{who(target)}: {indication}")
+    reported = usm.report_error(indication, who(target), v3.user if v3 else "")
+    if reported is not None:
+        return reported
+    return SnmpTransportError(f"{who(target)}: {_scrubbed(str(indication), target)}")
+
+
+def _scrubbed(text: str, target: Target) -> str:
+    credential = target.credential
+    secrets: list[Secret | None] = [credential.community]
+    if credential.usm is not None:
+        secrets += [credential.usm.auth_key, credential.usm.priv_key]
+    for secret in secrets:
+        if secret is not None and secret.reveal():
+            text = text.replace(secret.reveal(), "<secret>")
+    return text
 
 
 def _first_line(exc: BaseException) -> str:

@@ -24,7 +24,8 @@ Item = tuple[str, str, Any]
 
 
 def netsnmp_walk(agent: Agent, community: str, root: str) -> list[Item]:
-    """snmpbulkwalk with numeric OIDs, every octet string in hex, TimeTicks and enums as numbers."""
+    """snmpbulkwalk with numeric OIDs, every octet string in hex, TimeTicks and enums as numbers
+    (nothing for an empty subtree)."""
     command = [agents.binary("snmpbulkwalk"), "-v2c", "-c", community, "-On", "-Ox", "-Ot", "-Oe",
                "-Cr25", "-t", "5", agent.address, root]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -34,7 +35,9 @@ def netsnmp_walk(agent: Agent, community: str, root: str) -> list[Item]:
             entries.append([line])
         elif entries:
             entries[-1].append(line)  # a long Hex-STRING continues on the next lines
-    return [_parse(" ".join(lines)) for lines in entries if "No more variables" not in lines[0]]
+    # an empty subtree: snmpbulkwalk GETs the root itself, which answers noSuch...
+    return [_parse(" ".join(lines)) for lines in entries
+            if "No more variables" not in lines[0] and not lines[0].startswith(f".{root} = ")]
 
 
 def _parse(text: str) -> Item:

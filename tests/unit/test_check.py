@@ -93,7 +93,7 @@ def test_a_syntax_error_and_a_missing_file_are_one_line_too(tmp_path: Path) -> N
 def test_a_community_in_the_wrong_place_is_not_echoed(tmp_path: Path) -> None:
     done = check(tmp_path, GOOD.replace('credential = "old"', 'credential = "0ld-s3cr3t"'))
     assert done.returncode == 2 and "s3cr3t" not in done.stderr + done.stdout
-    assert "is a community string" in done.stderr
+    assert "is a secret (a community or key)" in done.stderr
 
 
 def test_the_example_file_checks_clean() -> None:

@@ -87,14 +87,14 @@ def test_the_example_and_demo_files_load() -> None:
 
 F = "fleet.toml"
 D = "devices[0] (sw1)"
-VERSIONS = '"1", "2c", "v1", "v2c", 1, 2'
+VERSIONS = '"1", "2c", "3", "v1", "v2c", "v3", 1, 2, 3'
 RESERVED = ", ".join(sorted(RESERVED_FIELDS))
 
 
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("[deamon]\n", f"{F}: unknown key 'deamon' (allowed: daemon, output, defaults, credentials, profiles, devices)"),
+        ("[deamon]\n", f"{F}: unknown key 'deamon' (allowed: daemon, output, mibs, defaults, credentials, profiles, devices)"),
         ("x = 1\ny = = 2\n", None),  # TOML syntax: the message comes from the parser, with line and column
         (DEVICE.replace('"127.0.0.1"', '"127.0.0.1"\nintervall = 5'),
          f"{F}: {D}: unknown key 'intervall' (allowed: name, host, port, credential, profiles, interval, timeout, retries, max_repetitions, max_oids_per_request, tags)"),
@@ -119,10 +119,10 @@ RESERVED = ", ".join(sorted(RESERVED_FIELDS))
         (DEVICE.replace('host', 'tags = { status = "x" }\nhost'), f"{F}: {D}.tags.status: a tag may not shadow a record field"),
         (DEVICE.replace('host', 'tags = { ifName = "x" }\nhost'), f"{F}: {D}.tags.ifName: a tag may not shadow a record field"),
         (DEVICE.replace('host', 'tags = { rack = 7 }\nhost'), f"{F}: {D}.tags.rack: 7 is not a string"),
-        ("[credentials.v3]\nversion = \"3\"\ncommunity = \"x\"\n",
-         f"{F}: credentials.v3.version: '3' is not a supported SNMP version (allowed: {VERSIONS})"),
-        ("[credentials.v3]\nversion = 3\ncommunity = \"x\"\n",
-         f"{F}: credentials.v3.version: 3 is not a supported SNMP version (allowed: {VERSIONS})"),
+        ("[credentials.v3]\nversion = \"4\"\ncommunity = \"x\"\n",
+         f"{F}: credentials.v3.version: '4' is not a supported SNMP version (allowed: {VERSIONS})"),
+        ("[credentials.v3]\nversion = 4\ncommunity = \"x\"\n",
+         f"{F}: credentials.v3.version: 4 is not a supported SNMP version (allowed: {VERSIONS})"),
         ("[credentials.v3]\nversion = true\ncommunity = \"x\"\n",
          f"{F}: credentials.v3.version: true is not a supported SNMP version (allowed: {VERSIONS})"),
         ("[credentials.c]\ncommunity = \"x\"\ncomunity = \"y\"\n",
@@ -146,7 +146,7 @@ RESERVED = ", ".join(sorted(RESERVED_FIELDS))
          f"{F}: {D}.tags (from defaults).ifName: a tag may not shadow a record field"),
         # a community typed where a credential's name belongs is never echoed
         (DEVICE.replace('host', 'credential = "s3cr3t-community"\nhost'),
-         f"{F}: {D}.credential: is a community string, not the name of a [credentials.NAME] entry (known: public)"),
+         f"{F}: {D}.credential: is a secret (a community or key), not the name of a [credentials.NAME] entry (known: public)"),
         (DEVICE.replace('"127.0.0.1"', '"10.0.0.256"'),
          f"{F}: {D}.host: '10.0.0.256' is not an IPv4 or IPv6 address or a host name"),
         (DEVICE.replace('"127.0.0.1"', '"2001:db8::zz"'),
@@ -156,7 +156,7 @@ RESERVED = ", ".join(sorted(RESERVED_FIELDS))
         (DEVICE.replace('name = "sw1"', 'name = "sw\\n1"'),
          f"{F}: devices[0].name: 'sw\\n1' has spaces around it or control characters"),
         ('"a\\nb" = 1\n',
-         f"{F}: unknown key 'a\\nb' (allowed: daemon, output, defaults, credentials, profiles, devices)"),
+         f"{F}: unknown key 'a\\nb' (allowed: daemon, output, mibs, defaults, credentials, profiles, devices)"),
         ("devices = [1]\n", f"{F}: devices[0]: expected a table, got 1"),
         (DEVICE.replace('host', 'tags = { ok = true }\nhost'), f"{F}: {D}.tags.ok: true is not a string"),
         (DEVICE.replace('host', 'tags = { "a b" = "x" }\nhost'),
@@ -371,8 +371,10 @@ def test_no_message_shows_a_community(tmp_path: Path, text: str) -> None:
 
 @pytest.mark.parametrize(
     "snippet",
-    ["zz = 1\n", "[daemon]\nzz = 1\n", "[output]\nzz = 1\n", "[defaults]\nzz = 1\n",
-     "[credentials.c]\nzz = 1\n", "[profiles.p]\nzz = 1\n",
+    ["zz = 1\n", "[daemon]\nzz = 1\n", "[output]\nzz = 1\n", "[mibs]\nzz = 1\n",
+     "[defaults]\nzz = 1\n",
+     "[credentials.c]\nzz = 1\n", '[credentials.c]\nversion = "3"\nzz = 1\n',
+     "[profiles.p]\nzz = 1\n",
      "[[profiles.p.tables]]\nzz = 1\n", DEVICE + "zz = 1\n"],
 )
 def test_the_example_documents_every_key(tmp_path: Path, snippet: str) -> None:

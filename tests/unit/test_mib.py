@@ -47,7 +47,8 @@ def test_resolve_gives_field_name_and_numeric_oid(text: str, field: str, oid: st
         ("IF-MIB::sysName.0", "unknown name 'IF-MIB::sysName.0' (sysName is in SNMPv2-MIB)"),
         ("RFC1213-MIB::ifAlias", "unknown name 'RFC1213-MIB::ifAlias' (ifAlias is in IF-MIB)"),
         ("cpmCPUTotal5minRev",
-         "unknown name 'cpmCPUTotal5minRev' (use a numeric OID for objects poller does not name)"),
+         "unknown name 'cpmCPUTotal5minRev' "
+         "(use a numeric OID, or add its MIB file with [mibs] dirs)"),
         ("ifDescr.x", "unknown name 'ifDescr.x': the instance 'x' after ifDescr is not dotted "
                       "numbers (like ifDescr.3 or sysUpTime.0)"),
         ("ifDescr.3.", "unknown name 'ifDescr.3.': the instance '3.' after ifDescr is not dotted "
