@@ -358,3 +358,35 @@ def test_one_worker_is_one_process_polling_its_shard(
     started = events[0]
     assert (started["shard"], started["devices"], started["fleet_devices"]) == ("1/2", len(mine), 8)
     assert "workers" not in started
+
+
+def test_v3_devices_poll_in_workers_and_no_key_is_written(tmp_path: Path, snmpd: Agent) -> None:
+    """The workers get their credentials through their pipe: v3 keys arrive and work, and
+    appear in no record and no message."""
+    user = next(u for u in snmpd.v3_users if u.name == "v3-sha256-aes")
+    out = tmp_path / "out"
+    text = fleet(out, []) + (
+        f'[credentials.v3]\nversion = "3"\nuser = "{user.name}"\nsecurity_level = "authPriv"\n'
+        f'auth_protocol = "SHA256"\nauth_key = "{user.auth_key}"\npriv_protocol = "AES128"\n'
+        f'priv_key = "{user.priv_key}"\n')
+    names = [f"v3-{n}" for n in range(4)]
+    for name in names:
+        text += (f'[[devices]]\nname = "{name}"\nhost = "127.0.0.1"\nport = {snmpd.port}\n'
+                 'credential = "v3"\n')
+    config = tmp_path / "fleet.toml"
+    config.write_text(text)
+    config.chmod(0o600)
+    listener = Listener(tmp_path / "notify.sock")
+    daemon = start(config, listener)
+    try:
+        listener.wait_for("READY=1")
+        listener.drain(2.5)
+    finally:
+        err = stop(daemon)
+    polls, _ = check_polls(out)
+    assert sorted(polls) == names
+    assert {p["status"] for ps in polls.values() for p in ps} == {"ok"}
+    assert {p["worker"] for ps in polls.values() for p in ps} == {0, 1}
+    everything = err + "".join(f.read_text() for f in out.iterdir())
+    for secret in (str(user.auth_key), str(user.priv_key), SNMPD_COMMUNITY):
+        assert secret not in everything
