@@ -55,6 +55,10 @@ bench-tools: agents $(VENV)/.bench-installed ## install the benchmark's peers: s
 bench: venv bench-tools ## benchmark: the daemon vs snmp_exporter, snmpbulkwalk, gufo_snmp... (BENCH_DEVICES, BENCH_SECONDS)
 	$(PY) -m tests.bench.run
 
+.PHONY: bench-workers
+bench-workers: venv agents ## benchmark: the same fleet with workers = 1 and 2 (BENCH_ROUNDS, BENCH_HEAVY=400/4)
+	$(PY) -m tests.bench.workers
+
 .PHONY: bench-usm
 bench-usm: venv agents ## CPU per varbind of SNMPv3 (authNoPriv, authPriv) next to v2c, same snmpd and walk
 	$(PY) -m tests.bench.v3_cost
