@@ -10,7 +10,7 @@ CONFIG ?= config/demo.toml
 
 .PHONY: help
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,13 +42,30 @@ check: venv ## validate $(CONFIG) and summarize it
 mib-table: venv ## regenerate poller/mib_standard.json (the offline standard-MIB names) from its sources
 	$(PY) tests/mibgen/gen_mib_table.py
 
+$(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $@
+
+.PHONY: bench-tools
+bench-tools: agents $(VENV)/.bench-installed ## install the benchmark's peers: snmp_exporter (Debian), gufo_snmp, aiosnmp (PyPI)
+	@command -v prometheus-snmp-exporter >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-snmp-exporter; }
+
 .PHONY: bench
-bench: venv agents ## benchmark: the daemon vs snmpbulkwalk on a simulated fleet (BENCH_DEVICES, BENCH_SECONDS)
+bench: venv bench-tools ## benchmark: the daemon vs snmp_exporter, snmpbulkwalk, gufo_snmp... (BENCH_DEVICES, BENCH_SECONDS)
 	$(PY) -m tests.bench.run
+
+.PHONY: bench-workers
+bench-workers: venv agents ## benchmark: the same fleet with workers = 1 and 2 (BENCH_ROUNDS, BENCH_HEAVY=400/4)
+	$(PY) -m tests.bench.workers
 
 .PHONY: bench-usm
 bench-usm: venv agents ## CPU per varbind of SNMPv3 (authNoPriv, authPriv) next to v2c, same snmpd and walk
 	$(PY) -m tests.bench.v3_cost
+
+.PHONY: bench-scale
+bench-scale: venv agents ## 100, 1,000 and 10,000 simulated devices (SCALE_SIZES, SCALE_SECONDS; ~20 min)
+	$(PY) -m tests.bench.scale
 
 PREFIX ?= /opt/poller
 CONFDIR ?= /etc/poller

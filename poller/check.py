@@ -3,22 +3,43 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from math import ceil
 
 from poller.config import Config, Device, load_config
 from poller.poll import SYS_UPTIME
+from poller.shard import CommandLine, owned, split
 
 
-def run_check(path: str) -> int:
+def run_check(path: str, command_line: CommandLine | None = None) -> int:
     """Load `path` (a ConfigError propagates: the CLI prints its one line and exits 2), then
-    print what the daemon would poll."""
+    print what the daemon would poll (with a shard: what this shard would poll)."""
     config = load_config(path)
+    if command_line is not None:
+        config = command_line.apply(config)
     print(f"{config.path}: valid")
     for warning in config.warnings:
         print(f"  warning      {warning}")
-    for line in summary(config):
+    lines = scaling(config)
+    mine = replace(config, devices=owned(config.devices, config.daemon.shard))
+    for line in [*lines, *summary(mine)]:
         print(f"  {line}")
     return 0
+
+
+def scaling(config: Config) -> list[str]:
+    """The shard's devices by name (which ones this host polls), and the workers' shares."""
+    shard, workers = config.daemon.shard, config.daemon.workers
+    mine = owned(config.devices, shard)
+    lines = []
+    if shard.count > 1:
+        lines.append(f"shard        {shard}: {len(mine)} of the file's {len(config.devices)} "
+                     "devices")
+        lines += [f"  owns       {device.name}" for device in mine]
+    if workers > 1:
+        shares = " + ".join(str(len(share)) for share in split(mine, shard, workers))
+        lines.append(f"workers      {workers}: {shares} devices")
+    return lines
 
 
 def summary(config: Config) -> list[str]:

@@ -6,10 +6,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from poller import __version__
 from poller.errors import PollerError, SnmpError
+
+if TYPE_CHECKING:
+    from poller.shard import CommandLine
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -27,10 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--console", action="store_true", help="also print one short line per poll on stderr"
     )
+    _shard_option(run)
+    run.add_argument("--workers", metavar="N", help='worker processes, or "auto" (one per '
+                     "usable core); overrides [daemon] workers")
     run.set_defaults(handler=_run)
 
     check = commands.add_parser("check", help="validate a fleet file and summarize it")
     check.add_argument("--config", "-c", required=True, help="fleet file (TOML)")
+    _shard_option(check)
     check.set_defaults(handler=_check)
 
     from poller import oneshot
@@ -39,20 +46,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shard_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--shard", metavar="I/N", help="poll only the devices whose name hashes "
+                        "to I mod N (one of N hosts); overrides [daemon] shard")
+
+
+def _command_line(args: argparse.Namespace) -> CommandLine:
+    """--shard and --workers, checked before anything else is read: one line when wrong."""
+    from poller.errors import ConfigError
+    from poller.shard import CommandLine, parse_shard, parse_workers
+
+    try:
+        shard = parse_shard(args.shard) if args.shard is not None else None
+    except ValueError as exc:
+        raise ConfigError(f"--shard: {exc}") from None
+    try:
+        given = getattr(args, "workers", None)
+        workers = parse_workers(given) if given is not None else None
+    except ValueError as exc:
+        raise ConfigError(f"--workers: {exc}") from None
+    return CommandLine(shard=shard, workers=workers)
+
+
 def _run(args: argparse.Namespace) -> int:
     from poller import daemon
     from poller.config import load_config
 
+    command_line = _command_line(args)
     config = load_config(args.config)
     for warning in config.warnings:
         print(f"poller: warning: {warning}", file=sys.stderr)
-    return daemon.run(config, once=args.once, console=args.console)
+    return daemon.run(config, once=args.once, console=args.console, command_line=command_line)
 
 
 def _check(args: argparse.Namespace) -> int:
     from poller.check import run_check
 
-    return run_check(args.config)
+    return run_check(args.config, _command_line(args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

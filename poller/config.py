@@ -9,6 +9,7 @@ from typing import Literal, Mapping
 
 from poller import mib
 from poller.oid import Oid
+from poller.shard import Shard
 
 SnmpVersion = Literal["1", "2c", "3"]
 
@@ -203,6 +204,10 @@ class DaemonSettings:
     stats_interval_s: float = 60.0
     #: "builtin" (the project's own v1/v2c codec) or "pysnmp" (the reference implementation)
     engine: str = "builtin"
+    #: worker processes, each polling its stable share of the fleet (1: no extra process)
+    workers: int = 1
+    #: the part of the fleet this host polls (`--shard i/n`); 0/1 is all of it
+    shard: Shard = Shard()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -23,6 +23,7 @@ from poller.config_mibs import read_mibs
 from poller.config_read import show
 from poller.config_walk import WALK_DEFAULTS, walk_limits
 from poller.errors import ConfigError
+from poller.shard import parse_shard, parse_workers
 from poller.snmp.engines import ENGINES
 
 __all__ = ["BUILTIN_PROFILES", "DEVICE_DEFAULTS", "RESERVED_FIELDS", "load"]
@@ -93,8 +94,16 @@ class _Loader(ProfileReader):
                       profiles=profiles, devices=tuple(built), warnings=warnings)
 
     def daemon(self, raw: Any) -> DaemonSettings:
-        raw = self.table(raw, "daemon", ("max_in_flight", "drain_grace", "stats_interval", "engine"))
+        raw = self.table(raw, "daemon", ("max_in_flight", "drain_grace", "stats_interval", "engine",
+                                         "workers", "shard"))
         base = DaemonSettings()
+        scaling: dict[str, Any] = {}
+        for key, parse in (("workers", parse_workers), ("shard", parse_shard)):
+            if key in raw:
+                try:
+                    scaling[key] = parse(raw[key])
+                except ValueError as exc:
+                    raise self.fail(f"daemon.{key}", str(exc)) from None
         engine = raw.get("engine", base.engine)
         if engine not in ENGINES:
             raise self.fail("daemon.engine", f"{show(engine)} is not an engine (allowed: {', '.join(ENGINES)})")
@@ -106,6 +115,7 @@ class _Loader(ProfileReader):
                                        "daemon.max_in_flight", 1, 100_000),
             drain_grace_s=self.duration(raw.get("drain_grace", base.drain_grace_s),
                                         "daemon.drain_grace", 0, 3600),
+            **scaling,
         )
 
     def output(self, raw: Any) -> OutputSettings:

@@ -14,7 +14,7 @@ from poller.config_read import Reader, show
 RESERVED_FIELDS = frozenset({
     "timestamp", "event", "device", "address", "group", "table", "index", "seq", "scheduled_at",
     "status", "error", "error_type", "duration_s", "queue_delay_s", "requests", "varbinds", "rows",
-    "uptime_s", "agent_restarted", "failed_parts",
+    "uptime_s", "agent_restarted", "failed_parts", "worker",
 })
 
 BUILTIN_PROFILES: dict[str, dict[str, Any]] = {

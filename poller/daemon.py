@@ -4,13 +4,14 @@ about signals and the event loop policy."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import os
 import signal
 import sys
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 
 import uvloop
 
@@ -19,54 +20,118 @@ from poller.config import Config, Device
 from poller.poll import PollOutcome
 from poller.records import Recorder
 from poller.scheduler import Scheduler
+from poller.shard import CommandLine, owned
 from poller.snmp.client import SnmpClient
 from poller.snmp.engines import make_requester
 from poller.systemd import Notifier
 
+if TYPE_CHECKING:
+    from poller.shipping import ShippedRecords
 
-def run(config: Config, *, once: bool = False, console: bool = False) -> int:
-    """Run the daemon until SIGTERM/SIGINT (or one round with `once`). Returns the exit code."""
+
+def run(config: Config, *, once: bool = False, console: bool = False,
+        command_line: CommandLine | None = None) -> int:
+    """Run the daemon until SIGTERM/SIGINT (or one round with `once`). Returns the exit code.
+
+    `command_line` (--shard, --workers) wins over the file, also after a reload. With `workers`
+    > 1 the parent supervises worker processes (poller.supervisor); with 1, this process polls
+    its shard itself, as it always has."""
+    command_line = command_line or CommandLine()
+    config = command_line.apply(config)
     recorder = Recorder(config.output, console=sys.stderr if console else None)
     notifier = Notifier()
     try:
-        return uvloop.run(_Daemon(config, recorder, notifier, console).main(once))
+        if config.daemon.workers > 1 and not once:
+            from poller.supervisor import Supervisor
+
+            supervisor = Supervisor(config, recorder, notifier, console, command_line)
+            return uvloop.run(_with_signals(supervisor.main))
+        daemon = _Daemon(config, recorder, notifier, console, command_line)
+        return uvloop.run(daemon.main(once))
     finally:
         notifier.close()
         recorder.close()
 
 
-class _Daemon:
-    """The one owner of the scheduler, the SNMP client and the signals."""
+def run_worker() -> None:
+    """A worker process's entry (`python -c ... UP_FD DOWN_FD`, started by poller.supervisor):
+    its first order says who it is and what it polls. Its parent alone decides when it stops,
+    so the signals that reach a whole process group (systemd's SIGTERM to the control group, a
+    terminal's Ctrl-C, a hang-up) are ignored here."""
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+    from multiprocessing.connection import Connection
 
-    def __init__(self, config: Config, recorder: Recorder, notifier: Notifier, console: bool) -> None:
-        self.config = config
-        self.recorder = recorder
-        self.notifier = notifier
-        self.console = console
-        self.signals: asyncio.Queue[int] = asyncio.Queue()
+    from poller.worker import Worker
+
+    up = Connection(int(sys.argv[1]), readable=False)
+    down = Connection(int(sys.argv[2]), writable=False)
+    _, index, devices, settings, console = down.recv()
+    raise SystemExit(uvloop.run(Worker(index, devices, settings, up, down, console).main()))
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return str(signum)
+
+
+class Signals:
+    """SIGTERM, SIGINT and SIGHUP as they arrive: handlers only record, the loop does the work,
+    one signal at a time. `stops` counts the stop signals, so a second one can force."""
+
+    RELOAD = signal.SIGHUP
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[int] = asyncio.Queue()
         self.stops: list[int] = []
-        self.started = time.monotonic()
 
-    def on_signal(self, signum: int) -> None:
-        # Record only; main() does the work, one signal at a time.
-        if signum != signal.SIGHUP:
-            self.stops.append(signum)
-        self.signals.put_nowait(signum)
-
-    async def main(self, once: bool) -> int:
+    def install(self) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(signum, self.on_signal, signum)
+
+    def on_signal(self, signum: int) -> None:
+        if signum != signal.SIGHUP:
+            self.stops.append(signum)
+        self.queue.put_nowait(signum)
+
+
+async def _with_signals(main: Callable[[Signals], Awaitable[int]]) -> int:
+    signals = Signals()
+    signals.install()
+    return await main(signals)
+
+
+class _Daemon:
+    """The one owner of the scheduler, the SNMP client and the signals."""
+
+    def __init__(self, config: Config, recorder: Recorder, notifier: Notifier, console: bool,
+                 command_line: CommandLine) -> None:
+        self.config = config
+        self.command_line = command_line
+        self.recorder = recorder
+        self.notifier = notifier
+        self.console = console
+        self.signals = Signals()
+        #: fixed at start: a reload that changes it is listed in `needs_restart`
+        self.shard = config.daemon.shard
+        self.started = time.monotonic()
+
+    async def main(self, once: bool) -> int:
+        self.signals.install()
         client = SnmpClient(make_requester(self.config.daemon.engine))
         config = self.config
+        devices = owned(config.devices, self.shard)
         self.scheduler = Scheduler(
-            config.devices, client, self.recorder,
+            devices, client, self.recorder,
             max_in_flight=config.daemon.max_in_flight,
-            console=_console_writer(self.recorder) if self.console else None,
+            console=console_writer(self.recorder) if self.console else None,
         )
         self.recorder.event(
             "started", version=__version__, pid=os.getpid(), config=str(config.path),
-            devices=len(config.devices), mode="once" if once else "daemon",
+            devices=len(devices), mode="once" if once else "daemon", **shard_fields(config),
         )
         cancelled = 0
         try:
@@ -85,12 +150,13 @@ class _Daemon:
     async def _serve(self) -> int:
         self.scheduler.start()
         self.notifier.ready(self._status())
-        helpers = [asyncio.create_task(self._stats_loop(), name="stats")]
+        helpers = [asyncio.create_task(self._stats_loop(), name="stats"),
+                   asyncio.create_task(self._freeze_after_first_round(), name="gc-freeze")]
         if self.notifier.watchdog_interval_s:
             helpers.append(asyncio.create_task(self._watchdog_loop(), name="watchdog"))
         try:
             while True:
-                signum = await self.signals.get()
+                signum = await self.signals.queue.get()
                 if signum == signal.SIGHUP:
                     self._reload()
                     continue
@@ -98,7 +164,7 @@ class _Daemon:
                 name = signal.Signals(signum).name
                 self.notifier.stopping(f"draining ({name}), up to {grace:g} s")
                 self.recorder.event("drain", signal=name, grace_s=grace)
-                return await _drain_or_force(self.scheduler, grace, self.stops)
+                return await drain_or_force(self.scheduler, grace, self.signals.stops)
         finally:
             for task in helpers:
                 task.cancel()
@@ -111,12 +177,12 @@ class _Daemon:
 
         self.notifier.reloading()
         try:
-            new = load_config(self.config.path)
+            new = self.command_line.apply(load_config(self.config.path))
         except ConfigError as exc:
             self.recorder.event("reload_failed", config=str(self.config.path), error=str(exc))
             self.notifier.ready(f"reload failed, still polling {self.scheduler.devices} devices")
             return
-        diff = self.scheduler.apply(new.devices)
+        diff = self.scheduler.apply(owned(new.devices, self.shard))
         restart = [name for name in ("daemon", "output")
                    if getattr(new, name) != getattr(self.config, name)]
         self.config = new
@@ -141,16 +207,38 @@ class _Daemon:
             self.recorder.event("stats", **stats_fields(self.scheduler, self.recorder, loop_lag))
             self.notifier.status(self._status())
 
+    async def _freeze_after_first_round(self) -> None:
+        """Once every device has polled once, the fleet's long-lived state (counter state,
+        targets, decoded OIDs) exists: take it out of the cyclic collector's sight. Full
+        collections over a 10,000-device fleet's state stalled the loop for 0.1-0.7 s each
+        (measured); afterwards they scan only newer objects. Refcounting still frees them.
+        The configuration is frozen at once, for the first round's collections."""
+        gc.freeze()
+        slowest = max((d.interval_s for d in self.config.devices), default=0.0)
+        await asyncio.sleep(slowest + 1.0)
+        gc.freeze()
+
     async def _watchdog_loop(self) -> None:
         """WATCHDOG=1 only while polls complete: a scheduler that stopped producing summaries
         for longer than its slowest device's interval (and then some) gets restarted."""
         loop = asyncio.get_running_loop()
         interval = self.notifier.watchdog_interval_s or 1.0
         while True:
-            slowest = max((d.interval_s for d in self.config.devices), default=60.0)
+            slowest = slowest_interval_s(self.config)
             if polls_completing(loop.time(), self.scheduler.last_progress, slowest, interval):
                 self.notifier.watchdog()
             await asyncio.sleep(interval)
+
+
+def slowest_interval_s(config: Config) -> float:
+    return max((d.interval_s for d in config.devices), default=60.0)
+
+
+def shard_fields(config: Config) -> dict[str, Any]:
+    """What `started` says of this host's part of the fleet, when it has only a part."""
+    if config.daemon.shard.count == 1:
+        return {}
+    return {"shard": str(config.daemon.shard), "fleet_devices": len(config.devices)}
 
 
 def polls_completing(now: float, last_progress: float, slowest_interval_s: float,
@@ -160,7 +248,8 @@ def polls_completing(now: float, last_progress: float, slowest_interval_s: float
     return now - last_progress < 2 * slowest_interval_s + ping_interval_s
 
 
-def stats_fields(scheduler: Scheduler, recorder: Recorder, loop_lag_s: float) -> dict[str, Any]:
+def stats_fields(scheduler: Scheduler, recorder: Recorder | ShippedRecords,
+                 loop_lag_s: float) -> dict[str, Any]:
     window = scheduler.take_window()
     lags = sorted(window.lags_s)
 
@@ -202,7 +291,8 @@ def _open_fds() -> int | None:
         return None
 
 
-async def _drain_or_force(scheduler: Scheduler, grace_s: float, signals_seen: list[int]) -> int:
+async def drain_or_force(scheduler: Scheduler, grace_s: float,
+                         signals_seen: Sequence[object]) -> int:
     """Drain; a second signal cuts the grace short (in-flight polls are cancelled at once)."""
     drain = asyncio.ensure_future(scheduler.drain(grace_s))
     while not drain.done():
@@ -212,7 +302,7 @@ async def _drain_or_force(scheduler: Scheduler, grace_s: float, signals_seen: li
     return drain.result()
 
 
-def _console_writer(recorder: Recorder) -> Any:
+def console_writer(recorder: Recorder | ShippedRecords) -> Any:
     def write(device: Device, fields: dict[str, Any], outcome: PollOutcome, took_s: float) -> None:
         recorder.console_line(console_line(device, fields, outcome, took_s))
 

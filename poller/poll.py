@@ -15,7 +15,7 @@ from poller.oid import Oid
 from poller.rates import CounterTracker
 from poller.rows import index_fields, prefer_wide
 from poller.snmp.client import SnmpClient
-from poller.snmp.render import record_value
+from poller.snmp.render import record_value, value_of
 from poller.snmp.types import COUNTER_WIDTHS, Kind, RequestStats, Target, VarBind
 
 #: read on every poll, whatever the profiles say: a decrease means the agent restarted
@@ -168,22 +168,32 @@ class _Poll:
                     row_key = (table.name, vb.oid.index_after(marker.oid))
                     self.tracker.note_discontinuity(row_key, vb.value)
         rows: dict[tuple[int, ...], dict[str, Any]] = {}
+        name, tags = table.name, device.tags
+        rate = self.tracker.rate_or_reason
         for column in table.columns:
-            for vb in walked.get(column.oid, ()):
-                index = vb.oid.index_after(column.oid)
+            varbinds = walked.get(column.oid)
+            if not varbinds:
+                continue
+            # The walk keeps only OIDs inside the column's subtree: the rest is the row's index.
+            start, field_name, hint = len(column.oid), column.name, column.hint
+            for oid, kind, value in varbinds:
+                index = oid[start:]
                 row = rows.get(index)
                 if row is None:
                     row = rows[index] = {
-                        "device": device.name,
-                        "table": table.name,
-                        "index": ".".join(map(str, index)),
+                        "device": device.name, "table": name, "index": ".".join(map(str, index)),
                     }
                     row.update(index_fields(table, index))
-                    row.update(device.tags)
+                    row.update(tags)
                     if not full:
                         row.update(labels.label_row(table, index))
-                key = (table.name, index, column.name)
-                _put(row, column, vb, key, self.tracker, at_s)
+                if value.__class__ is not int:
+                    row[field_name] = value_of(kind, value, hint)
+                    continue
+                row[field_name] = value
+                width = COUNTER_WIDTHS.get(kind)
+                if width is not None:
+                    _put_rate(row, column, rate((name, index, field_name), value, width, at_s))
         for index in sorted(rows):
             row = rows[index]
             if table.lookups:
@@ -246,10 +256,13 @@ def _put(
     width = COUNTER_WIDTHS.get(vb.kind)
     if width is None or not isinstance(vb.value, int):
         return
-    rate = tracker.rate(key, vb.value, width, at_s)
-    value = rate.value
-    if value is not None and column.bits:
-        value *= 8
-    fields[column.rate_field] = value
-    if rate.reason is not None:
-        fields[column.reason_field] = rate.reason
+    _put_rate(fields, column, tracker.rate_or_reason(key, vb.value, width, at_s))
+
+
+def _put_rate(fields: dict[str, Any], column: Column, rate: float | str) -> None:
+    """A counter's rate field (bits/s for `bits` columns), or null and the reason."""
+    if rate.__class__ is float:
+        fields[column.rate_field] = rate * 8 if column.bits else rate
+    else:
+        fields[column.rate_field] = None
+        fields[column.reason_field] = rate

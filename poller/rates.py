@@ -86,24 +86,30 @@ class CounterTracker:
 
     def rate(self, key: Hashable, value: int, width: int, at_s: float) -> Rate:
         """The per-second rate of counter `key` (wrapping at `width`) since its last sample."""
+        got = self.rate_or_reason(key, value, width, at_s)
+        return Rate(None, got) if isinstance(got, str) else Rate(got)
+
+    def rate_or_reason(self, key: Hashable, value: int, width: int, at_s: float) -> float | str:
+        """`rate` for the poll loop: the per-second rate as a float, or why there is none as a
+        str (no Rate object per counter)."""
         self._seen.add(key)
-        previous = self._last.get(key)
-        self._last[key] = (value, at_s)
+        last = self._last
+        previous = last.get(key)
+        last[key] = (value, at_s)
         if previous is None:
-            reason = self._reasons.pop(key, None)
-            return Rate(None, reason or ("agent_restart" if self._restarted else "first_sample"))
-        old_value, old_at = previous
-        elapsed = at_s - old_at
+            reason = self._reasons.pop(key, None) if self._reasons else None
+            return reason or ("agent_restart" if self._restarted else "first_sample")
+        elapsed = at_s - previous[1]
         if elapsed <= 0:
-            return Rate(None, "no_elapsed_time")
-        delta = value - old_value
+            return "no_elapsed_time"
+        delta = value - previous[0]
         if delta < 0:
             if width > 2**32:
                 # Counter64 does not wrap in practice (2^64 octets at 100 Gbit/s takes 46 years):
                 # going back means the counter was reset.
-                return Rate(None, "counter_reset")
+                return "counter_reset"
             delta += width
-        return Rate(delta / elapsed)
+        return delta / elapsed
 
     def prune(self) -> int:
         """Forget counters not sampled since the last prune (rows that vanished). Call once per
@@ -111,11 +117,16 @@ class CounterTracker:
         stale = self._last.keys() - self._seen
         for key in stale:
             del self._last[key]
-        for key in self._reasons.keys() - self._seen:
-            del self._reasons[key]
-        rows = {k[:2] for k in self._seen if isinstance(k, tuple)} | self._rows_seen
-        for row in self._markers.keys() - rows:
-            del self._markers[row]
+        if self._reasons:
+            for key in self._reasons.keys() - self._seen:
+                del self._reasons[key]
+        # a marker whose row was read again stays; only for the others are the rows of the
+        # counters sampled worth collecting (a marker's row may be known by its counters alone)
+        orphans = self._markers.keys() - self._rows_seen
+        if orphans:
+            rows = {k[:2] for k in self._seen if isinstance(k, tuple)}
+            for row in orphans - rows:
+                del self._markers[row]
         self._seen = set()
         self._rows_seen = set()
         return len(stale)

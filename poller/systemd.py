@@ -34,9 +34,10 @@ class Notifier:
         if self._socket is None:
             return
         try:
-            self._socket.sendto("\n".join(fields).encode(), self._address)
+            # never wait: a listener that stopped reading must not stall the daemon's loop
+            self._socket.sendto("\n".join(fields).encode(), socket.MSG_DONTWAIT, self._address)
         except OSError:
-            pass  # systemd gone or not listening: nothing a poller can do about it
+            pass  # systemd gone, not listening or not reading: nothing a poller can do about it
 
     def ready(self, status: str) -> None:
         self.send("READY=1", f"STATUS={status}")

@@ -7,6 +7,8 @@ anything malformed raises SnmpDecodeError, never IndexError or a wrong value.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from poller.errors import SnmpDecodeError
 from poller.oid import Oid
 from poller.snmp.types import Kind, VarBind
@@ -86,7 +88,17 @@ _NULL_TLV = b"\x05\x00"
 
 def encode_varbinds(oids: list[bytes]) -> bytes:
     """The varbind list of a request, from OIDs already encoded by `encode_oid`."""
-    return _tlv(_SEQUENCE, b"".join(_tlv(_SEQUENCE, oid + _NULL_TLV) for oid in oids))
+    return varbind_list([null_varbind(oid) for oid in oids])
+
+
+def null_varbind(oid: bytes) -> bytes:
+    """One varbind of a request: the OID (encoded by `encode_oid`) with a NULL value."""
+    return _tlv(_SEQUENCE, oid + _NULL_TLV)
+
+
+def varbind_list(varbinds: list[bytes]) -> bytes:
+    """The varbind list of a request, from varbinds encoded by `null_varbind`."""
+    return _tlv(_SEQUENCE, b"".join(varbinds))
 
 
 def encode_request(
@@ -205,17 +217,98 @@ def decode_response(data: bytes) -> Response:
     status, at = _integer(data, at, pdu_end)
     index, at = _integer(data, at, pdu_end)
     at, list_end = _expect(data, at, pdu_end, _SEQUENCE)
-    varbinds = []
+    return Response(version, community, pdu, request_id, status, index,
+                    _varbinds(data, at, list_end))
+
+
+def _varbinds(data: bytes, at: int, list_end: int) -> list[VarBind]:
+    """The varbinds between `at` and `list_end`.
+
+    Almost every varbind of a poll is short (lengths below 128, in one byte) and of a known
+    type, and its first bytes (SEQUENCE header, OID, value tag and length) repeat on every poll
+    of every device: those are checked once, then found in `_HEADS` and read without a call per
+    TLV. Anything else (long lengths, odd types, malformed bytes) goes through `_varbind`,
+    which also says what is wrong."""
+    varbinds: list[VarBind] = []
+    append = varbinds.append
+    heads = _HEADS
+    new = tuple.__new__
     while at < list_end:
-        vb_start, vb_end = _expect(data, at, list_end, _SEQUENCE)
-        o_start, o_end = _expect(data, vb_start, vb_end, _OID)
-        oid = decode_oid(data[o_start:o_end])
-        tag, v_start, v_end = _header(data, o_end, vb_end)
-        if v_end != vb_end:
-            raise SnmpDecodeError("trailing bytes in a varbind")
-        varbinds.append(VarBind(oid, *_value(tag, data[v_start:v_end])))
+        head = data[at : at + 6 + data[at + 3]] if at + 3 < list_end else b""
+        entry = heads.get(head)
+        if entry is None:
+            entry = _head(data, at, list_end)
+            if entry is None:
+                at = _varbind(data, at, list_end, append)
+                continue
+        oid, kind, read, v_start, vb_end = entry
+        v_start += at
+        vb_end += at
+        if vb_end > list_end:
+            at = _varbind(data, at, list_end, append)  # says how it is truncated
+            continue
+        if read == _UNSIGNED:
+            if 0 < vb_end - v_start < 9 and data[v_start] < 0x80:
+                value: int | bytes | Oid | None = int.from_bytes(data[v_start:vb_end], "big")
+            else:
+                value = _value(data[v_start - 2], data[v_start:vb_end])[1]
+        elif read == _BYTES:
+            value = data[v_start:vb_end]
+        elif 0 < vb_end - v_start < 10:
+            value = int.from_bytes(data[v_start:vb_end], "big", signed=True)
+        else:
+            value = _value(data[v_start - 2], data[v_start:vb_end])[1]
+        append(new(VarBind, (oid, kind, value)))
         at = vb_end
-    return Response(version, community, pdu, request_id, status, index, varbinds)
+    return varbinds
+
+
+#: value tags read inline by `_varbinds`: the integer types and OCTET STRING (not IpAddress,
+#: whose length is checked)
+_FAST_TAGS = {tag: entry for tag, entry in _VALUE_TAGS.items()
+              if entry[1] in (_SIGNED, _UNSIGNED) or tag == _OCTETS}
+
+#: varbind heads already checked: their bytes -> (OID, kind, how to read the value, where the
+#: value starts and the varbind ends, from the start of the varbind); bounded, cleared when full
+_HEADS: dict[bytes, tuple[Oid, Kind, int, int, int]] = {}
+HEADS_MAX = 200_000
+
+
+def _head(data: bytes, at: int, list_end: int) -> tuple[Oid, Kind, int, int, int] | None:
+    """Check the head of the varbind at `at` for `_varbinds` and remember it; None when it is
+    not of the short kind (or not well-formed)."""
+    if not (
+        at + 4 <= list_end
+        and data[at] == _SEQUENCE
+        and data[at + 2] == _OID
+        and data[at + 1] < 0x80
+        and data[at + 3] < 0x80
+    ):
+        return None
+    vb_end = at + 2 + data[at + 1]
+    o_end = at + 4 + data[at + 3]
+    if not (vb_end <= list_end and o_end + 2 <= vb_end and o_end + 2 + data[o_end + 1] == vb_end):
+        return None
+    fast = _FAST_TAGS.get(data[o_end])
+    if fast is None:
+        return None
+    entry = (decode_oid(data[at + 4 : o_end]), fast[0], fast[1], o_end + 2 - at, vb_end - at)
+    if len(_HEADS) >= HEADS_MAX:
+        _HEADS.clear()
+    _HEADS[data[at : o_end + 2]] = entry
+    return entry
+
+
+def _varbind(data: bytes, at: int, list_end: int, append: Callable[[VarBind], None]) -> int:
+    """Read the varbind at `at` the long way; returns where the next one starts."""
+    vb_start, vb_end = _expect(data, at, list_end, _SEQUENCE)
+    o_start, o_end = _expect(data, vb_start, vb_end, _OID)
+    oid = decode_oid(data[o_start:o_end])
+    tag, v_start, v_end = _header(data, o_end, vb_end)
+    if v_end != vb_end:
+        raise SnmpDecodeError("trailing bytes in a varbind")
+    append(VarBind(oid, *_value(tag, data[v_start:v_end])))
+    return vb_end
 
 
 def _value(tag: int, content: bytes) -> tuple[Kind, int | bytes | Oid | None]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from poller.oid import Oid
 from poller.snmp.types import ABSENT_KINDS, NETSNMP_TYPE_NAMES, SMI_TYPE_NAMES, Kind, VarBind
 
-_TEXT_CONTROLS = frozenset(b"\t\n\r")
+#: bytes that make an OCTET STRING binary rather than text: controls other than tab, newline
+#: and carriage return, and DEL
+_NOT_TEXT = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def text_of(data: bytes) -> str | None:
@@ -15,12 +18,14 @@ def text_of(data: bytes) -> str | None:
     A single trailing NUL, which many agents append to C strings, is not part of the text."""
     if data.endswith(b"\x00"):
         data = data[:-1]
-    if any(b < 0x20 and b not in _TEXT_CONTROLS for b in data) or b"\x7f" in data:
+    if _NOT_TEXT.search(data):
         return None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None
+    if text.isascii():  # every ASCII character left is printable, or a tab or newline
+        return text
     return text if all(c.isprintable() or c in "\t\n\r" for c in text) else None
 
 
@@ -28,18 +33,27 @@ def mac(data: bytes) -> str:
     return ":".join(f"{b:02x}" for b in data)
 
 
+_IPADDRESS = Kind.IPADDRESS
+
+
 def record_value(vb: VarBind, hint: str | None = None) -> Any:
     """The JSON value of a varbind in data records. Integers stay exact (Counter64 too), IP
     addresses dotted, OIDs dotted, MAC addresses aa:bb:cc:dd:ee:ff, text as text, other bytes as
     colon-separated hex, absent objects None."""
-    value = vb.value
-    if vb.kind in ABSENT_KINDS or value is None:
+    return value_of(vb.kind, vb.value, hint)
+
+
+def value_of(kind: Kind, value: Any, hint: str | None = None) -> Any:
+    """`record_value` of a varbind's kind and value."""
+    if value.__class__ is int:  # no absent kind carries a value
+        return value
+    if value is None or kind in ABSENT_KINDS:
         return None
     if isinstance(value, int):
         return value
     if isinstance(value, Oid):
         return str(value)
-    if vb.kind is Kind.IPADDRESS:
+    if kind is _IPADDRESS:
         return ".".join(map(str, value))
     if hint == "mac":
         return mac(value)

@@ -26,6 +26,10 @@ from poller.snmp.failures import status_error, who
 from poller.snmp.types import Target, VarBind
 
 Address = tuple[str, int]
+#: the socket's receive buffer: answers for every request in flight must fit while the loop is
+#: busy (a 10,000-device fleet lost 0.5 % of its answers to the 208 KiB default during loop
+#: stalls of 0.1-1 s, each a timeout and a retry); the kernel grants at most net.core.rmem_max
+RECEIVE_BUFFER_BYTES = 4 << 20
 _ID_MASK = 0x7FFFFFFF
 
 
@@ -74,7 +78,7 @@ class UdpRequester:
         #: per agent address: [datagrams that are not SNMP, request-ids never sent]
         self._noise: dict[Address, list[int]] = {}
         self._addresses: dict[tuple[str, int], tuple[int, Address]] = {}
-        self._oids: dict[Oid, bytes] = {}
+        self._encoded: dict[Oid, bytes] = {}
         #: datagrams that answered nothing we were waiting for
         self.stray = 0
 
@@ -110,7 +114,8 @@ class UdpRequester:
         endpoint = await self._endpoint(family)
         version = ber.VERSION_1 if target.credential.version == "1" else ber.VERSION_2C
         community = target.credential.community.reveal().encode()
-        varbinds = ber.encode_varbinds([self._encoded(oid) for oid in oids])
+        encoded = self._encoded
+        varbinds = ber.varbind_list([encoded.get(oid) or self._encode(oid) for oid in oids])
         loop = asyncio.get_running_loop()
         call = _Call(address)
         ids = []
@@ -213,16 +218,18 @@ class UdpRequester:
         if endpoint is None:
             loop = asyncio.get_running_loop()
             local = ("::", 0) if family == socket.AF_INET6 else ("0.0.0.0", 0)
-            _, protocol = await loop.create_datagram_endpoint(
+            transport, protocol = await loop.create_datagram_endpoint(
                 lambda: _Endpoint(self), local_addr=local, family=family
             )
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
             endpoint = self._endpoints[family] = protocol
         return endpoint
 
-    def _encoded(self, oid: Oid) -> bytes:
-        encoded = self._oids.get(oid)
-        if encoded is None:
-            if len(self._oids) > 100_000:
-                self._oids.clear()  # a walk's cursors are one-offs; keep the cache bounded
-            encoded = self._oids[oid] = ber.encode_oid(oid)
+    def _encode(self, oid: Oid) -> bytes:
+        """The request varbind of `oid` (with a NULL value), remembered: a fleet asks for the
+        same column OIDs and walk cursors on every poll."""
+        if len(self._encoded) > 100_000:
+            self._encoded.clear()  # keep the cache bounded
+        encoded = self._encoded[oid] = ber.null_varbind(ber.encode_oid(oid))
         return encoded

@@ -1,4 +1,4 @@
-"""`make bench`: the daemon polling a simulated fleet, next to net-snmp doing the same work.
+"""`make bench`: the daemon polling a simulated fleet, next to other pollers doing the same work.
 
 The fleet is one `snmpd` answering on N loopback ports. With BENCH_INTERFACES > 0 (and `ip netns`
 available) everything runs inside a private network namespace with that many extra (bridge)
@@ -6,9 +6,13 @@ interfaces, so each device poll reads a realistic interface table; 127.0.0.1 in 
 the only address anything can reach.
 
 The work unit per device poll: GET sysUpTime.0 + sysName.0, GETBULK walks (max-repetitions 25) of
-ifTable and ifXTable. poller does it as the `bench` profile; the peer does it with `snmpget` and
-`snmpbulkwalk` processes. Both are charged CPU time (user + sys) per varbind, and the report gives the
-ratio, because this machine's speed varies from run to run.
+ifTable and ifXTable. poller does it as the `bench` profile (with each engine); the peers do it
+against the same agent in the same run: `snmpget` + `snmpbulkwalk` processes, Prometheus
+snmp_exporter scraped over HTTP (tests/bench/exporter.py), and bare walks with gufo_snmp, aiosnmp
+and pysnmp (tests/bench/peers.py, each in a process of its own). Every one is charged CPU time
+(user + sys of its own process) per varbind; BENCH_ROUNDS rounds run everything round-robin, and
+the report gives medians and each row's ratio to poller's built-in engine and to the peers
+measured in the same round, because this machine's speed varies from run to run.
 """
 
 from __future__ import annotations
@@ -27,8 +31,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.bench import exporter
+
 ROOT = Path(__file__).resolve().parents[2]
 ENGINES = ("builtin", "pysnmp")
+PEER = "snmpget + snmpbulkwalk"
+EXPORTER = "snmp_exporter"
+#: bare walks with other libraries (tests/bench/peers.py), by the row they get in the table
+LIBRARY_ROWS = {
+    "gufo": "gufo_snmp",
+    "aiosnmp": "aiosnmp",
+    "pysnmp": "pysnmp, lookupMib=False",
+    "pysnmp-mib": "pysnmp, lookupMib=True",
+}
+REPETITIONS = 25
 OUT = ROOT / "bench-out"
 NETNS = "poller-bench"
 BASE_PORT = 20161
@@ -44,6 +60,9 @@ class Settings:
     interval_s: float
     interfaces: int
     peer_polls: int
+    rounds: int
+    #: a directory holding another version of the `poller` package, measured as a before/after
+    baseline: Path | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -54,7 +73,18 @@ class Settings:
             interval_s=float(env.get("BENCH_INTERVAL", "30")),
             interfaces=int(env.get("BENCH_INTERFACES", "48")),
             peer_polls=int(env.get("BENCH_PEER_POLLS", "40")),
+            rounds=max(1, int(env.get("BENCH_ROUNDS", "3"))),
+            baseline=_baseline(env.get("BENCH_BASELINE", "")),
         )
+
+
+def _baseline(value: str) -> Path | None:
+    if not value:
+        return None
+    tree = Path(value).resolve()
+    if not (tree / "poller" / "__main__.py").is_file():
+        raise SystemExit(f"bench: BENCH_BASELINE={value}: no poller package there")
+    return tree
 
 
 def main() -> int:
@@ -64,21 +94,77 @@ def main() -> int:
             return _in_namespace(settings)
         print("bench: no `ip netns` here (needs root and iproute2): using the host's interfaces")
     OUT.mkdir(exist_ok=True)
+    rounds: list[dict[str, dict[str, float]]] = []
+    skipped: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="poller-bench-") as tmp:
         agent = _start_snmpd(Path(tmp), settings.devices)
         try:
             _wait_ready(BASE_PORT)
-            peer = _measure_peer(settings)
-            ours = {engine: _measure_poller(settings, Path(tmp), engine) for engine in ENGINES}
+            for n in range(settings.rounds):
+                print(f"bench: round {n + 1} of {settings.rounds}", flush=True)
+                rounds.append(_measure_round(settings, Path(tmp), skipped))
             agent_cpu = _cpu_s(agent.pid)
         finally:
             agent.terminate()
             agent.wait(10)
-    report = {"settings": settings.__dict__, "poller": ours, "snmpbulkwalk": peer,
-              "snmpd_cpu_s": round(agent_cpu, 2)}
-    (OUT / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    _print_report(settings, ours, peer)
+    summary = _summarize(rounds)
+    report = {"settings": settings.__dict__, "rounds": rounds, "median": summary,
+              "skipped": skipped, "snmpd_cpu_s": round(agent_cpu, 2)}
+    (OUT / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    _print_report(settings, summary, skipped)
     return 0
+
+
+def _measure_round(
+    settings: Settings, tmp: Path, skipped: dict[str, str]
+) -> dict[str, dict[str, float]]:
+    """Every poller and peer once, on the same agent, one after the other."""
+    results: dict[str, dict[str, float]] = {}
+    for engine in ENGINES:
+        results[f"poller ({engine})"] = _measure_poller(settings, tmp, engine)
+    if settings.baseline is not None:
+        results[BASELINE] = _measure_poller(settings, tmp, ENGINES[0], settings.baseline)
+    results[PEER] = _measure_peer(settings)
+    if exporter.available() is None:
+        skipped[EXPORTER] = f"{exporter.BINARY} not installed (apt-get install {exporter.BINARY})"
+    else:
+        config = tmp / "snmp.yml"
+        config.write_text(exporter.module_yaml(GETS, WALKS, REPETITIONS))
+        raw = exporter.measure(_ports(settings), settings.peer_polls, _cpu_s, config,
+                               OUT / "snmp-exporter.stderr")
+        results[EXPORTER] = _costs(raw["cpu_s"], raw["varbinds"], raw["requests"], raw["polls"],
+                                   raw["wall_s"])
+        results[EXPORTER]["samples"] = raw["samples"]
+    for library, label in LIBRARY_ROWS.items():
+        if label in skipped:
+            continue
+        measured = _measure_library(settings, library)
+        if isinstance(measured, str):
+            skipped[label] = measured
+            print(f"bench: skipping {label}: {measured}", flush=True)
+        else:
+            results[label] = measured
+    return results
+
+
+def _ports(settings: Settings) -> list[int]:
+    return [BASE_PORT + i for i in range(settings.devices)]
+
+
+def _measure_library(settings: Settings, library: str) -> dict[str, float] | str:
+    """A bare walk with another Python library, in a process of its own; the reason on failure."""
+    ports = ",".join(map(str, _ports(settings)[: max(1, min(settings.devices, 10))]))
+    command = [sys.executable, "-m", "tests.bench.peers", library, "--ports", ports,
+               "--polls", str(settings.peer_polls)]
+    try:
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        return "no result within 900 s"
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or [f"exit {done.returncode}"]
+        return lines[-1]
+    raw = json.loads(done.stdout)
+    return _costs(raw["cpu_s"], raw["varbinds"], raw["requests"], raw["polls"], raw["wall_s"])
 
 
 def _in_namespace(settings: Settings) -> int:
@@ -150,14 +236,18 @@ def _measure_peer(settings: Settings) -> dict[str, float]:
 # -- poller --------------------------------------------------------------------------------------
 
 
-def _measure_poller(settings: Settings, tmp: Path, engine: str) -> dict[str, float]:
-    out_dir = OUT / f"records-{engine}"
+def _measure_poller(
+    settings: Settings, tmp: Path, engine: str, tree: Path | None = None
+) -> dict[str, float]:
+    """The daemon on the fleet with `engine`; with `tree`, the poller package found there."""
+    name = engine if tree is None else f"{engine}-baseline"
+    out_dir = OUT / f"records-{name}"
     shutil.rmtree(out_dir, ignore_errors=True)
-    config = tmp / f"bench-{engine}.toml"
+    config = tmp / f"bench-{name}.toml"
     config.write_text(_fleet_toml(settings, out_dir, engine))
     poller = subprocess.Popen(
         [sys.executable, "-m", "poller", "run", "--config", str(config)],
-        cwd=ROOT, stderr=open(OUT / f"poller-{engine}.stderr", "wb"),
+        cwd=tree or ROOT, stderr=open(OUT / f"poller-{name}.stderr", "wb"),
     )
     try:
         time.sleep(settings.interval_s * 1.5)  # start-up and the first round stay out of the window
@@ -169,7 +259,7 @@ def _measure_poller(settings: Settings, tmp: Path, engine: str) -> dict[str, flo
         poller.send_signal(signal.SIGTERM)
         code = poller.wait(60)
     if code != 0:
-        raise SystemExit(f"bench: poller exited {code}; see {OUT / f'poller-{engine}.stderr'}")
+        raise SystemExit(f"bench: poller exited {code}; see {OUT / f'poller-{name}.stderr'}")
     polls = _polls_between(out_dir / "poller.jsonl", t0, t1)
     varbinds = sum(p["varbinds"] for p in polls)
     requests = sum(p["requests"] for p in polls)
@@ -247,30 +337,64 @@ def _costs(cpu_s: float, varbinds: int, requests: int, polls: int, wall_s: float
         "cpu_s_per_1000_vb": round(1000 * cpu_s / varbinds, 4) if varbinds else float("nan"),
         "cpu_us_per_vb": round(1e6 * cpu_s / varbinds, 2) if varbinds else float("nan"),
         "varbinds_per_poll": round(varbinds / polls, 1) if polls else 0.0,
+        "requests_per_poll": round(requests / polls, 1) if polls else 0.0,
+        "cpu_us_per_request": round(1e6 * cpu_s / requests, 1) if requests else float("nan"),
     }
 
 
-def _print_report(settings: Settings, ours: dict[str, dict[str, float]], peer: dict[str, float]) -> None:
-    per_poll = ours[ENGINES[0]]["varbinds_per_poll"]
+BASE = f"poller ({ENGINES[0]})"
+BASELINE = f"poller ({ENGINES[0]}, baseline)"
+
+
+def _summarize(rounds: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Each row's medians over the rounds, and its ratios to the rows measured in the same round
+    (the median of the per-round ratios: the machine's speed drifts between rounds)."""
+    summary: dict[str, dict[str, float]] = {}
+    for label in rounds[0]:
+        seen = [r[label] for r in rounds if label in r]
+        row = {key: round(statistics.median(r[key] for r in seen), 2)
+               for key in ("varbinds_per_poll", "requests_per_poll", "cpu_us_per_vb",
+                           "cpu_us_per_request", "polls_per_s")}
+        for name, other in (("vs_builtin", BASE), ("vs_snmpbulkwalk", PEER),
+                            ("vs_snmp_exporter", EXPORTER)):
+            ratios = [r[label]["cpu_us_per_vb"] / r[other]["cpu_us_per_vb"]
+                      for r in rounds if label in r and other in r]
+            row[name] = round(statistics.median(ratios), 3) if ratios else float("nan")
+        for key in ("lag_p50_ms", "lag_p99_ms", "timeouts", "not_ok", "peak_rss_mib"):
+            if key in seen[0]:
+                row[key] = statistics.median(r[key] for r in seen)
+        summary[label] = row
+    return summary
+
+
+def _print_report(
+    settings: Settings, summary: dict[str, dict[str, float]], skipped: dict[str, str]
+) -> None:
+    per_poll = summary[BASE]["varbinds_per_poll"]
     print(f"\nfleet: {settings.devices} devices (one snmpd), interval {settings.interval_s:g} s, "
-          f"window {settings.seconds:g} s, {per_poll:g} varbinds per device poll\n")
-    header = ("", "polls/s", "varbinds/s", "CPU s/1000 vb", "CPU us/vb", "vs snmpbulkwalk")
-    rows = [
-        (f"poller ({engine})", r["polls_per_s"], r["varbinds_per_s"], r["cpu_s_per_1000_vb"],
-         r["cpu_us_per_vb"], f"{r['cpu_us_per_vb'] / peer['cpu_us_per_vb']:.2f}x")
-        for engine, r in ours.items()
-    ]
-    rows.append(("snmpget + snmpbulkwalk", peer["polls_per_s"], peer["varbinds_per_s"],
-                 peer["cpu_s_per_1000_vb"], peer["cpu_us_per_vb"], "1.00x"))
-    widths = [24, 10, 12, 15, 11, 16]
-    for row in (header, *rows):
+          f"window {settings.seconds:g} s, {per_poll:g} varbinds per device poll (poller), "
+          f"{settings.peer_polls} device polls per peer; medians of {settings.rounds} rounds\n")
+    header = ("", "vb/poll", "req/poll", "CPU us/vb", "us/req", "vs builtin",
+              "vs bulkwalk", "vs exporter")
+    widths = [26, 9, 9, 10, 9, 11, 12, 12]
+    order = sorted(summary, key=lambda label: summary[label]["cpu_us_per_vb"])
+    for row in (header, *(_cells(label, summary[label]) for label in order)):
         print("".join(str(cell).rjust(w) if i else str(cell).ljust(w)
                       for i, (cell, w) in enumerate(zip(row, widths))))
+    for label, reason in skipped.items():
+        print(f"{label}: skipped ({reason})")
     print()
-    for engine, r in ours.items():
+    for engine in ENGINES:
+        r = summary[f"poller ({engine})"]
         print(f"poller ({engine}): schedule lag p50 {r['lag_p50_ms']} ms, p99 {r['lag_p99_ms']} ms; "
               f"timeouts {r['timeouts']}, polls not ok {r['not_ok']}, peak RSS {r['peak_rss_mib']} MiB")
     print(f"report: {OUT / 'report.json'}")
+
+
+def _cells(label: str, r: dict[str, float]) -> tuple[object, ...]:
+    return (label, r["varbinds_per_poll"], r["requests_per_poll"], r["cpu_us_per_vb"],
+            r["cpu_us_per_request"], f"{r['vs_builtin']:.2f}x", f"{r['vs_snmpbulkwalk']:.2f}x",
+            f"{r['vs_snmp_exporter']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -47,3 +47,12 @@ def test_the_unit_speaks_notify_and_reloads_by_validating_first() -> None:
     reloads = [line for line in text.splitlines() if line.startswith("ExecReload=")]
     assert "check --config" in reloads[0] and "-HUP $MAINPID" in reloads[1]
     assert "RestartPreventExitStatus=2" in text
+
+
+def test_the_unit_stops_workers_through_their_parent() -> None:
+    """SIGTERM to the main process only (it drains its workers); SIGKILL to all at the timeout;
+    only the parent speaks sd_notify; a daemon that gave up on a dying worker (exit 1) is
+    restarted."""
+    text = UNIT.read_text()
+    assert "KillMode=mixed" in text and "NotifyAccess=main" in text
+    assert "Restart=on-failure" in text

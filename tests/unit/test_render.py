@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from poller.oid import Oid
-from poller.snmp.render import json_value, netsnmp_line, record_value, ticks_text
+from poller.snmp.render import json_value, netsnmp_line, record_value, text_of, ticks_text
 from poller.snmp.types import Kind, VarBind
 
 O = Oid.parse("1.3.6.1.2.1.1.1.0")
@@ -65,3 +67,26 @@ def test_netsnmp_lines(kind: Kind, value: object, expected: str) -> None:
 def test_ticks_text() -> None:
     assert ticks_text(0) == "0:00:00.00"
     assert ticks_text(8_640_000 * 2 + 99) == "2 days, 0:00:00.99"
+
+
+def _text_by_the_definition(data: bytes) -> str | None:
+    """text_of as its docstring defines it, byte by byte and character by character."""
+    if data.endswith(b"\x00"):
+        data = data[:-1]
+    if any(b < 0x20 and b not in b"\t\n\r" for b in data) or b"\x7f" in data:
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text if all(c.isprintable() or c in "\t\n\r" for c in text) else None
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.one_of(
+    st.binary(max_size=40),
+    st.text(max_size=20).map(str.encode),
+    st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=20).map(str.encode),
+))
+def test_text_of_keeps_to_its_definition(data: bytes) -> None:
+    assert text_of(data) == _text_by_the_definition(data)

@@ -1,0 +1,124 @@
+"""Pure pieces of the worker processes: how often a dying worker is started again, how a reload
+is described, how an exit is named, and how a worker's records reach the parent's writer whole."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+
+from poller.config import OutputSettings
+from poller.records import EVENTS, Recorder
+from poller.shipping import KIND_MESSAGE, KINDS, ShippedRecords
+from poller.supervisor import BACKOFF_S, RESTART_WINDOW_S, RestartPolicy, exit_fields, fleet_diff
+
+
+def test_a_dying_worker_is_restarted_later_each_time_then_given_up() -> None:
+    policy = RestartPolicy()
+    delays = [policy.on_exit(100.0 + n) for n in range(len(BACKOFF_S))]
+    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0]
+    assert policy.on_exit(106.0) is None  # a sixth exit within the window: give up
+
+
+def test_exits_older_than_the_window_are_forgotten() -> None:
+    policy = RestartPolicy()
+    for n in range(len(BACKOFF_S)):
+        policy.on_exit(float(n))
+    # the window has passed since all of them: the next exit starts the backoff afresh
+    assert policy.on_exit(RESTART_WINDOW_S + 10.0) == 1.0
+
+
+def test_exits_are_named_by_signal_or_code() -> None:
+    assert exit_fields(-9) == {"signal": "SIGKILL"}
+    assert exit_fields(1) == {"exit_code": 1}
+    assert exit_fields(0) == {"exit_code": 0}
+
+
+class Dev:
+    def __init__(self, name: str, interval_s: float) -> None:
+        self.name, self.interval_s = name, interval_s
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Dev):
+            return NotImplemented
+        return (self.name, self.interval_s) == (other.name, other.interval_s)
+
+
+def test_a_reload_is_told_as_added_removed_changed_unchanged() -> None:
+    before = {d.name: d for d in (Dev("a", 1), Dev("b", 1), Dev("c", 1))}
+    after = [Dev("a", 1), Dev("c", 2), Dev("d", 1)]
+    diff = fleet_diff(before, after)  # type: ignore[arg-type]
+    assert diff == {"added": ["d"], "removed": ["b"], "changed": ["c"], "unchanged": ["a"]}
+
+
+def ship(records: ShippedRecords) -> None:
+    async def main() -> None:
+        for seq in range(3):
+            records.data("row", device="d1", index=str(seq))
+        records.data("poll", device="d1", seq=0, status="ok")
+        records.event("overrun", device="d1")
+        await asyncio.sleep(0)  # the turn ends: one message per stream
+        records.message("alive", 0.5)
+        records.data("poll", device="d1", seq=1, status="ok")
+
+    asyncio.run(main())
+    records.flush()
+
+
+def test_a_worker_ships_whole_lines_a_loop_turn_at_a_time_and_messages_in_order() -> None:
+    sent: list[bytes] = []
+    records = ShippedRecords(sent.append, worker=1)
+    ship(records)
+    kinds = [payload[:1] for payload in sent]
+    assert kinds == [b"D", b"E", KIND_MESSAGE, b"D"]
+    lines = sent[0][1:].splitlines()
+    assert [json.loads(line)["event"] for line in lines] == ["row", "row", "row", "poll"]
+    assert json.loads(lines[-1])["worker"] == 1  # summaries say which worker polled
+    assert "worker" not in json.loads(lines[0])  # rows do not
+    assert list(json.loads(lines[0]))[:2] == ["timestamp", "event"]
+    assert pickle.loads(sent[2][1:]) == ("alive", 0.5)
+    assert records.written == 6 and records.dropped == 0
+
+
+def test_lines_that_cannot_be_sent_are_counted_as_dropped() -> None:
+    def broken(_: bytes) -> None:
+        raise BrokenPipeError
+
+    records = ShippedRecords(broken, worker=0)
+    ship(records)
+    assert records.broken and records.written == 0 and records.dropped == 6
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_shipped_lines_go_through_the_parents_writer_and_its_rotation(
+    tmp_path: Path, compress: bool
+) -> None:
+    recorder = Recorder(OutputSettings(directory=tmp_path, max_bytes=2048, backups=100,
+                                       compress=compress))
+    for worker in (0, 1):
+        sent: list[bytes] = []
+        records = ShippedRecords(sent.append, worker=worker)
+
+        async def main(records: ShippedRecords, device: str) -> None:
+            for seq in range(40):
+                records.data("poll", device=device, seq=seq, status="ok", pad="x" * 100)
+                await asyncio.sleep(0)
+
+        asyncio.run(main(records, f"d{worker}"))
+        for payload in sent:
+            recorder.lines(KINDS[payload[:1]], payload[1:].splitlines(keepends=True))
+    recorder.lines(EVENTS, [b'{"event":"e"}\n'])
+    recorder.close()
+    lines = []
+    for path in tmp_path.glob("poller.jsonl*"):
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        assert len(data) <= 2048 and data.endswith(b"\n")
+        lines += [json.loads(line) for line in data.splitlines()]
+    assert len(list(tmp_path.glob("poller.jsonl.*"))) >= 4  # it rotated
+    for worker in (0, 1):
+        assert sorted(r["seq"] for r in lines if r["device"] == f"d{worker}") == list(range(40))
+    assert recorder.written == 81 and recorder.dropped == 0
