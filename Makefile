@@ -52,7 +52,10 @@ bench-tools: agents $(VENV)/.bench-installed ## install the benchmark's peers: s
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-snmp-exporter; }
 
 .PHONY: bench
-bench: venv bench-tools ## benchmark: the daemon vs snmp_exporter, snmpbulkwalk, gufo_snmp... (BENCH_DEVICES, BENCH_SECONDS)
+bench: bench-peers bench-usm bench-scale ## the whole benchmark: peers, SNMPv3 cost, 100/1,000/10,000 devices (~35 min)
+
+.PHONY: bench-peers
+bench-peers: venv bench-tools ## CPU per varbind: the daemon vs snmp_exporter, snmpbulkwalk, gufo_snmp... (BENCH_DEVICES, BENCH_SECONDS)
 	$(PY) -m tests.bench.run
 
 .PHONY: bench-workers
