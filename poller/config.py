@@ -3,9 +3,10 @@ devices by equality). `load_config` (poller.config_load) builds them from a TOML
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Literal
 
 from poller import mib
 from poller.oid import Oid

@@ -10,8 +10,9 @@ import os
 import signal
 import sys
 import time
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import uvloop
 
@@ -311,7 +312,7 @@ def console_writer(recorder: Recorder | ShippedRecords) -> Any:
 
 def console_line(device: Device, fields: dict[str, Any], outcome: PollOutcome, took_s: float) -> str:
     """One short human line per poll, for the terminal (`make run`)."""
-    clock = datetime.now(timezone.utc).strftime("%H:%M:%S")
+    clock = datetime.now(UTC).strftime("%H:%M:%S")
     status = fields.get("status", "?")
     parts = [f"{clock} {device.name:<16} {status:<8} {took_s * 1000:7.1f} ms",
              f"{outcome.stats.requests:3d} req {outcome.stats.varbinds:5d} vb {outcome.rows:3d} rows"]

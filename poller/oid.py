@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 
 class Oid(tuple[int, ...]):
@@ -18,8 +18,7 @@ class Oid(tuple[int, ...]):
     def parse(cls, text: str) -> Oid:
         """Parse a numeric OID, with or without a leading dot: '1.3.6.1' or '.1.3.6.1'."""
         body = text.strip()
-        if body.startswith("."):
-            body = body[1:]
+        body = body.removeprefix(".")
         if not body:
             raise ValueError(f"empty OID {text!r}")
         parts = body.split(".")

@@ -22,6 +22,7 @@ import shutil
 import sys
 import threading
 import time
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
@@ -51,7 +52,7 @@ BATCH_LINES = 4096
 _second: tuple[int, str] = (-1, "")
 
 
-def _timestamp(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _timestamp(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
     """Put `timestamp` (RFC 3339 UTC, milliseconds) and `event` first, fields after, in order."""
     global _second
     now = time.time()
@@ -66,7 +67,7 @@ def _timestamp(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
 _ORJSON_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
 
 
-def _render(_: Any, __: str, event_dict: dict[str, Any]) -> bytes:
+def _render(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> bytes:
     try:
         return orjson.dumps(event_dict, default=str, option=_ORJSON_OPTIONS)
     except TypeError:
@@ -75,7 +76,7 @@ def _render(_: Any, __: str, event_dict: dict[str, Any]) -> bytes:
         return _render_slowly(event_dict)
 
 
-def _render_slowly(event_dict: dict[str, Any]) -> bytes:
+def _render_slowly(event_dict: Mapping[str, Any]) -> bytes:
     try:
         text = json.dumps(event_dict, default=str, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:

@@ -7,7 +7,7 @@ import asyncio
 import math
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from poller.config import Device
@@ -318,7 +318,7 @@ class Scheduler:
 
     def _wall(self, loop_time: float) -> str:
         """A loop-clock instant as RFC 3339 UTC."""
-        wall = datetime.now(timezone.utc).timestamp() - (self._loop.time() - loop_time)
-        return datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="milliseconds").replace(
+        wall = datetime.now(UTC).timestamp() - (self._loop.time() - loop_time)
+        return datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds").replace(
             "+00:00", "Z"
         )

@@ -26,14 +26,19 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from poller import __version__
 from poller.config import Config, Device
 from poller.daemon import (
-    Signals, polls_completing, shard_fields, signal_name, slowest_interval_s,
+    Signals,
+    polls_completing,
+    shard_fields,
+    signal_name,
+    slowest_interval_s,
 )
 from poller.records import Recorder
 from poller.shard import CommandLine, owned, split

@@ -125,16 +125,16 @@ def main() -> int:
     interfaces = int(os.environ.get("BENCH_INTERFACES", "48"))
     if "--inside" in sys.argv or interfaces <= 0 or not (shutil.which("ip") and os.geteuid() == 0):
         return run_inside()
-    subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
+    subprocess.run(["ip", "netns", "del", NETNS], capture_output=True, check=False)
     subprocess.run(["ip", "netns", "add", NETNS], check=True)
     try:
         subprocess.run(["ip", "-n", NETNS, "link", "set", "lo", "up"], check=True)
         batch = "".join(f"link add port{i} type bridge\n" for i in range(interfaces))
         subprocess.run(["ip", "-n", NETNS, "-batch", "-"], input=batch.encode(), check=True)
         command = ["ip", "netns", "exec", NETNS, sys.executable, "-m", "tests.bench.v3_cost", "--inside"]
-        return subprocess.run(command, cwd=ROOT).returncode
+        return subprocess.run(command, cwd=ROOT, check=False).returncode
     finally:
-        subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
+        subprocess.run(["ip", "netns", "del", NETNS], capture_output=True, check=False)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,15 @@ import time
 from pathlib import Path
 
 from tests.bench.run import (
-    BASE_PORT, OUT, ROOT, Settings, _costs, _cpu_s, _fleet_toml, _polls_between, _start_snmpd,
+    BASE_PORT,
+    OUT,
+    ROOT,
+    Settings,
+    _costs,
+    _cpu_s,
+    _fleet_toml,
+    _polls_between,
+    _start_snmpd,
     _wait_ready,
 )
 
@@ -77,7 +85,7 @@ def main() -> int:
 
 
 def _in_namespace(interfaces: int) -> int:
-    subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
+    subprocess.run(["ip", "netns", "del", NETNS], capture_output=True, check=False)
     subprocess.run(["ip", "netns", "add", NETNS], check=True)
     try:
         subprocess.run(["ip", "-n", NETNS, "link", "set", "lo", "up"], check=True)
@@ -85,9 +93,9 @@ def _in_namespace(interfaces: int) -> int:
         subprocess.run(["ip", "-n", NETNS, "-batch", "-"], input=batch.encode(), check=True)
         cmd = ["ip", "netns", "exec", NETNS, sys.executable, "-m", "tests.bench.workers",
                "--inside"]
-        return subprocess.run(cmd, cwd=ROOT).returncode
+        return subprocess.run(cmd, cwd=ROOT, check=False).returncode
     finally:
-        subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
+        subprocess.run(["ip", "netns", "del", NETNS], capture_output=True, check=False)
 
 
 def _tree_cpu_s(pid: int) -> float:
@@ -152,8 +160,8 @@ def _print(fleets: dict[str, Settings], report: dict[str, dict[int, dict[str, fl
                   for i, (c, w) in enumerate(zip(header, widths))))
     for name, by in report.items():
         for workers, r in by.items():
-            row = (f"{name} ({fleets[name].devices} dev / {fleets[name].interval_s:g} s), "
-                   f"w={workers}", r["polls_per_s"], r["scheduled_per_s"], r["ok_per_s"],
+            row = ((f"{name} ({fleets[name].devices} dev / {fleets[name].interval_s:g} s), "
+                   f"w={workers}"), r["polls_per_s"], r["scheduled_per_s"], r["ok_per_s"],
                    r["varbinds_per_s"], r["cpu_us_per_vb"], r["lag_p50_ms"], r["lag_p99_ms"],
                    r["not_ok"])
             print("".join(str(c).rjust(w) if i else str(c).ljust(w)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import pytest
 
@@ -146,7 +146,7 @@ def test_a_failed_table_keeps_the_scalars_and_the_other_tables_and_says_which_fa
     assert outcome.failed_parts == [{"part": "loop", "error_type": "non_increasing_oid"}]
     assert outcome.error_message is not None
     assert outcome.error_message.startswith("table loop: sw (127.0.0.1:161) returned ")
-    assert [r for e, r in outcome.records if e == "scalars"][0]["sysName"] == "sw"
+    assert next(r for e, r in outcome.records if e == "scalars")["sysName"] == "sw"
     assert [r["ifName"] for e, r in outcome.records if e == "row"] == ["e1", "e2"]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 from typing import Any
 
 from poller.config import Column, Credential, Device, Secret, Table
@@ -145,7 +146,7 @@ def test_a_dead_device_times_out_without_moving_a_healthy_one() -> None:
     agents = {"127.0.0.11": agent(), "127.0.0.12": agent(dead=True, delay_s=3.0)}
     sink, requester, _ = run_fleet([good, dead], agents, 60.0)
     good_times = requester.get_times["good"]
-    assert [round(b - a, 9) for a, b in zip(good_times, good_times[1:])] == [10.0] * 5
+    assert [round(b - a, 9) for a, b in itertools.pairwise(good_times)] == [10.0] * 5
     dead_polls = sink.polls("dead")
     assert len(dead_polls) == 6
     assert {(p["status"], p["error_type"]) for p in dead_polls} == {("timeout", "timeout")}
@@ -282,7 +283,7 @@ def test_a_reload_keeps_unchanged_devices_and_restarts_changed_ones() -> None:
     assert max(requester.get_times["drop"]) < applied_at[0]
     assert requester.get_times["new"]
     after = [t for t in requester.get_times["change"] if t > applied_at[0]]
-    assert [round(b - a, 9) for a, b in zip(after, after[1:])] == [5.0] * (len(after) - 1)
+    assert [round(b - a, 9) for a, b in itertools.pairwise(after)] == [5.0] * (len(after) - 1)
     assert len(after) >= 5
     # "keep" kept its counter state: only its first poll has first-sample rates
     reasons = [r.get("ifHCInOctets_bps_reason") for r in sink.rows("keep")]
