@@ -54,14 +54,15 @@ def _environment(body: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     body = body.replace("/etc/poller/", f"{tmp_path}/etc/").replace("/var/cache/poller/",
                                                                        f"{tmp_path}/cache/")
     (tmp_path / "etc").mkdir()
-    for name in re.findall(r'_env\s*=\s*"([^"]+)"', body):
+    for name in re.findall(r'(?:community|_key)_env\s*=\s*"([^"]+)"', body):
         monkeypatch.setenv(name, "s3cret-from-env")
-    for path in re.findall(r'_file\s*=\s*"([^"]+)"', body):
+    for path in re.findall(r'(?:community|_key)_file\s*=\s*"([^"]+)"', body):
+        assert Path(path).is_relative_to(tmp_path), path
         Path(path).write_text("s3cret-from-file\n")
     credentials = tmp_path / "credentials"
     credentials.mkdir()
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
-    for name in re.findall(r'_credential\s*=\s*"([^"]+)"', body):
+    for name in re.findall(r'(?:community|_key)_credential\s*=\s*"([^"]+)"', body):
         (credentials / name).write_text("s3cret-from-credential")
     if "[mibs]" in body:
         _vendor_mib(tmp_path / "etc" / "mibs")
