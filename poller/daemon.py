@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import uvloop
 
-from poller import __version__
+from poller import __version__, reload
 from poller.config import Config, Device
 from poller.poll import PollOutcome
 from poller.records import Recorder
@@ -173,25 +173,14 @@ class _Daemon:
 
     def _reload(self) -> None:
         """Validate the file again; keep the running fleet when it is bad."""
-        from poller.config import load_config
-        from poller.errors import ConfigError
-
-        self.notifier.reloading()
-        try:
-            new = self.command_line.apply(load_config(self.config.path))
-        except ConfigError as exc:
-            self.recorder.event("reload_failed", config=str(self.config.path), error=str(exc))
-            self.notifier.ready(f"reload failed, still polling {self.scheduler.devices} devices")
+        new = reload.load_again(self.config, self.command_line, self.recorder, self.notifier,
+                                self.scheduler.devices)
+        if new is None:
             return
-        diff = self.scheduler.apply(owned(new.devices, self.shard))
-        restart = [name for name in ("daemon", "output")
-                   if getattr(new, name) != getattr(self.config, name)]
+        mine = owned(new.devices, self.shard)
+        diff = self.scheduler.apply(mine)
+        reload.record_reloaded(self.recorder, self.config, new, len(mine), diff)
         self.config = new
-        self.recorder.event(
-            "reloaded", config=str(new.path), devices=len(new.devices),
-            added=diff["added"], removed=diff["removed"], changed=diff["changed"],
-            unchanged=len(diff["unchanged"]), needs_restart=restart,
-        )
         self.notifier.ready(self._status())
 
     def _status(self) -> str:
