@@ -247,8 +247,23 @@ class Scheduler:
             fields = {"status": "error", "error_type": "cancelled",
                       "error": "cancelled at shutdown after the drain grace period"}
             raise
+        except Exception as exc:  # noqa: BLE001 - a bug of our own: the poll still ends in a summary
+            fields = self._internal_error_fields(outcome, exc)
         finally:
             self._finish(state, tick, seq, outcome, started, fields)
+
+    @staticmethod
+    def _internal_error_fields(outcome: PollOutcome, exc: Exception) -> dict[str, Any]:
+        """What a poll that raised something other than an SNMP error says: the exception's type
+        and the part that was running (not its message, which could hold any value)."""
+        running = outcome.running
+        if running is not None:
+            outcome.failed_parts.append({"part": running, "error_type": "internal_error"})
+        where = f" while polling {running if running == 'scalars' else 'table ' + running}" \
+            if running is not None else ""
+        return {"status": "partial" if outcome.parts_ok else "error",
+                "error_type": "internal_error",
+                "error": f"internal error ({type(exc).__name__}){where}"}
 
     @staticmethod
     def _deadline_fields(device: Device, outcome: PollOutcome, queued: bool) -> dict[str, Any]:

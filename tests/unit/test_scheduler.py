@@ -294,3 +294,36 @@ def test_an_ipv6_device_is_summarized_with_its_address_as_operators_write_it() -
     v6 = dataclasses.replace(device("v6", "::1"), port=1161)
     sink, _, _ = run_fleet([v6], {"::1": agent()}, 10.0)
     assert {p["address"] for p in sink.polls("v6")} == {"[::1]:1161"}
+
+
+class BrokenRequester(TimedRequester):
+    """A requester with a bug for one address: its GETBULK raises what no SNMP error is."""
+
+    async def get_bulk(self, target: Any, *args: Any, **kwargs: Any) -> Any:
+        if target.host == "127.0.0.66":
+            raise RuntimeError("a bug, not the agent")
+        return await super().get_bulk(target, *args, **kwargs)
+
+
+def test_a_bug_in_a_poll_still_ends_in_a_summary_and_moves_no_other_device() -> None:
+    broken, good = device("broken", "127.0.0.66"), device("good", "127.0.0.67")
+    clock = VirtualClock()
+    sink = Sink()
+    requester = BrokenRequester({"127.0.0.66": agent(), "127.0.0.67": agent()}, clock.loop.time)
+
+    async def main() -> int:
+        scheduler = Scheduler((broken, good), SnmpClient(requester), sink, max_in_flight=8)
+        scheduler.start()
+        await asyncio.sleep(30.0)
+        return await scheduler.drain(5.0)
+
+    clock.run(main)
+    polls = sink.polls("broken")
+    assert [p["seq"] for p in polls] == [0, 1, 2]
+    for poll in polls:
+        # the scalars were read and written; the table's walk hit the bug
+        assert (poll["status"], poll["error_type"]) == ("partial", "internal_error")
+        assert poll["error"] == "internal error (RuntimeError) while polling table interfaces"
+        assert poll["failed_parts"] == [{"part": "interfaces", "error_type": "internal_error"}]
+    assert len([f for e, f in sink.records if e == "scalars" and f["device"] == "broken"]) == 3
+    assert {p["status"] for p in sink.polls("good")} == {"ok"}
