@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from poller import errors
 from poller.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,3 +95,45 @@ def test_every_readme_toml_block_loads(tmp_path: Path, monkeypatch: pytest.Monke
 @pytest.mark.parametrize("path", sorted((ROOT / "config").glob("*.toml")), ids=lambda p: p.name)
 def test_every_shipped_config_loads(path: Path) -> None:
     assert load_config(path).devices
+
+
+def _snmp_error_classes() -> list[type[errors.SnmpError]]:
+    found, todo = [], [errors.SnmpError]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def emitted_error_types() -> set[str]:
+    """Every `error_type` a poll record can carry: the SNMP errors poller raises (a base class
+    only when some code raises it itself) and the scheduler's own kinds."""
+    source = "\n".join(path.read_text() for path in (ROOT / "poller").rglob("*.py")
+                       if path.name != "errors.py")
+    types = {cls.error_type for cls in _snmp_error_classes()
+             if cls.__subclasses__() == [] or re.search(rf"\b{cls.__name__}\(", source)}
+    scheduler = (ROOT / "poller" / "scheduler.py").read_text()
+    types |= set(re.findall(r'"error_type": "(\w+)"', scheduler))
+    types |= set(re.findall(r'self\._skip\(state, \w+, "(\w+)"', scheduler))
+    return types
+
+
+def test_every_error_type_has_its_line_in_the_readme_table() -> None:
+    section = README[README.index("#### `error_type`"):README.index("### Events")]
+    rows = [row for row in section.splitlines() if row.startswith("| `")][1:]  # not the header
+    documented = {name for row in rows
+                  for name in re.findall(r"`(\w+)`", row.split(" | ")[0])}
+    emitted = emitted_error_types()
+    assert {"timeout", "overrun", "late", "queue_full", "poll_deadline", "cancelled",
+            "internal_error", "walk_error", "auth_failed"} <= emitted
+    assert emitted - documented == set()
+    assert documented - emitted == set()
+
+
+def test_every_link_inside_the_readme_reaches_a_heading() -> None:
+    """GitHub's anchors: the heading in lower case, without punctuation, spaces as hyphens."""
+    headings = re.findall(r"(?m)^#{2,4} (.+)$", README)
+    anchors = {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+    links = set(re.findall(r"\]\(#([^)]+)\)", README))
+    assert links and links - anchors == set()
