@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Self
 
 
 class Oid(tuple[int, ...]):
@@ -11,7 +12,7 @@ class Oid(tuple[int, ...]):
 
     __slots__ = ()
 
-    def __new__(cls, arcs: Iterable[int] = ()) -> Oid:
+    def __new__(cls, arcs: Iterable[int] = ()) -> Self:
         return super().__new__(cls, arcs)
 
     @classmethod

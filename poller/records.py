@@ -322,7 +322,7 @@ class _RotatingFile:
         self.path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)  # it may have been removed
         # unbuffered: every batch is one joined write of whole lines, and a failed write leaves
         # nothing behind in a buffer to be written later in pieces
-        self._handle = open(self.path, "a+b", buffering=0)
+        self._handle = open(self.path, "a+b", buffering=0)  # noqa: SIM115 - closed by close()
         self._size = self._handle.seek(0, os.SEEK_END)
         self._opened_at = time.monotonic()
         if self._size and os.pread(self._handle.fileno(), 1, self._size - 1) != b"\n":

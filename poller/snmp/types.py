@@ -88,7 +88,7 @@ class Target:
     max_repetitions: int = 25
     max_oids_per_request: int = 32
     #: caps that stop a walk that never ends, and whether OIDs must increase
-    walk: WalkLimits = WalkLimits()
+    walk: WalkLimits = WalkLimits()  # noqa: RUF009 - frozen, so one shared default is safe
 
     @property
     def address(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Sequence
+from typing import ClassVar
 
 import pytest
 
@@ -81,7 +82,7 @@ class Looping(FakeAgent):
 class OutOfOrder(FakeAgent):
     """Rows 1, 3, 2, then the end: one OID that does not increase, none twice."""
 
-    ORDER = {0: 1, 1: 3, 3: 2}
+    ORDER: ClassVar[dict[int, int]] = {0: 1, 1: 3, 3: 2}
 
     def get_next(self, oids: Sequence[Oid]) -> list[VarBind]:
         out = []
