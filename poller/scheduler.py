@@ -247,7 +247,7 @@ class Scheduler:
             fields = {"status": "error", "error_type": "cancelled",
                       "error": "cancelled at shutdown after the drain grace period"}
             raise
-        except Exception as exc:  # noqa: BLE001 - a bug of our own: the poll still ends in a summary
+        except Exception as exc:  # noqa: BLE001 - a bug of ours: the poll still ends in a summary
             fields = self._internal_error_fields(outcome, exc)
         finally:
             self._finish(state, tick, seq, outcome, started, fields)

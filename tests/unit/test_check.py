@@ -64,7 +64,7 @@ def test_a_good_file_prints_the_summary_and_exits_0(tmp_path: Path) -> None:
     assert "every 30 s: 2 (sw1, sw2)" in out and "every 300 s: 1 (ups1)" in out
     assert "credentials  core (v2c), old (v1)" in out
     assert "profile      system (built-in): 6 scalars" in out
-    assert "profile      interfaces (replaces the built-in): 0 scalars, 1 tables with 3 columns" in out
+    assert "profile      interfaces (replaces the built-in): 0 scalars, 1 table with 3 columns" in out
     # sw1, sw2: 1 GET + 1 GETBULK twice a minute each; ups1: 1 GET every 5 minutes
     assert "polls/min    4.2\n" in out
     assert "requests/min at least 8.2 " in out
