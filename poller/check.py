@@ -58,8 +58,10 @@ def summary(config: Config) -> list[str]:
             " (replaces the built-in)" if profile.name in ("system", "interfaces") else ""
         columns = sum(len(t.columns) for t in profile.tables)
         used = sum(1 for d in devices if profile.name in d.profiles)
-        lines.append(f"profile      {profile.name}{origin}: {len(profile.scalars)} scalars, "
-                     f"{len(profile.tables)} tables with {columns} columns; used by {used} devices")
+        lines.append(f"profile      {profile.name}{origin}: "
+                     f"{_count(len(profile.scalars), 'scalar')}, "
+                     f"{_count(len(profile.tables), 'table')} with {_count(columns, 'column')}; "
+                     f"used by {_count(used, 'device')}")
     polls = sum(60.0 / d.interval_s for d in devices)
     requests = sum(60.0 / d.interval_s * min_requests(d) for d in devices)
     lines.append(f"polls/min    {polls:.1f}")
@@ -69,6 +71,10 @@ def summary(config: Config) -> list[str]:
     lines.append(f"output       {output.directory} ({output.data_file}, {output.events_file}; "
                  f"rotate at {output.max_bytes} bytes, keep {output.backups})")
     return lines
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def min_requests(device: Device) -> int:

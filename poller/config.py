@@ -3,9 +3,10 @@ devices by equality). `load_config` (poller.config_load) builds them from a TOML
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Literal
 
 from poller import mib
 from poller.oid import Oid
@@ -207,7 +208,7 @@ class DaemonSettings:
     #: worker processes, each polling its stable share of the fleet (1: no extra process)
     workers: int = 1
     #: the part of the fleet this host polls (`--shard i/n`); 0/1 is all of it
-    shard: Shard = Shard()
+    shard: Shard = Shard()  # noqa: RUF009 - frozen, so one shared default is safe
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

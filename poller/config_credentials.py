@@ -5,7 +5,8 @@ regard to case, and stored in net-snmp's. Keys are secrets: no message shows the
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Protocol
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from poller import secrets
 from poller.config import Credential, Secret, Usm

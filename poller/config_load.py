@@ -11,15 +11,24 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import tomli
 
 from poller import config_credentials, secrets
-from poller.config import Config, Credential, DaemonSettings, Device, OutputSettings, Profile, Secret
-from poller.config_profiles import BUILTIN_PROFILES, RESERVED_FIELDS, ProfileReader
+from poller.config import (
+    Config,
+    Credential,
+    DaemonSettings,
+    Device,
+    OutputSettings,
+    Profile,
+    Secret,
+)
 from poller.config_mibs import read_mibs
+from poller.config_profiles import BUILTIN_PROFILES, RESERVED_FIELDS, ProfileReader
 from poller.config_read import show
 from poller.config_walk import WALK_DEFAULTS, walk_limits
 from poller.errors import ConfigError
@@ -85,11 +94,11 @@ class _Loader(ProfileReader):
                                 f"duplicate device name {device.name!r}")
             names.add(device.name)
             built.append(device)
-        warnings = ()
+        warnings: tuple[str, ...] = ()
         if self.inline_secrets and secrets.readable_by_others(self.path):
-            warnings = (f"{self.path} holds communities or SNMPv3 keys and is readable by every "
+            warnings = ((f"{self.path} holds communities or SNMPv3 keys and is readable by every "
                         "user: chmod o-r it, or use *_file, *_env or *_credential (e.g. "
-                        "community_file, auth_key_env)",)
+                        "community_file, auth_key_env)"),)
         return Config(path=self.path, daemon=daemon, output=output, credentials=credentials,
                       profiles=profiles, devices=tuple(built), warnings=warnings)
 
@@ -226,21 +235,21 @@ class _Loader(ProfileReader):
                             f"{timeout * (retries + 1):g} s is not below the interval "
                             f"{interval:g} s (allowed: timeout x (retries + 1) < interval)")
         columns = {c.name for p in plan for c in p.scalars} | {c.name for t in tables for c in t.columns}
-        return dict(
-            port=self.integer(values["port"], where("port"), 1, 65535),
-            credential=credential,
-            profiles=tuple(chosen),
-            scalar_groups=tuple((p.name, p.scalars) for p in plan if p.scalars),
-            tables=tuple(tables),
-            interval_s=interval,
-            timeout_s=timeout,
-            retries=retries,
-            max_repetitions=self.integer(values["max_repetitions"], where("max_repetitions"), 1, 1000),
-            max_oids_per_request=self.integer(
+        return {
+            "port": self.integer(values["port"], where("port"), 1, 65535),
+            "credential": credential,
+            "profiles": tuple(chosen),
+            "scalar_groups": tuple((p.name, p.scalars) for p in plan if p.scalars),
+            "tables": tuple(tables),
+            "interval_s": interval,
+            "timeout_s": timeout,
+            "retries": retries,
+            "max_repetitions": self.integer(values["max_repetitions"], where("max_repetitions"), 1, 1000),
+            "max_oids_per_request": self.integer(
                 values["max_oids_per_request"], where("max_oids_per_request"), 1, 1000),
-            tags=self.tags(values["tags"], where("tags"), columns),
-            walk=walk_limits(self, values, where),
-        )
+            "tags": self.tags(values["tags"], where("tags"), columns),
+            "walk": walk_limits(self, values, where),
+        }
 
     def credential_ref(self, raw: Any, where: str, known: Mapping[str, Credential]) -> Credential:
         name = self.string(raw, where, secret=True)

@@ -4,8 +4,9 @@ one ConfigError line that names the file, the key and (never for a secret) the v
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from poller.errors import ConfigError
 

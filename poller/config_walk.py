@@ -3,7 +3,8 @@ max_walk_requests, max_walk_time): their defaults and their checks, for poller.c
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from poller.config import WalkLimits
 

@@ -10,12 +10,13 @@ import os
 import signal
 import sys
 import time
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import uvloop
 
-from poller import __version__
+from poller import __version__, reload
 from poller.config import Config, Device
 from poller.poll import PollOutcome
 from poller.records import Recorder
@@ -172,25 +173,14 @@ class _Daemon:
 
     def _reload(self) -> None:
         """Validate the file again; keep the running fleet when it is bad."""
-        from poller.config import load_config
-        from poller.errors import ConfigError
-
-        self.notifier.reloading()
-        try:
-            new = self.command_line.apply(load_config(self.config.path))
-        except ConfigError as exc:
-            self.recorder.event("reload_failed", config=str(self.config.path), error=str(exc))
-            self.notifier.ready(f"reload failed, still polling {self.scheduler.devices} devices")
+        new = reload.load_again(self.config, self.command_line, self.recorder, self.notifier,
+                                self.scheduler.devices)
+        if new is None:
             return
-        diff = self.scheduler.apply(owned(new.devices, self.shard))
-        restart = [name for name in ("daemon", "output")
-                   if getattr(new, name) != getattr(self.config, name)]
+        mine = owned(new.devices, self.shard)
+        diff = self.scheduler.apply(mine)
+        reload.record_reloaded(self.recorder, self.config, new, len(mine), diff)
         self.config = new
-        self.recorder.event(
-            "reloaded", config=str(new.path), devices=len(new.devices),
-            added=diff["added"], removed=diff["removed"], changed=diff["changed"],
-            unchanged=len(diff["unchanged"]), needs_restart=restart,
-        )
         self.notifier.ready(self._status())
 
     def _status(self) -> str:
@@ -311,7 +301,7 @@ def console_writer(recorder: Recorder | ShippedRecords) -> Any:
 
 def console_line(device: Device, fields: dict[str, Any], outcome: PollOutcome, took_s: float) -> str:
     """One short human line per poll, for the terminal (`make run`)."""
-    clock = datetime.now(timezone.utc).strftime("%H:%M:%S")
+    clock = datetime.now(UTC).strftime("%H:%M:%S")
     status = fields.get("status", "?")
     parts = [f"{clock} {device.name:<16} {status:<8} {took_s * 1000:7.1f} ms",
              f"{outcome.stats.requests:3d} req {outcome.stats.varbinds:5d} vb {outcome.rows:3d} rows"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
+from typing import Self
 
 
 class Oid(tuple[int, ...]):
@@ -11,15 +12,14 @@ class Oid(tuple[int, ...]):
 
     __slots__ = ()
 
-    def __new__(cls, arcs: Iterable[int] = ()) -> Oid:
+    def __new__(cls, arcs: Iterable[int] = ()) -> Self:
         return super().__new__(cls, arcs)
 
     @classmethod
     def parse(cls, text: str) -> Oid:
         """Parse a numeric OID, with or without a leading dot: '1.3.6.1' or '.1.3.6.1'."""
         body = text.strip()
-        if body.startswith("."):
-            body = body[1:]
+        body = body.removeprefix(".")
         if not body:
             raise ValueError(f"empty OID {text!r}")
         parts = body.split(".")

@@ -7,7 +7,8 @@ reason, never a spike.
 
 from __future__ import annotations
 
-from typing import Any, Hashable, NamedTuple
+from collections.abc import Hashable
+from typing import Any, NamedTuple
 
 #: TimeTicks (sysUpTime) wrap at 2^32 hundredths of a second: after ~497 days
 TICKS_WRAP = 2**32
@@ -24,8 +25,16 @@ class Rate(NamedTuple):
 class CounterTracker:
     """Last value and time of every counter of one device, keyed by (table, index, column)."""
 
-    __slots__ = ("_last", "_seen", "_rows_seen", "_uptime", "_restarted", "_markers", "_reasons",
-                 "labels")
+    __slots__ = (
+        "_last",
+        "_markers",
+        "_reasons",
+        "_restarted",
+        "_rows_seen",
+        "_seen",
+        "_uptime",
+        "labels",
+    )
 
     def __init__(self) -> None:
         self._last: dict[Hashable, tuple[int, float]] = {}

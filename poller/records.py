@@ -22,6 +22,7 @@ import shutil
 import sys
 import threading
 import time
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
@@ -51,7 +52,7 @@ BATCH_LINES = 4096
 _second: tuple[int, str] = (-1, "")
 
 
-def _timestamp(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _timestamp(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
     """Put `timestamp` (RFC 3339 UTC, milliseconds) and `event` first, fields after, in order."""
     global _second
     now = time.time()
@@ -66,7 +67,7 @@ def _timestamp(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
 _ORJSON_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
 
 
-def _render(_: Any, __: str, event_dict: dict[str, Any]) -> bytes:
+def _render(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> bytes:
     try:
         return orjson.dumps(event_dict, default=str, option=_ORJSON_OPTIONS)
     except TypeError:
@@ -75,7 +76,7 @@ def _render(_: Any, __: str, event_dict: dict[str, Any]) -> bytes:
         return _render_slowly(event_dict)
 
 
-def _render_slowly(event_dict: dict[str, Any]) -> bytes:
+def _render_slowly(event_dict: Mapping[str, Any]) -> bytes:
     try:
         text = json.dumps(event_dict, default=str, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
@@ -321,7 +322,7 @@ class _RotatingFile:
         self.path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)  # it may have been removed
         # unbuffered: every batch is one joined write of whole lines, and a failed write leaves
         # nothing behind in a buffer to be written later in pieces
-        self._handle = open(self.path, "a+b", buffering=0)
+        self._handle = open(self.path, "a+b", buffering=0)  # noqa: SIM115 - closed by close()
         self._size = self._handle.seek(0, os.SEEK_END)
         self._opened_at = time.monotonic()
         if self._size and os.pread(self._handle.fileno(), 1, self._size - 1) != b"\n":

@@ -7,7 +7,7 @@ import asyncio
 import math
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from poller.config import Device
@@ -247,8 +247,23 @@ class Scheduler:
             fields = {"status": "error", "error_type": "cancelled",
                       "error": "cancelled at shutdown after the drain grace period"}
             raise
+        except Exception as exc:  # noqa: BLE001 - a bug of ours: the poll still ends in a summary
+            fields = self._internal_error_fields(outcome, exc)
         finally:
             self._finish(state, tick, seq, outcome, started, fields)
+
+    @staticmethod
+    def _internal_error_fields(outcome: PollOutcome, exc: Exception) -> dict[str, Any]:
+        """What a poll that raised something other than an SNMP error says: the exception's type
+        and the part that was running (not its message, which could hold any value)."""
+        running = outcome.running
+        if running is not None:
+            outcome.failed_parts.append({"part": running, "error_type": "internal_error"})
+        where = f" while polling {running if running == 'scalars' else 'table ' + running}" \
+            if running is not None else ""
+        return {"status": "partial" if outcome.parts_ok else "error",
+                "error_type": "internal_error",
+                "error": f"internal error ({type(exc).__name__}){where}"}
 
     @staticmethod
     def _deadline_fields(device: Device, outcome: PollOutcome, queued: bool) -> dict[str, Any]:
@@ -318,7 +333,7 @@ class Scheduler:
 
     def _wall(self, loop_time: float) -> str:
         """A loop-clock instant as RFC 3339 UTC."""
-        wall = datetime.now(timezone.utc).timestamp() - (self._loop.time() - loop_time)
-        return datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="milliseconds").replace(
+        wall = datetime.now(UTC).timestamp() - (self._loop.time() - loop_time)
+        return datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds").replace(
             "+00:00", "Z"
         )

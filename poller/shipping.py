@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import pickle
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from poller.records import DATA, EVENTS, bound_logger
 

@@ -26,14 +26,19 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from poller import __version__
+from poller import __version__, reload
 from poller.config import Config, Device
 from poller.daemon import (
-    Signals, polls_completing, shard_fields, signal_name, slowest_interval_s,
+    Signals,
+    polls_completing,
+    shard_fields,
+    signal_name,
+    slowest_interval_s,
 )
 from poller.records import Recorder
 from poller.shard import CommandLine, owned, split
@@ -265,30 +270,17 @@ class Supervisor:
     # -- reload and drain ----------------------------------------------------------------------
 
     def _reload(self) -> None:
-        from poller.config import load_config
-        from poller.errors import ConfigError
-
-        self.notifier.reloading()
-        try:
-            new = self.command_line.apply(load_config(self.config.path))
-        except ConfigError as exc:
-            self.recorder.event("reload_failed", config=str(self.config.path), error=str(exc))
-            self.notifier.ready(f"reload failed, still polling {self.devices} devices")
+        new = reload.load_again(self.config, self.command_line, self.recorder, self.notifier,
+                                self.devices)
+        if new is None:
             return
         before = {d.name: d for h in self.handles for d in h.devices}
         mine = owned(new.devices, self.shard)
         for handle, share in zip(self.handles, split(mine, self.shard, len(self.handles))):
             handle.devices = share
             self._order(handle, "apply", share)
-        diff = fleet_diff(before, mine)
-        restart = [name for name in ("daemon", "output")
-                   if getattr(new, name) != getattr(self.config, name)]
+        reload.record_reloaded(self.recorder, self.config, new, len(mine), fleet_diff(before, mine))
         self.config = new
-        self.recorder.event(
-            "reloaded", config=str(new.path), devices=len(mine),
-            added=diff["added"], removed=diff["removed"], changed=diff["changed"],
-            unchanged=len(diff["unchanged"]), needs_restart=restart,
-        )
         self.notifier.ready(self._status())
 
     async def _drain(self, signal_name: str | None, cause: str) -> None:

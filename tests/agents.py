@@ -181,7 +181,7 @@ def wait_ready(host: str, port: int, community: str, process: subprocess.Popen[b
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise AgentError(f"agent on {host}:{port} exited with {process.returncode}")
-        if subprocess.run(command, capture_output=True).returncode == 0:
+        if subprocess.run(command, capture_output=True, check=False).returncode == 0:
             return
         time.sleep(0.3)
     raise AgentError(f"agent on {host}:{port} did not answer within {timeout_s:g} s")

@@ -4,10 +4,10 @@ A missing agent binary fails the tests that need it; nothing is skipped."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

@@ -24,7 +24,7 @@ class SlowRelay:
         while not self._stop.is_set():
             try:
                 data, client = self.sock.recvfrom(65535)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -39,7 +39,7 @@ class SlowRelay:
             upstream.sendto(data, self.upstream)
             try:
                 answer = upstream.recv(65535)
-            except socket.timeout:
+            except TimeoutError:
                 return
         if not self._stop.is_set():
             self.sock.sendto(answer, client)

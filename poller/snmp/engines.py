@@ -4,7 +4,7 @@ codec speaks v1/v2c only), created on the first v3 request, so a v1/v2c fleet ne
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from poller.oid import Oid
 from poller.snmp.client import Requester

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from poller.errors import SnmpAgentError, SnmpError, SnmpNoSuchName, SnmpTooBig
 from poller.oid import Oid

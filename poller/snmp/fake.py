@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-from typing import Sequence
+from collections.abc import Sequence
 
 from poller.errors import SnmpAgentError, SnmpNoSuchName, SnmpTimeout, SnmpTooBig
 from poller.oid import Oid

@@ -8,7 +8,8 @@ discovery is pysnmp's, cached per agent address (5 minutes) by its message proce
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from pysnmp.hlapi.v3arch.asyncio import (
     CommunityData,

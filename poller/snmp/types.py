@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 from poller.config import Credential, WalkLimits
 from poller.oid import Oid
@@ -66,7 +66,7 @@ SMI_TYPE_NAMES = {
 }
 
 #: int for numbers, bytes for OCTETS/OPAQUE/IPADDRESS (4 raw bytes), Oid for OID, None when absent
-Value = Union[int, bytes, Oid, None]
+Value = int | bytes | Oid | None
 
 
 class VarBind(NamedTuple):
@@ -88,7 +88,7 @@ class Target:
     max_repetitions: int = 25
     max_oids_per_request: int = 32
     #: caps that stop a walk that never ends, and whether OIDs must increase
-    walk: WalkLimits = WalkLimits()
+    walk: WalkLimits = WalkLimits()  # noqa: RUF009 - frozen, so one shared default is safe
 
     @property
     def address(self) -> str:

@@ -14,8 +14,8 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 BINARY = "prometheus-snmp-exporter"
 MODULE = "bench"

@@ -14,12 +14,12 @@ pysnmp engine does. Only the bench imports these libraries (`pip install .[bench
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import resource
 import sys
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 GETS = ("1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.1.5.0")
 WALKS = ("1.3.6.1.2.1.2.2", "1.3.6.1.2.1.31.1.1")
@@ -74,8 +74,14 @@ async def _aiosnmp() -> tuple[Poll, Callable[[], Awaitable[None]]]:
 
 async def _pysnmp(lookup_mib: bool) -> tuple[Poll, Callable[[], Awaitable[None]]]:
     from pysnmp.hlapi.v3arch.asyncio import (
-        CommunityData, ContextData, ObjectIdentity, ObjectType, SnmpEngine, UdpTransportTarget,
-        bulk_walk_cmd, get_cmd,
+        CommunityData,
+        ContextData,
+        ObjectIdentity,
+        ObjectType,
+        SnmpEngine,
+        UdpTransportTarget,
+        bulk_walk_cmd,
+        get_cmd,
     )
 
     engine = SnmpEngine()

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.bench import exporter
+from tests.bench import exporter, host
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINES = ("builtin", "pysnmp")
@@ -48,7 +48,6 @@ REPETITIONS = 25
 OUT = ROOT / "bench-out"
 NETNS = "poller-bench"
 BASE_PORT = 20161
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 WALKS = ("1.3.6.1.2.1.2.2", "1.3.6.1.2.1.31.1.1")
 GETS = ("1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.1.5.0")
 
@@ -91,7 +90,7 @@ def main() -> int:
     settings = Settings.from_env()
     if "--inside" not in sys.argv and settings.interfaces > 0:
         if shutil.which("ip") and os.geteuid() == 0:
-            return _in_namespace(settings)
+            return host.rerun_in_namespace(NETNS, "tests.bench.run", settings.interfaces)
         print("bench: no `ip netns` here (needs root and iproute2): using the host's interfaces")
     OUT.mkdir(exist_ok=True)
     rounds: list[dict[str, dict[str, float]]] = []
@@ -103,7 +102,7 @@ def main() -> int:
             for n in range(settings.rounds):
                 print(f"bench: round {n + 1} of {settings.rounds}", flush=True)
                 rounds.append(_measure_round(settings, Path(tmp), skipped))
-            agent_cpu = _cpu_s(agent.pid)
+            agent_cpu = host.cpu_s(agent.pid)
         finally:
             agent.terminate()
             agent.wait(10)
@@ -130,7 +129,7 @@ def _measure_round(
     else:
         config = tmp / "snmp.yml"
         config.write_text(exporter.module_yaml(GETS, WALKS, REPETITIONS))
-        raw = exporter.measure(_ports(settings), settings.peer_polls, _cpu_s, config,
+        raw = exporter.measure(_ports(settings), settings.peer_polls, host.cpu_s, config,
                                OUT / "snmp-exporter.stderr")
         results[EXPORTER] = _costs(raw["cpu_s"], raw["varbinds"], raw["requests"], raw["polls"],
                                    raw["wall_s"])
@@ -157,7 +156,8 @@ def _measure_library(settings: Settings, library: str) -> dict[str, float] | str
     command = [sys.executable, "-m", "tests.bench.peers", library, "--ports", ports,
                "--polls", str(settings.peer_polls)]
     try:
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900,
+                              check=False)
     except subprocess.TimeoutExpired:
         return "no result within 900 s"
     if done.returncode != 0:
@@ -165,20 +165,6 @@ def _measure_library(settings: Settings, library: str) -> dict[str, float] | str
         return lines[-1]
     raw = json.loads(done.stdout)
     return _costs(raw["cpu_s"], raw["varbinds"], raw["requests"], raw["polls"], raw["wall_s"])
-
-
-def _in_namespace(settings: Settings) -> int:
-    """Re-run this script inside a fresh namespace with `interfaces` empty bridges on it."""
-    subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
-    subprocess.run(["ip", "netns", "add", NETNS], check=True)
-    try:
-        subprocess.run(["ip", "-n", NETNS, "link", "set", "lo", "up"], check=True)
-        batch = "".join(f"link add port{i} type bridge\n" for i in range(settings.interfaces))
-        subprocess.run(["ip", "-n", NETNS, "-batch", "-"], input=batch.encode(), check=True)
-        cmd = ["ip", "netns", "exec", NETNS, sys.executable, "-m", "tests.bench.run", "--inside"]
-        return subprocess.run(cmd, cwd=ROOT).returncode
-    finally:
-        subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
 
 
 # -- the fleet -------------------------------------------------------------------------------
@@ -203,7 +189,7 @@ def _wait_ready(port: int) -> None:
     while time.monotonic() < deadline:
         probe = subprocess.run(
             ["snmpget", "-v2c", "-c", "public", "-t", "0.5", "-r", "0", f"127.0.0.1:{port}", GETS[0]],
-            capture_output=True,
+            capture_output=True, check=False,
         )
         if probe.returncode == 0:
             return
@@ -251,10 +237,10 @@ def _measure_poller(
     )
     try:
         time.sleep(settings.interval_s * 1.5)  # start-up and the first round stay out of the window
-        t0, cpu0 = time.time(), _cpu_s(poller.pid)
+        t0, cpu0 = time.time(), host.cpu_s(poller.pid)
         time.sleep(settings.seconds)
-        t1, cpu1 = time.time(), _cpu_s(poller.pid)
-        peak_rss_kib = _status_kib(poller.pid, "VmHWM")
+        t1, cpu1 = time.time(), host.cpu_s(poller.pid)
+        peak_rss_kib = host.status_kib(poller.pid, "VmHWM")
     finally:
         poller.send_signal(signal.SIGTERM)
         code = poller.wait(60)
@@ -304,25 +290,13 @@ def _polls_between(path: Path, t0: float, t1: float) -> list[dict[str, object]]:
                 record = json.loads(line)
                 if record.get("event") != "poll" or record.get("status") == "skipped":
                     continue
-                at = datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
+                at = datetime.fromisoformat(record["timestamp"]).timestamp()
                 if t0 <= at < t1:
                     polls.append(record)
     return polls
 
 
 # -- numbers -------------------------------------------------------------------------------------
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
-
-
-def _status_kib(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return 0
 
 
 def _costs(cpu_s: float, varbinds: int, requests: int, polls: int, wall_s: float) -> dict[str, float]:

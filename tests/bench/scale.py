@@ -21,7 +21,6 @@ import math
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -30,11 +29,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tests.bench import host
+
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "bench-out" / "scale"
 NETNS = "poller-scale"
 BASE_PORT = 20000
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 COLUMNS = ("ifName", "ifOperStatus", "ifHighSpeed", "ifHCInOctets", "ifHCOutOctets",
            "ifHCInUcastPkts", "ifHCOutUcastPkts", "ifInDiscards", "ifInErrors", "ifOutErrors")
 TIMEOUT_TYPES = ("timeout", "poll_deadline")
@@ -77,7 +77,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     if "--inside" not in sys.argv:
         if shutil.which("ip") and os.geteuid() == 0:
-            return _in_namespace()
+            return host.rerun_in_namespace(NETNS, "tests.bench.scale")
         print("bench-scale: no `ip netns` here (needs root and iproute2): on the host's loopback")
     OUT.mkdir(parents=True, exist_ok=True)
     results = []
@@ -89,23 +89,6 @@ def main() -> int:
             json.dumps({"settings": asdict(settings), "sizes": results}, indent=2) + "\n")
     _print_table(settings, results)
     return 0
-
-
-def _in_namespace() -> int:
-    subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
-    subprocess.run(["ip", "netns", "add", NETNS], check=True)
-    try:
-        subprocess.run(["ip", "-n", NETNS, "link", "set", "lo", "up"], check=True)
-        command = ["ip", "netns", "exec", NETNS, sys.executable, "-m", "tests.bench.scale",
-                   "--inside"]
-        inside = subprocess.Popen(command, cwd=ROOT)
-        try:
-            return inside.wait()
-        except KeyboardInterrupt:
-            inside.send_signal(signal.SIGTERM)
-            return inside.wait()
-    finally:
-        subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
 
 
 # -- one size --------------------------------------------------------------------------------
@@ -177,15 +160,15 @@ def fleet_toml(settings: Settings, devices: int, out_dir: Path) -> str:
 def _watch(pid: int, warmup_s: float, window_s: float) -> dict[str, Any]:
     """CPU and RSS of the poller over the window (after the warm-up), RSS every 30 s."""
     time.sleep(warmup_s)
-    t0, cpu0, rss0 = time.time(), _cpu_s(pid), _status_kib(pid, "VmRSS")
+    t0, cpu0, rss0 = time.time(), host.cpu_s(pid), host.status_kib(pid, "VmRSS")
     series = [rss0]
     end = t0 + window_s
     while time.time() < end:
         time.sleep(min(30.0, max(0.0, end - time.time())))
-        series.append(_status_kib(pid, "VmRSS"))
-    t1, cpu1 = time.time(), _cpu_s(pid)
+        series.append(host.status_kib(pid, "VmRSS"))
+    t1, cpu1 = time.time(), host.cpu_s(pid)
     return {"t0": t0, "t1": t1, "cpu_s": cpu1 - cpu0, "rss_kib": series,
-            "peak_rss_kib": _status_kib(pid, "VmHWM")}
+            "peak_rss_kib": host.status_kib(pid, "VmHWM")}
 
 
 # -- what happened ---------------------------------------------------------------------------
@@ -276,7 +259,7 @@ def _fleet_stats(directory: Path) -> dict[str, Any]:
 
 
 def _epoch(stamp: str) -> float:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(stamp).timestamp()
 
 
 def _quantile(values: list[float], q: float) -> float | None:
@@ -285,18 +268,6 @@ def _quantile(values: list[float], q: float) -> float | None:
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(1000 * seconds, 1)
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
-
-
-def _status_kib(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return 0
 
 
 def _udp_counters() -> dict[str, int]:

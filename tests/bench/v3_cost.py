@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ from poller.snmp.client import SnmpClient
 from poller.snmp.engines import make_requester
 from poller.snmp.types import RequestStats, Target
 from tests import agents
+from tests.bench import host
 
 ROOT = Path(__file__).resolve().parents[2]
 NETNS = "poller-bench-v3"
@@ -125,16 +125,7 @@ def main() -> int:
     interfaces = int(os.environ.get("BENCH_INTERFACES", "48"))
     if "--inside" in sys.argv or interfaces <= 0 or not (shutil.which("ip") and os.geteuid() == 0):
         return run_inside()
-    subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
-    subprocess.run(["ip", "netns", "add", NETNS], check=True)
-    try:
-        subprocess.run(["ip", "-n", NETNS, "link", "set", "lo", "up"], check=True)
-        batch = "".join(f"link add port{i} type bridge\n" for i in range(interfaces))
-        subprocess.run(["ip", "-n", NETNS, "-batch", "-"], input=batch.encode(), check=True)
-        command = ["ip", "netns", "exec", NETNS, sys.executable, "-m", "tests.bench.v3_cost", "--inside"]
-        return subprocess.run(command, cwd=ROOT).returncode
-    finally:
-        subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
+    return host.rerun_in_namespace(NETNS, "tests.bench.v3_cost", interfaces)
 
 
 if __name__ == "__main__":

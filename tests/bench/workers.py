@@ -22,8 +22,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.bench import host
 from tests.bench.run import (
-    BASE_PORT, OUT, ROOT, Settings, _costs, _cpu_s, _fleet_toml, _polls_between, _start_snmpd,
+    BASE_PORT,
+    OUT,
+    ROOT,
+    Settings,
+    _costs,
+    _fleet_toml,
+    _polls_between,
+    _start_snmpd,
     _wait_ready,
 )
 
@@ -49,7 +57,7 @@ def main() -> int:
     fleets = loads()
     interfaces = next(iter(fleets.values())).interfaces
     if "--inside" not in sys.argv and interfaces > 0 and shutil.which("ip") and os.geteuid() == 0:
-        return _in_namespace(interfaces)
+        return host.rerun_in_namespace(NETNS, "tests.bench.workers", interfaces)
     rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
     OUT.mkdir(exist_ok=True)
     results: dict[str, dict[int, list[dict[str, float]]]] = {
@@ -76,27 +84,13 @@ def main() -> int:
     return 0
 
 
-def _in_namespace(interfaces: int) -> int:
-    subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
-    subprocess.run(["ip", "netns", "add", NETNS], check=True)
-    try:
-        subprocess.run(["ip", "-n", NETNS, "link", "set", "lo", "up"], check=True)
-        batch = "".join(f"link add port{i} type bridge\n" for i in range(interfaces))
-        subprocess.run(["ip", "-n", NETNS, "-batch", "-"], input=batch.encode(), check=True)
-        cmd = ["ip", "netns", "exec", NETNS, sys.executable, "-m", "tests.bench.workers",
-               "--inside"]
-        return subprocess.run(cmd, cwd=ROOT).returncode
-    finally:
-        subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
-
-
 def _tree_cpu_s(pid: int) -> float:
     """CPU of a process and its children (the workers), user + sys."""
-    total = _cpu_s(pid)
+    total = host.cpu_s(pid)
     for task in Path(f"/proc/{pid}/task").iterdir():
         for child in (task / "children").read_text().split():
             try:
-                total += _cpu_s(int(child))
+                total += host.cpu_s(int(child))
             except FileNotFoundError:
                 pass
     return total
@@ -113,9 +107,9 @@ def _measure(settings: Settings, tmp: Path, workers: int) -> dict[str, float]:
                               cwd=ROOT, stderr=stderr)
     try:
         time.sleep(settings.interval_s * 1.5 + 2)  # start-up and the first round stay out
-        t0, cpu0, parent0 = time.time(), _tree_cpu_s(poller.pid), _cpu_s(poller.pid)
+        t0, cpu0, parent0 = time.time(), _tree_cpu_s(poller.pid), host.cpu_s(poller.pid)
         time.sleep(settings.seconds)
-        t1, cpu1, parent1 = time.time(), _tree_cpu_s(poller.pid), _cpu_s(poller.pid)
+        t1, cpu1, parent1 = time.time(), _tree_cpu_s(poller.pid), host.cpu_s(poller.pid)
     finally:
         poller.send_signal(signal.SIGTERM)
         code = poller.wait(60)
@@ -152,8 +146,8 @@ def _print(fleets: dict[str, Settings], report: dict[str, dict[int, dict[str, fl
                   for i, (c, w) in enumerate(zip(header, widths))))
     for name, by in report.items():
         for workers, r in by.items():
-            row = (f"{name} ({fleets[name].devices} dev / {fleets[name].interval_s:g} s), "
-                   f"w={workers}", r["polls_per_s"], r["scheduled_per_s"], r["ok_per_s"],
+            row = ((f"{name} ({fleets[name].devices} dev / {fleets[name].interval_s:g} s), "
+                   f"w={workers}"), r["polls_per_s"], r["scheduled_per_s"], r["ok_per_s"],
                    r["varbinds_per_s"], r["cpu_us_per_vb"], r["lag_p50_ms"], r["lag_p99_ms"],
                    r["not_ok"])
             print("".join(str(c).rjust(w) if i else str(c).ljust(w)

@@ -19,7 +19,7 @@ class Malformed(ValueError):
 
 
 class Request:
-    __slots__ = ("version", "community", "pdu", "request_id", "a", "b", "names", "varbind_list")
+    __slots__ = ("a", "b", "community", "names", "pdu", "request_id", "varbind_list", "version")
 
     def __init__(self, version: int, community: bytes, pdu: int, request_id: int, a: int, b: int,
                  names: list[bytes], varbind_list: bytes) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import bz2
 from pathlib import Path
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 from tests.fleet import codec
 from tests.fleet.codec import Request
@@ -35,7 +35,7 @@ class Moving(NamedTuple):
     per_device: bool
 
 
-Part = Union[bytes, Moving]
+Part = bytes | Moving
 
 
 class Device(NamedTuple):

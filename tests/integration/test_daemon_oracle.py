@@ -515,8 +515,8 @@ def test_two_cycles_on_advancing_recordings_agree_and_keep_their_labels(
         first, second = device_polls[:2]
         check_device(tally, device, [first, second], observed.brackets[device],
                      (INTERFACES, IFS32))
-        same_rows = all([check_labels_kept(tally, device, table, first, second)
-                         for table in (INTERFACES, IFS32)])
+        same_rows = all(check_labels_kept(tally, device, table, first, second)
+                         for table in (INTERFACES, IFS32))
         if same_rows and second.summary["varbinds"] >= first.summary["varbinds"]:
             tally.fail(device, "the second poll read the labels again: "
                                f"{second.summary['varbinds']} varbinds after "

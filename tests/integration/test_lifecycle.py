@@ -50,7 +50,7 @@ class NotifyListener:
                 return
             try:
                 self.messages.append(self.sock.recv(4096).decode())
-            except socket.timeout:
+            except TimeoutError:
                 pass
         raise AssertionError(f"no {field} within {timeout_s} s; got {self.messages[start:]}")
 
@@ -59,7 +59,7 @@ class NotifyListener:
         while time.monotonic() < deadline:
             try:
                 self.messages.append(self.sock.recv(4096).decode())
-            except socket.timeout:
+            except TimeoutError:
                 pass
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -35,11 +36,11 @@ IF_TYPE = Oid.parse("1.3.6.1.2.1.2.2.1.3")
 
 def credential(of: agents.V3User, **changes: Any) -> Credential:
     """The poller credential of an snmpd user; net-snmp's names are poller's canonical ones."""
-    fields: dict[str, Any] = dict(
-        user=of.name, level=of.level, auth_protocol=of.auth, priv_protocol=of.priv,
-        auth_key=Secret(of.auth_key) if of.auth_key else None,
-        priv_key=Secret(of.priv_key) if of.priv_key else None,
-    )
+    fields: dict[str, Any] = {
+        "user": of.name, "level": of.level, "auth_protocol": of.auth, "priv_protocol": of.priv,
+        "auth_key": Secret(of.auth_key) if of.auth_key else None,
+        "priv_key": Secret(of.priv_key) if of.priv_key else None,
+    }
     fields.update(changes)
     return Credential(name=of.name, version="3", usm=Usm(**fields))
 

@@ -28,14 +28,15 @@ def unit(tmp_path: Path) -> Path:
 
 
 def test_the_unit_verifies(unit: Path) -> None:
-    done = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
+    done = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True,
+                          check=False)
     assert done.returncode == 0, done.stderr
     assert "poller.service" not in done.stderr, done.stderr
 
 
 def test_the_unit_is_well_hardened(unit: Path) -> None:
     done = subprocess.run(["systemd-analyze", "security", "--offline=true", str(unit)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     match = re.search(r"Overall exposure level for poller.service: ([0-9.]+)", done.stdout)
     assert match, done.stdout + done.stderr
     assert float(match[1]) <= 1.5  # README quotes the score; "OK" ends at 4.9

@@ -14,9 +14,10 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -98,7 +99,7 @@ def stop(daemon: subprocess.Popen[bytes], signum: int = signal.SIGTERM) -> str:
 
 
 def epoch(stamp: str) -> float:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(stamp).timestamp()
 
 
 def wait_for_event(out: Path, predicate: Any, timeout_s: float = 15.0) -> dict[str, Any]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
+from typing import ClassVar
 
 import pytest
 
@@ -81,7 +82,7 @@ class Looping(FakeAgent):
 class OutOfOrder(FakeAgent):
     """Rows 1, 3, 2, then the end: one OID that does not increase, none twice."""
 
-    ORDER = {0: 1, 1: 3, 3: 2}
+    ORDER: ClassVar[dict[int, int]] = {0: 1, 1: 3, 3: 2}
 
     def get_next(self, oids: Sequence[Oid]) -> list[VarBind]:
         out = []
@@ -146,7 +147,7 @@ def test_a_failed_table_keeps_the_scalars_and_the_other_tables_and_says_which_fa
     assert outcome.failed_parts == [{"part": "loop", "error_type": "non_increasing_oid"}]
     assert outcome.error_message is not None
     assert outcome.error_message.startswith("table loop: sw (127.0.0.1:161) returned ")
-    assert [r for e, r in outcome.records if e == "scalars"][0]["sysName"] == "sw"
+    assert next(r for e, r in outcome.records if e == "scalars")["sysName"] == "sw"
     assert [r["ifName"] for e, r in outcome.records if e == "row"] == ["e1", "e2"]
 
 

@@ -375,7 +375,10 @@ def test_no_message_shows_a_community(tmp_path: Path, text: str) -> None:
      "[defaults]\nzz = 1\n",
      "[credentials.c]\nzz = 1\n", '[credentials.c]\nversion = "3"\nzz = 1\n',
      "[profiles.p]\nzz = 1\n",
-     "[[profiles.p.tables]]\nzz = 1\n", DEVICE + "zz = 1\n"],
+     "[[profiles.p.tables]]\nzz = 1\n", DEVICE + "zz = 1\n",
+     '[profiles.p]\nscalars = [{ name = "x", oid = "1.3.6.1.2.1.1.5.0", zz = 1 }]\n',
+     ('[[profiles.p.tables]]\nname = "t"\ncolumns = ["ifDescr"]\n'
+      'lookups = [{ column = "ifName", by = "ifIndex", zz = 1 }]\n')],
 )
 def test_the_example_documents_every_key(tmp_path: Path, snippet: str) -> None:
     """Every key the loader allows (read from its own unknown-key message) is in the example."""

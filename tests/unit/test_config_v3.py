@@ -22,8 +22,8 @@ def v3(**keys: object) -> str:
     return "\n".join(lines) + "\n" + DEVICE
 
 
-AUTH_PRIV = dict(user="poller", security_level="authPriv", auth_protocol="SHA-256",
-                 auth_key=AUTH_KEY, priv_protocol="AES-256", priv_key=PRIV_KEY)
+AUTH_PRIV = {"user": "poller", "security_level": "authPriv", "auth_protocol": "SHA-256",
+                 "auth_key": AUTH_KEY, "priv_protocol": "AES-256", "priv_key": PRIV_KEY}
 
 
 def load(tmp_path: Path, text: str) -> Usm:
@@ -73,8 +73,8 @@ def test_priv_protocol_spellings(tmp_path: Path, written: str, canonical: str) -
 @pytest.mark.parametrize(("written", "level"), [("noauthnopriv", "noAuthNoPriv"),
                                                 ("AUTHNOPRIV", "authNoPriv"), ("authPriv", "authPriv")])
 def test_level_spellings(tmp_path: Path, written: str, level: str) -> None:
-    keys = {"noAuthNoPriv": dict(user="u"),
-            "authNoPriv": dict(user="u", auth_protocol="MD5", auth_key=AUTH_KEY),
+    keys = {"noAuthNoPriv": {"user": "u"},
+            "authNoPriv": {"user": "u", "auth_protocol": "MD5", "auth_key": AUTH_KEY},
             "authPriv": {k: v for k, v in AUTH_PRIV.items() if k != "security_level"}}[level]
     assert load(tmp_path, v3(security_level=written, **keys)).level == level
 
@@ -124,14 +124,14 @@ PRIV_ALLOWED = ("DES, AES, AES-128, AES128, AES-192, AES192, AES-256, AES256, AE
         ({"user": "u", "security_level": "noAuthNoPriv", "auth_key": AUTH_KEY},
          f"{W}.auth_key: is set, but security_level noAuthNoPriv uses no authentication"),
         ({**AUTH_PRIV, "auth_key_env": "X"},
-         f"{W}.auth_key: set more than once (auth_key, auth_key_env) (set one of: auth_key, "
-         "auth_key_env, auth_key_file, auth_key_credential)"),
+         (f"{W}.auth_key: set more than once (auth_key, auth_key_env) (set one of: auth_key, "
+         "auth_key_env, auth_key_file, auth_key_credential)")),
         ({**AUTH_PRIV, "auth_key": None, "auth_key_env": "POLLER_TEST_UNSET_VARIABLE"},
          f"{W}.auth_key_env: environment variable 'POLLER_TEST_UNSET_VARIABLE' is not set or empty"),
         ({**AUTH_PRIV, "community": "s3cr3t-community"},
-         f"{W}: unknown key 'community' (allowed: version, user, security_level, auth_protocol, "
+         (f"{W}: unknown key 'community' (allowed: version, user, security_level, auth_protocol, "
          "auth_key, auth_key_env, auth_key_file, auth_key_credential, priv_protocol, priv_key, "
-         "priv_key_env, priv_key_file, priv_key_credential, context)"),
+         "priv_key_env, priv_key_file, priv_key_credential, context)")),
         ({**AUTH_PRIV, "auth_key": 12345678}, f"{W}.auth_key: expected a non-empty string"),
     ],
 )

@@ -45,10 +45,10 @@ D = "devices[0] (sw1)"
         ("allow_non_increasing = 1", f"{D}.allow_non_increasing: 1 is not true or false"),
         ("max_walk_rows = 0", f"{D}.max_walk_rows: 0 is not an integer in 1..10000000"),
         ('max_walk_requests = "many"', f"{D}.max_walk_requests: 'many' is not an integer in 1..1000000"),
-        ('max_walk_time = "forever"', f"{D}.max_walk_time: 'forever' is not a duration (a number "
-                                      'of seconds or a string like "500ms", "30s", "5m")'),
-        ('max_walk_time = "50ms"', f"{D}.max_walk_time: 0.05 s is below 0.1 s (0 means no cap "
-                                   "beyond the poll deadline)"),
+        ('max_walk_time = "forever"', (f"{D}.max_walk_time: 'forever' is not a duration (a number "
+                                      'of seconds or a string like "500ms", "30s", "5m")')),
+        ('max_walk_time = "50ms"', (f"{D}.max_walk_time: 0.05 s is below 0.1 s (0 means no cap "
+                                   "beyond the poll deadline)")),
     ],
 )
 def test_mistakes_are_one_line(tmp_path: Path, extra: str, problem: str) -> None:

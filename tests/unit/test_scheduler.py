@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 from typing import Any
 
 from poller.config import Column, Credential, Device, Secret, Table
@@ -145,7 +146,7 @@ def test_a_dead_device_times_out_without_moving_a_healthy_one() -> None:
     agents = {"127.0.0.11": agent(), "127.0.0.12": agent(dead=True, delay_s=3.0)}
     sink, requester, _ = run_fleet([good, dead], agents, 60.0)
     good_times = requester.get_times["good"]
-    assert [round(b - a, 9) for a, b in zip(good_times, good_times[1:])] == [10.0] * 5
+    assert [round(b - a, 9) for a, b in itertools.pairwise(good_times)] == [10.0] * 5
     dead_polls = sink.polls("dead")
     assert len(dead_polls) == 6
     assert {(p["status"], p["error_type"]) for p in dead_polls} == {("timeout", "timeout")}
@@ -282,7 +283,7 @@ def test_a_reload_keeps_unchanged_devices_and_restarts_changed_ones() -> None:
     assert max(requester.get_times["drop"]) < applied_at[0]
     assert requester.get_times["new"]
     after = [t for t in requester.get_times["change"] if t > applied_at[0]]
-    assert [round(b - a, 9) for a, b in zip(after, after[1:])] == [5.0] * (len(after) - 1)
+    assert [round(b - a, 9) for a, b in itertools.pairwise(after)] == [5.0] * (len(after) - 1)
     assert len(after) >= 5
     # "keep" kept its counter state: only its first poll has first-sample rates
     reasons = [r.get("ifHCInOctets_bps_reason") for r in sink.rows("keep")]
@@ -293,3 +294,36 @@ def test_an_ipv6_device_is_summarized_with_its_address_as_operators_write_it() -
     v6 = dataclasses.replace(device("v6", "::1"), port=1161)
     sink, _, _ = run_fleet([v6], {"::1": agent()}, 10.0)
     assert {p["address"] for p in sink.polls("v6")} == {"[::1]:1161"}
+
+
+class BrokenRequester(TimedRequester):
+    """A requester with a bug for one address: its GETBULK raises what no SNMP error is."""
+
+    async def get_bulk(self, target: Any, *args: Any, **kwargs: Any) -> Any:
+        if target.host == "127.0.0.66":
+            raise RuntimeError("a bug, not the agent")
+        return await super().get_bulk(target, *args, **kwargs)
+
+
+def test_a_bug_in_a_poll_still_ends_in_a_summary_and_moves_no_other_device() -> None:
+    broken, good = device("broken", "127.0.0.66"), device("good", "127.0.0.67")
+    clock = VirtualClock()
+    sink = Sink()
+    requester = BrokenRequester({"127.0.0.66": agent(), "127.0.0.67": agent()}, clock.loop.time)
+
+    async def main() -> int:
+        scheduler = Scheduler((broken, good), SnmpClient(requester), sink, max_in_flight=8)
+        scheduler.start()
+        await asyncio.sleep(30.0)
+        return await scheduler.drain(5.0)
+
+    clock.run(main)
+    polls = sink.polls("broken")
+    assert [p["seq"] for p in polls] == [0, 1, 2]
+    for poll in polls:
+        # the scalars were read and written; the table's walk hit the bug
+        assert (poll["status"], poll["error_type"]) == ("partial", "internal_error")
+        assert poll["error"] == "internal error (RuntimeError) while polling table interfaces"
+        assert poll["failed_parts"] == [{"part": "interfaces", "error_type": "internal_error"}]
+    assert len([f for e, f in sink.records if e == "scalars" and f["device"] == "broken"]) == 3
+    assert {p["status"] for p in sink.polls("good")} == {"ok"}

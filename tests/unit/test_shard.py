@@ -15,7 +15,14 @@ from poller import cli
 from poller.config import load_config
 from poller.errors import ConfigError
 from poller.shard import (
-    CommandLine, Shard, name_hash, owned, parse_shard, parse_workers, split, usable_cores,
+    CommandLine,
+    Shard,
+    name_hash,
+    owned,
+    parse_shard,
+    parse_workers,
+    split,
+    usable_cores,
     worker_of,
 )
 

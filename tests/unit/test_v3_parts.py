@@ -62,8 +62,8 @@ def test_without_l_the_level_follows_the_keys() -> None:
         (("-v", "3", "-u", "ops", "-l", "secret", *KEYS),
          "-l/--security-level: 'secret' is not a security level (allowed: noAuthNoPriv, authNoPriv, authPriv)"),
         (("-v", "3", "-u", "ops", "-a", "SHA3", *KEYS, "-x", "AES"),
-         f"-a/--auth-protocol: 'SHA3' is not a supported protocol (allowed: "
-         f"{config_credentials.allowed(config_credentials.AUTH_PROTOCOLS)})"),
+         (f"-a/--auth-protocol: 'SHA3' is not a supported protocol (allowed: "
+         f"{config_credentials.allowed(config_credentials.AUTH_PROTOCOLS)})")),
         (("-v", "3", "-u", "ops", "-a", "SHA", "-A", "s3cr3t", "-l", "authNoPriv"),
          "-A/--auth-key is shorter than 8 characters (net-snmp's minimum)"),
     ],
