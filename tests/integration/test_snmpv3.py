@@ -247,3 +247,40 @@ def test_engine_discovery_happens_once_per_agent(snmpd: Agent, engine: str) -> N
         assert first_contact > 1  # discovery did happen, once
     finally:
         shared.close()
+
+
+def _builtin_peer(shared: Session, agent: Agent) -> Any:
+    """The built-in USM's record of `agent`'s engine (discovery, boots, time)."""
+    usm_engine = shared.client._requester._usm  # type: ignore[attr-defined]
+    return usm_engine._peers[(agent.host, agent.port)]
+
+
+@pytest.mark.parametrize("user_name", ["v3-sha256-aes", "v3-md5-des", "v3-sha"])
+def test_builtin_resyncs_when_the_agent_says_not_in_time_window(snmpd: Agent, user_name: str) -> None:
+    """A clock far off (the agent rebooted, or the poller's notion drifted): snmpd answers
+    notInTimeWindow, authenticated; the built-in USM takes the agent's boots/time and asks again."""
+    t = target(snmpd, credential(user_named(user_name)))
+    shared = Session("builtin")
+    try:
+        shared.run(lambda c: c.get(t, [SYS_NAME], RequestStats()))
+        peer = _builtin_peer(shared, snmpd)
+        synced = (peer.boots, peer.time)
+        peer.time += 100_000
+        got = shared.run(lambda c: c.get(t, [SYS_NAME], RequestStats()))
+        assert got[0].value == b"poller-test-agent"
+        assert peer.boots == synced[0] and abs(peer.time - synced[1]) < 100
+    finally:
+        shared.close()
+
+
+def test_builtin_discovers_again_when_the_engine_id_is_unknown(snmpd: Agent) -> None:
+    t = target(snmpd, credential(user_named("v3-sha256-aes")))
+    shared = Session("builtin")
+    try:
+        shared.run(lambda c: c.get(t, [SYS_NAME], RequestStats()))
+        right = _builtin_peer(shared, snmpd).engine_id
+        _builtin_peer(shared, snmpd).engine_id = b"\x80\x00\x00\x00\x01not-this-one"
+        got = shared.run(lambda c: c.get(t, [SYS_NAME], RequestStats()))
+        assert got[0].value == b"poller-test-agent" and _builtin_peer(shared, snmpd).engine_id == right
+    finally:
+        shared.close()
