@@ -1,6 +1,7 @@
-"""SNMPv3 against net-snmp's snmpd: every security level x auth x priv combination polls (one
-shared client and engine for all), the same user name with other keys on two agents does not
-cross, and wrong keys or users come back as typed errors that never carry a key."""
+"""SNMPv3 against net-snmp's snmpd, on the built-in USM and on pysnmp: every security level x auth
+x priv combination polls (one shared client per engine for all), the same user name with other
+keys on two agents does not cross, wrong keys or users come back as typed errors that never carry
+a key, and the built-in USM resynchronizes its time and rediscovers an engine ID when told to."""
 
 from __future__ import annotations
 
