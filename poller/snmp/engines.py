@@ -13,6 +13,8 @@ from poller.snmp.client import Requester
 from poller.snmp.types import Target, VarBind
 
 ENGINES = ("builtin", "pysnmp", "builtin-v2c")
+#: the two implementations (builtin-v2c mixes them by version): what tests compare
+IMPLEMENTATIONS = ("builtin", "pysnmp")
 DEFAULT_ENGINE = "builtin"
 
 

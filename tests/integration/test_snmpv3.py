@@ -23,7 +23,7 @@ from poller.errors import (
 )
 from poller.oid import Oid
 from poller.snmp.client import SnmpClient
-from poller.snmp.engines import make_requester
+from poller.snmp.engines import IMPLEMENTATIONS, make_requester
 from poller.snmp.types import Kind, RequestStats, Target
 from tests import agents
 from tests.conftest import SNMPD_COMMUNITY, SNMPD_V3_USERS, Agent
@@ -64,7 +64,7 @@ class Session:
         self.loop.close()
 
 
-@pytest.fixture(scope="module", params=["builtin", "pysnmp"])
+@pytest.fixture(scope="module", params=IMPLEMENTATIONS)
 def session(request: pytest.FixtureRequest) -> Iterator[Session]:
     shared = Session(request.param)
     yield shared
@@ -108,7 +108,7 @@ def user_named(name: str) -> agents.V3User:
 
 AUTH_PRIV = "v3-sha256-aes"
 #: the built-in USM and pysnmp, the reference
-ENGINES = pytest.mark.parametrize("engine", ["builtin", "pysnmp"])
+ENGINES = pytest.mark.parametrize("engine", IMPLEMENTATIONS)
 
 
 def failure(snmpd: Agent, cred: Credential, engine: str = "builtin") -> SnmpError:
