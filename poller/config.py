@@ -203,7 +203,8 @@ class DaemonSettings:
     drain_grace_s: float = 10.0
     #: how often the `stats` event (the poller's own health) is written
     stats_interval_s: float = 60.0
-    #: "builtin" (the project's own v1/v2c codec) or "pysnmp" (the reference implementation)
+    #: "builtin" (the project's own codec and USM), "pysnmp" (the reference implementation) or
+    #: "builtin-v2c" (the own codec for v1/v2c, pysnmp for SNMPv3)
     engine: str = "builtin"
     #: worker processes, each polling its stable share of the fleet (1: no extra process)
     workers: int = 1

@@ -114,6 +114,13 @@ class SnmpSecurityError(SnmpError):
     error_type = "security"
 
 
+class SnmpUnexpectedReport(SnmpError):
+    """SNMPv3: the agent answered with a REPORT outside the USM's (e.g. snmpUnknownContexts for a
+    context it does not serve); the message names its OID."""
+
+    error_type = "agent_report"
+
+
 class SnmpAuthFailed(SnmpSecurityError):
     error_type = "auth_failed"
 

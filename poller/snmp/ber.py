@@ -14,7 +14,7 @@ from poller.oid import Oid
 from poller.snmp.types import Kind, VarBind
 
 GET, GET_NEXT, RESPONSE, GET_BULK, REPORT = 0xA0, 0xA1, 0xA2, 0xA5, 0xA8
-VERSION_1, VERSION_2C = 0, 1
+VERSION_1, VERSION_2C, VERSION_3 = 0, 1, 3
 
 _INTEGER, _OCTETS, _NULL, _OID, _SEQUENCE = 0x02, 0x04, 0x05, 0x06, 0x30
 
@@ -210,9 +210,17 @@ def decode_response(data: bytes) -> Response:
     version, at = _integer(data, start, stop)
     c_start, at = _expect(data, at, stop, _OCTETS)
     community = data[c_start:at]
-    pdu, at, pdu_end = _header(data, at, stop)
+    return decode_pdu(data, at, stop, version, community)
+
+
+def decode_pdu(data: bytes, at: int, end: int, version: int, community: bytes) -> Response:
+    """The Response or Report PDU at `at`, which must end at `end` (also the scoped PDU of an
+    SNMPv3 message, whose contextName stands in `community`)."""
+    pdu, at, pdu_end = _header(data, at, end)
     if pdu not in (RESPONSE, REPORT):
         raise SnmpDecodeError(f"not a response PDU (tag 0x{pdu:02x})")
+    if pdu_end != end:
+        raise SnmpDecodeError("trailing bytes after the PDU")
     request_id, at = _integer(data, at, pdu_end)
     status, at = _integer(data, at, pdu_end)
     index, at = _integer(data, at, pdu_end)
@@ -341,10 +349,14 @@ def _value(tag: int, content: bytes) -> tuple[Kind, int | bytes | Oid | None]:
 
 
 def peek_request_id(data: bytes) -> int | None:
-    """The request-id of a message, or None when it is not a well-formed v1/v2c message."""
+    """The request-id of a message (an SNMPv3 message's msgID), or None when it is not a
+    well-formed SNMP message."""
     try:
         start, stop = _expect(data, 0, len(data), _SEQUENCE)
-        _, at = _integer(data, start, stop)
+        version, at = _integer(data, start, stop)
+        if version == VERSION_3:  # msgGlobalData's msgID, which poller sets to the request-id
+            at, _ = _expect(data, at, stop, _SEQUENCE)
+            return _integer(data, at, stop)[0]
         _, at = _expect(data, at, stop, _OCTETS)
         _, at, pdu_end = _header(data, at, stop)
         return _integer(data, at, pdu_end)[0]

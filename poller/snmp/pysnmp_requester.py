@@ -28,7 +28,7 @@ from pysnmp.smi.rfc1902 import ObjectIdentity, ObjectType
 from poller.config import Secret
 from poller.errors import SnmpDecodeError, SnmpError, SnmpTimeout, SnmpTransportError
 from poller.oid import Oid
-from poller.snmp import usm
+from poller.snmp import usm, usm_reports
 from poller.snmp.failures import status_error, who
 from poller.snmp.types import Kind, Target, VarBind
 
@@ -162,9 +162,7 @@ def _indication_error(indication: Any, target: Target) -> SnmpError:
     v3 = target.credential.usm
     if isinstance(indication, errind.RequestTimedOut):
         tries = target.retries + 1
-        # net-snmp answers a wrong privacy key or a mismatched AES key extension with silence
-        hint = (" (SNMPv3 authPriv: a wrong privacy key or protocol also goes unanswered)"
-                if v3 is not None and v3.level == "authPriv" else "")
+        hint = usm_reports.PRIV_SILENCE if v3 is not None and v3.level == "authPriv" else ""
         return SnmpTimeout(
             f"no response from {who(target)} after {tries} x "
             f"{target.timeout_s:g} s{hint}"

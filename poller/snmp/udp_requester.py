@@ -1,6 +1,7 @@
 """The Requester on the project's own BER codec and one UDP socket per address family: the fast
-path for SNMP v1/v2c. Answers are matched by request-id and source address; late, duplicate,
-foreign or malformed datagrams are dropped and counted, never taken for an answer. An answer to
+path for SNMP v1/v2c, and for SNMPv3 with poller.snmp.usm_builtin. Answers are matched by
+request-id (an SNMPv3 message's msgID) and source address; late, duplicate, foreign or malformed
+datagrams are dropped and counted, never taken for an answer. An answer to
 an earlier try of the same request is taken (a slow agent, not a wrong one).
 
 When a request gets no valid answer, what did arrive says why: answers to it from another
@@ -14,16 +15,19 @@ import asyncio
 import itertools
 import random
 import socket
-from typing import Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from poller.errors import (
     SnmpDecodeError, SnmpTimeout, SnmpTransportError, SnmpUndecodable, SnmpWrongRequestId,
     SnmpWrongSource,
 )
 from poller.oid import Oid
-from poller.snmp import ber
+from poller.snmp import ber, usm_reports
 from poller.snmp.failures import status_error, who
 from poller.snmp.types import Target, VarBind
+
+if TYPE_CHECKING:
+    from poller.snmp.usm_builtin import UsmEngine
 
 Address = tuple[str, int]
 #: the socket's receive buffer: answers for every request in flight must fit while the loop is
@@ -81,6 +85,8 @@ class UdpRequester:
         self._encoded: dict[Oid, bytes] = {}
         #: datagrams that answered nothing we were waiting for
         self.stray = 0
+        #: SNMPv3 discovery, time and keys, made on the first v3 request
+        self._usm: UsmEngine | None = None
 
     # -- the Requester protocol ---------------------------------------------------------------
 
@@ -112,10 +118,24 @@ class UdpRequester:
     ) -> list[VarBind]:
         family, address = await self._resolve(target)
         endpoint = await self._endpoint(family)
-        version = ber.VERSION_1 if target.credential.version == "1" else ber.VERSION_2C
-        community = target.credential.community.reveal().encode()
         encoded = self._encoded
         varbinds = ber.varbind_list([encoded.get(oid) or self._encode(oid) for oid in oids])
+        usm = target.credential.usm
+        if usm is not None:
+            response = await self._usm_engine().request(
+                usm, address, pdu, varbinds, a, b,
+                lambda build: self._exchange(target, endpoint, address, build), who(target))
+            return self._checked(response, target, oids)
+        version = ber.VERSION_1 if target.credential.version == "1" else ber.VERSION_2C
+        community = target.credential.community.reveal().encode()
+        data = await self._exchange(target, endpoint, address, lambda request_id: ber.encode_request(
+            version, community, pdu, request_id, a, b, varbinds))
+        return self._answer(data, target, oids)
+
+    async def _exchange(self, target: Target, endpoint: _Endpoint, address: Address,
+                        build: Callable[[int], bytes]) -> bytes:
+        """Send what `build` makes of a fresh request-id, again on each try; the first valid
+        answer to any try."""
         loop = asyncio.get_running_loop()
         call = _Call(address)
         ids = []
@@ -128,9 +148,7 @@ class UdpRequester:
                 future = call.future = loop.create_future()
                 self._pending[request_id] = call
                 assert endpoint.transport is not None
-                endpoint.transport.sendto(
-                    ber.encode_request(version, community, pdu, request_id, a, b, varbinds), address
-                )
+                endpoint.transport.sendto(build(request_id), address)
                 # a timer, not asyncio.wait_for: on 3.11 wait_for can swallow a cancellation
                 # (a poll deadline, a walk's time cap) that meets an answer arriving
                 timer = loop.call_later(target.timeout_s, _expire, future)
@@ -139,13 +157,20 @@ class UdpRequester:
                 finally:
                     timer.cancel()
                 if data is not None:
-                    return self._answer(data, target, oids)
+                    return data
         except OSError as exc:
             raise SnmpTransportError(f"{who(target)}: {exc.strerror or exc}") from None
         finally:
             for request_id in ids:
                 self._pending.pop(request_id, None)
         raise self._no_answer(target, call, noise)
+
+    def _usm_engine(self) -> UsmEngine:
+        if self._usm is None:  # imported here: a v1/v2c fleet needs no ciphers
+            from poller.snmp.usm_builtin import UsmEngine
+
+            self._usm = UsmEngine()
+        return self._usm
 
     def _no_answer(self, target: Target, call: _Call, before: list[int]) -> SnmpTimeout:
         waited = f"no valid response from {who(target)} after {target.retries + 1} x " \
@@ -162,8 +187,11 @@ class UdpRequester:
             return SnmpWrongRequestId(
                 f"{waited}: it sent {unknown} answers with request-ids never sent"
             )
+        usm = target.credential.usm
+        hint = usm_reports.PRIV_SILENCE if usm is not None and usm.level == "authPriv" else ""
         return SnmpTimeout(
-            f"no response from {who(target)} after {target.retries + 1} x {target.timeout_s:g} s"
+            f"no response from {who(target)} after {target.retries + 1} x "
+            f"{target.timeout_s:g} s{hint}"
         )
 
     def _answer(self, data: bytes, target: Target, oids: Sequence[Oid]) -> list[VarBind]:
@@ -171,6 +199,9 @@ class UdpRequester:
             response = ber.decode_response(data)
         except SnmpDecodeError as exc:
             raise SnmpDecodeError(f"{who(target)}: {exc}") from None
+        return self._checked(response, target, oids)
+
+    def _checked(self, response: ber.Response, target: Target, oids: Sequence[Oid]) -> list[VarBind]:
         if response.error_status:
             raise status_error(response.error_name, response.error_index, target, oids)
         return response.varbinds

@@ -31,15 +31,8 @@ from pysnmp.hlapi.v3arch.asyncio import (
 from pysnmp.proto import errind
 
 from poller.config import Usm
-from poller.errors import (
-    SnmpAuthFailed,
-    SnmpDecryptionFailed,
-    SnmpError,
-    SnmpNotInTimeWindow,
-    SnmpUnknownEngineId,
-    SnmpUnknownUser,
-    SnmpUnsupportedSecurityLevel,
-)
+from poller.errors import SnmpError
+from poller.snmp import usm_reports
 
 AUTH = {
     "MD5": usmHMACMD5AuthProtocol,
@@ -58,18 +51,14 @@ PRIV = {
     "AES-256-C": usmAesCfb256Protocol,
 }
 
-#: REPORT (usmStats*) indications -> (exception, what the operator should check)
-_REPORTS: dict[type, tuple[type[SnmpError], str]] = {
-    errind.WrongDigest: (SnmpAuthFailed, "authentication failed (wrong auth key or protocol?)"),
-    errind.DecryptionError: (SnmpDecryptionFailed,
-                             "decryption failed (wrong privacy key or protocol?)"),
-    errind.UnknownUserName: (SnmpUnknownUser, "unknown user {user!r}"),
-    errind.NotInTimeWindow: (SnmpNotInTimeWindow,
-                             "not in time window (agent's engine boots/time moved?)"),
-    errind.UnsupportedSecurityLevel: (
-        SnmpUnsupportedSecurityLevel,
-        "unsupported security level (the user is not configured for it on the agent)"),
-    errind.UnknownEngineID: (SnmpUnknownEngineId, "unknown engine ID"),
+#: REPORT (usmStats*) indications -> the report's name in poller.snmp.usm_reports
+_REPORTS: dict[type, str] = {
+    errind.WrongDigest: "auth_failed",
+    errind.DecryptionError: "decryption_failed",
+    errind.UnknownUserName: "unknown_user",
+    errind.NotInTimeWindow: "not_in_time_window",
+    errind.UnsupportedSecurityLevel: "unsupported_security_level",
+    errind.UnknownEngineID: "unknown_engine_id",
 }
 
 
@@ -114,7 +103,7 @@ class UserPlacement:
 
 def report_error(indication: Any, where: str, user: str) -> SnmpError | None:
     """The typed error for a v3 REPORT indication, or None when it is not one."""
-    for kind, (exception, text) in _REPORTS.items():
+    for kind, name in _REPORTS.items():
         if isinstance(indication, kind):
-            return exception(f"{where}: {text.format(user=user)}")
+            return usm_reports.report_error(name, where, user)
     return None

@@ -17,7 +17,7 @@ import pytest
 from poller.config import Device, load_config
 from poller.scheduler import Scheduler
 from poller.snmp.client import SnmpClient
-from poller.snmp.engines import ENGINES, make_requester
+from poller.snmp.engines import IMPLEMENTATIONS, make_requester
 from tests.hostile_agent import Behaviour, HostileAgent
 from tests.unit import test_scheduler as scheduler_tests
 
@@ -103,7 +103,7 @@ def run_fleet(tmp_path: Path, engine: str, modes: str, *, keys: str = "", interv
     return asyncio.run(asyncio.wait_for(main(), 40))
 
 
-@pytest.fixture(params=ENGINES)
+@pytest.fixture(params=IMPLEMENTATIONS)
 def engine(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

@@ -12,7 +12,7 @@ from poller.config import Credential, Secret
 from poller.errors import SnmpTimeout
 from poller.oid import Oid
 from poller.snmp.client import SnmpClient
-from poller.snmp.engines import DEFAULT_ENGINE, ENGINES, make_requester
+from poller.snmp.engines import DEFAULT_ENGINE, IMPLEMENTATIONS, make_requester
 from poller.snmp.types import Kind, RequestStats, Target
 from tests import agents
 from tests.conftest import Agent
@@ -30,7 +30,7 @@ def target(agent: Agent, community: str, *, version: str = "2c", **options: obje
                   credential=credential, **options)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=ENGINES, autouse=True)
+@pytest.fixture(params=IMPLEMENTATIONS, autouse=True)
 def engine(request: pytest.FixtureRequest) -> str:
     """Every test here runs on each engine: the built-in codec and pysnmp."""
     ENGINE[0] = request.param

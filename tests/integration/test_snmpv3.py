@@ -1,6 +1,7 @@
-"""SNMPv3 against net-snmp's snmpd: every security level x auth x priv combination polls (one
-shared client and engine for all), the same user name with other keys on two agents does not
-cross, and wrong keys or users come back as typed errors that never carry a key."""
+"""SNMPv3 against net-snmp's snmpd, on the built-in USM and on pysnmp: every security level x auth
+x priv combination polls (one shared client per engine for all), the same user name with other
+keys on two agents does not cross, wrong keys or users come back as typed errors that never carry
+a key, and the built-in USM resynchronizes its time and rediscovers an engine ID when told to."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from poller.errors import (
 )
 from poller.oid import Oid
 from poller.snmp.client import SnmpClient
-from poller.snmp.engines import make_requester
+from poller.snmp.engines import IMPLEMENTATIONS, make_requester
 from poller.snmp.types import Kind, RequestStats, Target
 from tests import agents
 from tests.conftest import SNMPD_COMMUNITY, SNMPD_V3_USERS, Agent
@@ -64,9 +65,9 @@ class Session:
         self.loop.close()
 
 
-@pytest.fixture(scope="module")
-def session() -> Iterator[Session]:
-    shared = Session()
+@pytest.fixture(scope="module", params=IMPLEMENTATIONS)
+def session(request: pytest.FixtureRequest) -> Iterator[Session]:
+    shared = Session(request.param)
     yield shared
     shared.close()
 
@@ -107,6 +108,8 @@ def user_named(name: str) -> agents.V3User:
 
 
 AUTH_PRIV = "v3-sha256-aes"
+#: the built-in USM and pysnmp, the reference
+ENGINES = pytest.mark.parametrize("engine", IMPLEMENTATIONS)
 
 
 def failure(snmpd: Agent, cred: Credential, engine: str = "builtin") -> SnmpError:
@@ -120,7 +123,7 @@ def failure(snmpd: Agent, cred: Credential, engine: str = "builtin") -> SnmpErro
     return caught.value
 
 
-@pytest.mark.parametrize("engine", ["builtin", "pysnmp"])
+@ENGINES
 def test_a_wrong_auth_key_is_auth_failed(snmpd: Agent, engine: str) -> None:
     error = failure(snmpd, credential(user_named(AUTH_PRIV), auth_key=Secret("s3cr3t-wrong-auth")),
                     engine)
@@ -128,51 +131,61 @@ def test_a_wrong_auth_key_is_auth_failed(snmpd: Agent, engine: str) -> None:
     assert str(error) == f"v3-device ({snmpd.address}): authentication failed (wrong auth key or protocol?)"
 
 
-def test_a_wrong_auth_protocol_is_auth_failed(snmpd: Agent) -> None:
-    error = failure(snmpd, credential(user_named(AUTH_PRIV), auth_protocol="SHA-512"))
+@ENGINES
+def test_a_wrong_auth_protocol_is_auth_failed(snmpd: Agent, engine: str) -> None:
+    error = failure(snmpd, credential(user_named(AUTH_PRIV), auth_protocol="SHA-512"), engine)
     assert isinstance(error, SnmpAuthFailed)
 
 
-def test_an_unknown_user_is_unknown_user(snmpd: Agent) -> None:
-    error = failure(snmpd, credential(user_named(AUTH_PRIV), user="nobody-here"))
+@ENGINES
+def test_an_unknown_user_is_unknown_user(snmpd: Agent, engine: str) -> None:
+    error = failure(snmpd, credential(user_named(AUTH_PRIV), user="nobody-here"), engine)
     assert isinstance(error, SnmpUnknownUser) and error.error_type == "unknown_user"
     assert "unknown user 'nobody-here'" in str(error)
 
 
-def test_a_level_the_user_lacks_is_unsupported_security_level(snmpd: Agent) -> None:
+@ENGINES
+def test_a_level_the_user_lacks_is_unsupported_security_level(snmpd: Agent, engine: str) -> None:
     auth_only = user_named("v3-sha")
     error = failure(snmpd, credential(auth_only, level="authPriv", priv_protocol="DES",
-                                      priv_key=Secret("s3cr3t-any-priv")))
+                                      priv_key=Secret("s3cr3t-any-priv")), engine)
     assert isinstance(error, SnmpUnsupportedSecurityLevel)
     assert error.error_type == "unsupported_security_level"
 
 
-def test_a_wrong_priv_key_is_a_timeout_that_says_why(snmpd: Agent) -> None:
+@ENGINES
+def test_a_wrong_priv_key_is_a_timeout_that_says_why(snmpd: Agent, engine: str) -> None:
     """net-snmp drops a message it cannot decrypt without a REPORT: all poller can do is say so."""
-    error = failure(snmpd, credential(user_named(AUTH_PRIV), priv_key=Secret("s3cr3t-wrong-priv")))
+    error = failure(snmpd, credential(user_named(AUTH_PRIV), priv_key=Secret("s3cr3t-wrong-priv")),
+                    engine)
     assert isinstance(error, SnmpTimeout)
     assert "a wrong privacy key or protocol also goes unanswered" in str(error)
 
 
+@ENGINES
 @pytest.mark.parametrize(("right", "wrong"), [("AES-192", "AES-192-C"), ("AES-256-C", "AES-256")])
-def test_the_aes_key_extensions_are_not_interchangeable(snmpd: Agent, right: str, wrong: str) -> None:
+def test_the_aes_key_extensions_are_not_interchangeable(
+    snmpd: Agent, right: str, wrong: str, engine: str
+) -> None:
     """With SHA (20-byte keys) Blumenthal and Reeder extend keys differently: the pairing matters."""
     user = user_named(f"v3-sha-{right.lower().replace('-', '')}")
-    assert isinstance(failure(snmpd, credential(user, priv_protocol=wrong)), SnmpTimeout)
+    assert isinstance(failure(snmpd, credential(user, priv_protocol=wrong), engine), SnmpTimeout)
 
 
-def test_no_error_carries_a_key(snmpd: Agent) -> None:
+@ENGINES
+def test_no_error_carries_a_key(snmpd: Agent, engine: str) -> None:
     user = user_named(AUTH_PRIV)
     errors = [
-        failure(snmpd, credential(user, auth_key=Secret("s3cr3t-wrong-auth"))),
-        failure(snmpd, credential(user, priv_key=Secret("s3cr3t-wrong-priv"))),
-        failure(snmpd, credential(user, user="nobody-here")),
+        failure(snmpd, credential(user, auth_key=Secret("s3cr3t-wrong-auth")), engine),
+        failure(snmpd, credential(user, priv_key=Secret("s3cr3t-wrong-priv")), engine),
+        failure(snmpd, credential(user, user="nobody-here"), engine),
     ]
     for error in errors:
         assert "s3cr3t" not in str(error) and "s3cr3t" not in repr(error.args)
 
 
-def test_one_user_name_with_other_keys_on_two_agents(tmp_path: Path) -> None:
+@ENGINES
+def test_one_user_name_with_other_keys_on_two_agents(tmp_path: Path, engine: str) -> None:
     """Two snmpd, the same user name, different keys and protocols: one client polls both, at
     once and in turn, and each keeps its own keys. (A pysnmp engine keeps one key set per user
     name: requests at once would send one agent the other's keys.)"""
@@ -190,7 +203,7 @@ def test_one_user_name_with_other_keys_on_two_agents(tmp_path: Path) -> None:
         (agent_a, _), (agent_b, _) = started
         targets = [target(agent_a, credential(same_a), name="a"),
                    target(agent_b, credential(same_b), name="b")]
-        shared = Session()
+        shared = Session(engine)
 
         async def both(client: SnmpClient) -> list[Any]:
             # first contacts at once: discovery of one agent overlaps the other's
@@ -213,12 +226,13 @@ def test_one_user_name_with_other_keys_on_two_agents(tmp_path: Path) -> None:
 SNMP_IN_PKTS = Oid.parse("1.3.6.1.2.1.11.1.0")
 
 
-def test_engine_discovery_happens_once_per_agent(snmpd: Agent) -> None:
+@ENGINES
+def test_engine_discovery_happens_once_per_agent(snmpd: Agent, engine: str) -> None:
     """snmpd's own snmpInPkts: after the first contact (discovery and time sync), each GET is one
     packet; the engine ID is not discovered again per request."""
     v2c = target(snmpd, Credential(name="v2c", version="2c", community=Secret(SNMPD_COMMUNITY)))
     t = target(snmpd, credential(user_named("v3-sha256-aes")))
-    shared = Session()
+    shared = Session(engine)
 
     def packets() -> int:
         got = shared.run(lambda c: c.get(v2c, [SNMP_IN_PKTS], RequestStats()))
@@ -233,5 +247,42 @@ def test_engine_discovery_happens_once_per_agent(snmpd: Agent) -> None:
             shared.run(lambda c: c.get(t, [SYS_NAME], RequestStats()))
         assert packets() - before - 1 == 5
         assert first_contact > 1  # discovery did happen, once
+    finally:
+        shared.close()
+
+
+def _builtin_peer(shared: Session, agent: Agent) -> Any:
+    """The built-in USM's record of `agent`'s engine (discovery, boots, time)."""
+    usm_engine = shared.client._requester._usm  # type: ignore[attr-defined]
+    return usm_engine._peers[(agent.host, agent.port)]
+
+
+@pytest.mark.parametrize("user_name", ["v3-sha256-aes", "v3-md5-des", "v3-sha"])
+def test_builtin_resyncs_when_the_agent_says_not_in_time_window(snmpd: Agent, user_name: str) -> None:
+    """A clock far off (the agent rebooted, or the poller's notion drifted): snmpd answers
+    notInTimeWindow, authenticated; the built-in USM takes the agent's boots/time and asks again."""
+    t = target(snmpd, credential(user_named(user_name)))
+    shared = Session("builtin")
+    try:
+        shared.run(lambda c: c.get(t, [SYS_NAME], RequestStats()))
+        peer = _builtin_peer(shared, snmpd)
+        synced = (peer.boots, peer.time)
+        peer.time += 100_000
+        got = shared.run(lambda c: c.get(t, [SYS_NAME], RequestStats()))
+        assert got[0].value == b"poller-test-agent"
+        assert peer.boots == synced[0] and abs(peer.time - synced[1]) < 100
+    finally:
+        shared.close()
+
+
+def test_builtin_discovers_again_when_the_engine_id_is_unknown(snmpd: Agent) -> None:
+    t = target(snmpd, credential(user_named("v3-sha256-aes")))
+    shared = Session("builtin")
+    try:
+        shared.run(lambda c: c.get(t, [SYS_NAME], RequestStats()))
+        right = _builtin_peer(shared, snmpd).engine_id
+        _builtin_peer(shared, snmpd).engine_id = b"\x80\x00\x00\x00\x01not-this-one"
+        got = shared.run(lambda c: c.get(t, [SYS_NAME], RequestStats()))
+        assert got[0].value == b"poller-test-agent" and _builtin_peer(shared, snmpd).engine_id == right
     finally:
         shared.close()

@@ -1,5 +1,5 @@
 """SNMPv3 pieces without an agent: net-snmp's command-line options -> the credential, every
-protocol name maps to a pysnmp protocol, v3 is routed to pysnmp, users are placed on engines."""
+protocol name maps to a pysnmp protocol, v3 is routed by engine, users are placed on engines."""
 
 from __future__ import annotations
 
@@ -102,14 +102,19 @@ def target(credential: Credential) -> Target:
     return Target(name="t", host="127.0.0.1", credential=credential)
 
 
-def test_the_builtin_engine_routes_v3_to_pysnmp_made_on_first_use() -> None:
-    router = make_requester("builtin")
+def test_builtin_v2c_routes_v3_to_pysnmp_made_on_first_use() -> None:
+    router = make_requester("builtin-v2c")
     assert isinstance(router, VersionRouter)
     v2c = target(Credential(name="c", version="2c", community=Secret("x")))
     assert router._for(v2c) is router.plain and router.v3 is None
     v3 = target(Credential(name="u", version="3", usm=v3_user("ops", "key-one-1")))
     chosen = router._for(v3)
     assert chosen is router.v3 and type(chosen).__name__ == "PysnmpRequester"
+
+
+def test_the_builtin_engine_takes_v3_itself_and_pysnmp_takes_everything() -> None:
+    assert type(make_requester("builtin")).__name__ == "UdpRequester"
+    assert type(make_requester("pysnmp")).__name__ == "PysnmpRequester"
 
 
 def test_a_v1_v2c_fleet_never_imports_pysnmp() -> None:
