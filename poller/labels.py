@@ -46,9 +46,12 @@ class LabelCache:
         cached = self._tables.get(table.name)
         if cached is None:
             return True
+        rows = cached.rows
         for oid in table.counter_oids:
+            # the walk keeps only OIDs under the column: the rest of each is the row's index
+            start = len(oid)
             for vb in walked.get(oid, ()):
-                if vb.oid.index_after(oid) not in cached.rows:
+                if vb[0][start:] not in rows:
                     return True
         return False
 

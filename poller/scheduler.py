@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -86,6 +87,9 @@ class Scheduler:
     ) -> None:
         self._client = client
         self._sink = sink
+        #: the sink's batch form of `data`, when it has one: a poll's rows rendered in one go
+        self._data_many: Callable[[str, list[dict[str, Any]]], None] | None = \
+            getattr(sink, "data_many", None)
         self._console = console
         self._slots = asyncio.Semaphore(max_in_flight)
         self._states = {d.name: DeviceState(d) for d in devices}
@@ -281,6 +285,22 @@ class Scheduler:
         return {"status": status, "error_type": "poll_deadline",
                 "error": f"poll did not finish within {device.poll_deadline_s:g} s{where}"}
 
+    def _record(self, records: list[tuple[str, dict[str, Any]]]) -> None:
+        """A poll's records, in order; each run of one event in one call where the sink can."""
+        data_many = self._data_many
+        if data_many is None:
+            for event, record in records:
+                self._sink.data(event, **record)
+            return
+        start = 0
+        while start < len(records):
+            event = records[start][0]
+            end = start + 1
+            while end < len(records) and records[end][0] == event:
+                end += 1
+            data_many(event, [record for _, record in records[start:end]])
+            start = end
+
     def _finish(
         self,
         state: DeviceState,
@@ -290,8 +310,7 @@ class Scheduler:
         started: float | None,
         fields: dict[str, Any],
     ) -> None:
-        for event, record in outcome.records:
-            self._sink.data(event, **record)
+        self._record(outcome.records)
         if "error_type" not in fields and outcome.error is not None:
             fields["error_type"] = outcome.error.error_type
             fields["error"] = outcome.error_message

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from poller.records import DATA, EVENTS, bound_logger
+from poller.records import DATA, EVENTS, bound_logger, render_many
 
 KIND_DATA, KIND_EVENTS, KIND_MESSAGE = b"D", b"E", b"M"
 KINDS = {KIND_DATA: DATA, KIND_EVENTS: EVENTS}
@@ -57,6 +57,13 @@ class ShippedRecords:
         if event == "poll":
             fields["worker"] = self.worker  # which worker polled it, next to that worker's stats
         self._data.msg(event, **fields)
+
+    def data_many(self, event: str, records: list[dict[str, Any]]) -> None:
+        """`data(event, **record)` for each of `records`, rendered in one go."""
+        if event == "poll":
+            records = [{**record, "worker": self.worker} for record in records]
+        self._pending[DATA].extend(render_many(event, records))
+        self.soon()
 
     def event(self, event: str, **fields: Any) -> None:
         self._events.msg(event, **fields)

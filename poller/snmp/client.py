@@ -192,10 +192,21 @@ class SnmpClient:
                 f"{who(target)} sent an empty answer to a walk at {oids[0]}"
             )
         width = len(batch)
-        for i, vb in enumerate(answer):
-            walk = batch[i % width]
-            if not walk.done:
-                walk.take(vb, target)
+        if width == 1:
+            batch[0].take_all(answer, target)
+            return
+        # each column takes its slice of the answer in one call; the first error in the
+        # answer's order is the one raised, as if the varbinds had been taken one by one
+        first: tuple[int, SnmpWalkError] | None = None
+        for i, walk in enumerate(batch):
+            try:
+                walk.take_all(answer[i::width], target)
+            except SnmpWalkError as exc:
+                at = i + width * walk.taken
+                if first is None or at < first[0]:
+                    first = (at, exc)
+        if first is not None:
+            raise first[1]
 
 
 def _read(walks: list[_ColumnWalk]) -> str:
@@ -295,7 +306,7 @@ class RequestSize:
 class _ColumnWalk:
     """Where the walk of one column stands."""
 
-    __slots__ = ("column", "last", "varbinds", "done", "max_rows", "seen")
+    __slots__ = ("column", "last", "varbinds", "done", "max_rows", "seen", "taken")
 
     def __init__(self, column: Oid, limits: WalkLimits) -> None:
         self.column = column
@@ -305,35 +316,50 @@ class _ColumnWalk:
         self.max_rows = limits.max_rows
         #: with non-increasing OIDs allowed, what was read: an OID seen twice is a loop
         self.seen: set[Oid] | None = set() if limits.allow_non_increasing else None
+        #: varbinds of the last answer's slice taken before `take_all` returned or raised
+        self.taken = 0
 
-    def take(self, vb: VarBind, target: Target) -> None:
-        """Accept the next varbind of this column, or end the column."""
-        oid, column = vb.oid, self.column
-        # Oid.is_under, inline: this runs for every varbind of every walk
-        if vb.kind in _END_KINDS or len(oid) <= len(column) or oid[: len(column)] != column:
-            self.done = True
+    def take_all(self, varbinds: list[VarBind], target: Target) -> None:
+        """Accept this column's slice of an answer, varbind by varbind, until the column ends
+        (an end kind, or an OID outside its subtree); raises on an OID that does not increase
+        (or, allowed, one seen twice) and past max_rows."""
+        if self.done:
             return
-        seen = self.seen
-        if seen is None:
-            if oid <= self.last:
-                raise SnmpNonIncreasingOid(
-                    f"{who(target)} returned {oid} after {self.last} "
-                    "(OIDs not increasing; allow_non_increasing = true accepts them)"
-                )
-        elif oid in seen:
-            raise SnmpOidLoop(
-                f"{who(target)} returned {oid} a second time in a walk of {column} "
-                f"(a loop), after {self.last}"
-            )
-        else:
-            seen.add(oid)
-        if len(self.varbinds) >= self.max_rows:
-            raise SnmpWalkRows(
-                f"walk of {who(target)} stopped at {self.max_rows} rows of {column} "
-                "(max_walk_rows)"
-            )
-        self.varbinds.append(vb)
-        self.last = oid
+        column, seen, out = self.column, self.seen, self.varbinds
+        width, last, room = len(column), self.last, self.max_rows - len(self.varbinds)
+        append, end_kinds = out.append, _END_KINDS
+        taken = 0
+        try:
+            for vb in varbinds:
+                oid = vb[0]
+                if vb[1] in end_kinds or len(oid) <= width or oid[:width] != column:
+                    self.done = True
+                    return
+                if seen is None:
+                    if oid <= last:
+                        raise SnmpNonIncreasingOid(
+                            f"{who(target)} returned {oid} after {last} "
+                            "(OIDs not increasing; allow_non_increasing = true accepts them)"
+                        )
+                elif oid in seen:
+                    raise SnmpOidLoop(
+                        f"{who(target)} returned {oid} a second time in a walk of {column} "
+                        f"(a loop), after {last}"
+                    )
+                else:
+                    seen.add(oid)
+                if room <= 0:
+                    raise SnmpWalkRows(
+                        f"walk of {who(target)} stopped at {self.max_rows} rows of {column} "
+                        "(max_walk_rows)"
+                    )
+                room -= 1
+                append(vb)
+                last = oid
+                taken += 1
+        finally:
+            self.last = last
+            self.taken = taken
 
 
 _END_KINDS = frozenset({Kind.END_OF_MIB, Kind.NO_SUCH_OBJECT, Kind.NO_SUCH_INSTANCE})

@@ -116,8 +116,10 @@ class UdpRequester:
     async def _request(
         self, target: Target, pdu: int, oids: Sequence[Oid], a: int, b: int
     ) -> list[VarBind]:
-        family, address = await self._resolve(target)
-        endpoint = await self._endpoint(family)
+        # known address and socket without a coroutine each: this runs for every request
+        found = self._addresses.get((target.host, target.port))
+        family, address = found if found is not None else await self._resolve(target)
+        endpoint = self._endpoints.get(family) or await self._endpoint(family)
         encoded = self._encoded
         varbinds = ber.varbind_list([encoded.get(oid) or self._encode(oid) for oid in oids])
         usm = target.credential.usm

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from poller.config import Usm
-from poller.errors import SnmpDecodeError, SnmpError, SnmpUnexpectedReport
+from poller.errors import SnmpDecodeError, SnmpUnexpectedReport
 from poller.snmp import ber, ber_v3, usm_crypto, usm_reports
 from poller.snmp.ber_v3 import AUTH_FLAG, PRIV_FLAG, REPORTABLE_FLAG
 

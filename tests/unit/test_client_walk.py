@@ -191,3 +191,32 @@ def test_a_real_agent_error_on_getnext_is_not_retried_for_ever() -> None:
 
     with pytest.raises(SnmpAgentError):
         walk(Broken({}, bulk=False), target(max_repetitions=4), [A])
+
+
+class _Scripted:
+    """A requester whose one GETBULK answer is given: for answers no agent model produces."""
+
+    def __init__(self, answer: list[VarBind]) -> None:
+        self.answer = answer
+
+    async def get_bulk(self, target: Target, oids: Any, max_repetitions: int) -> list[VarBind]:
+        return self.answer
+
+    async def close(self) -> None:
+        pass
+
+
+def test_the_first_bad_varbind_in_the_answers_order_is_the_one_reported() -> None:
+    # ifInOctets goes back at the answer's 4th varbind, ifDescr only at its 5th
+    answer = [VarBind(A + (i,), Kind.OCTETS, b"x") if col == A
+              else VarBind(B + (i,), Kind.COUNTER32, i)
+              for i, col in [(1, A), (1, B), (2, A), (0, B), (1, A), (3, B)]]
+    client = SnmpClient(_Scripted(answer))  # type: ignore[arg-type]
+    with pytest.raises(SnmpNonIncreasingOid) as raised:
+        asyncio.run(client.walk(target(), [A, B], RequestStats()))
+    assert f"returned {B + (0,)} after {B + (1,)}" in str(raised.value)
+    # one column ending early does not hide the other's fault after it
+    answer[3] = VarBind(C + (1,), Kind.OCTETS, b"e1")  # ifInOctets leaves its subtree
+    with pytest.raises(SnmpNonIncreasingOid) as raised:
+        asyncio.run(client.walk(target(), [A, B], RequestStats()))
+    assert f"returned {A + (1,)} after {A + (2,)}" in str(raised.value)

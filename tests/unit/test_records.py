@@ -379,3 +379,31 @@ def test_backups_beyond_a_lowered_count_are_removed_at_the_next_rotation(tmp_pat
     assert sorted(f.name for f in tmp_path.glob("poller.jsonl*")) == [
         "poller.jsonl", "poller.jsonl.1", "poller.jsonl.2"
     ]
+
+
+def test_rows_written_in_one_batch_are_the_lines_data_writes_one_by_one(tmp_path: Path) -> None:
+    rows: list[dict[str, object]] = [
+        {"device": "sw1", "table": "ifTable", "index": "3", "ifHCInOctets": 2**64 - 1,
+         "ifHCInOctets_bps": None, "ifHCInOctets_bps_reason": "first_sample", "ratio": 0.5},
+        {"device": "sw1", "wide": 2**70, "name": "ä\"\n"},  # past orjson's integers: the slow path
+        {},
+        {"device": "sw1", "timestamp": "theirs"},  # a field named like the head's: the long way
+    ]
+    one, batch = tmp_path / "one", tmp_path / "batch"
+    recorder = Recorder(settings(one))
+    for row in rows:
+        recorder.data("row", **row)
+    recorder.close()
+    recorder = Recorder(settings(batch))
+    recorder.data_many("row", [dict(row) for row in rows])
+    recorder.close()
+
+    def without_time(path: Path) -> list[bytes]:
+        return [re.sub(rb'^\{"timestamp":"[^"]*"', b"", line)
+                for line in path.read_bytes().splitlines()]
+
+    assert without_time(batch / "poller.jsonl") == without_time(one / "poller.jsonl")
+    written = read_lines(batch / "poller.jsonl")
+    assert [list(r)[:2] for r in written] == [["timestamp", "event"]] * 4
+    assert written[1]["wide"] == 2**70 and written[3]["timestamp"] == "theirs"
+    assert all(TIMESTAMP.match(str(r["timestamp"])) for r in written[:3])
