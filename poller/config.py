@@ -125,15 +125,16 @@ class Table:
     index_parts: tuple[mib.IndexPart, ...] | None = field(init=False, compare=False)
     #: (64-bit column, 32-bit column) pairs of the same counter both asked for
     wide_pairs: tuple[tuple[Column, Column], ...] = field(init=False, compare=False)
-    #: the names of the columns whose rates are bits/s (summed for the console line)
-    bits: tuple[str, ...] = field(init=False, compare=False)
+    #: (name, rate field) of the columns whose rates are bits/s (summed for the console line)
+    bits_fields: tuple[tuple[str, str], ...] = field(init=False, compare=False)
     discontinuity: Column | None = field(init=False, compare=False)
     #: whether rows carry a speed to check octet rates against
     has_speed: bool = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "oids", tuple(c.oid for c in self.columns))
-        object.__setattr__(self, "bits", tuple(c.name for c in self.columns if c.bits))
+        object.__setattr__(self, "bits_fields",
+                           tuple((c.name, c.rate_field) for c in self.columns if c.bits))
         object.__setattr__(
             self, "discontinuity", next((c for c in self.columns if c.name == DISCONTINUITY), None)
         )

@@ -37,4 +37,5 @@ def read_mibs(reader: Reader, raw: Any) -> list[str]:
     try:
         return mib_user.load(dirs, modules, cache)
     except mib_user.MibError as exc:
-        raise reader.fail("mibs.dirs", str(exc)) from None
+        key = f"mibs.{exc.key}" if exc.key in raw else f"mibs.{exc.key} (default)"
+        raise reader.fail(key, str(exc)) from None

@@ -152,7 +152,8 @@ class _Daemon:
         self.scheduler.start()
         self.notifier.ready(self._status())
         helpers = [asyncio.create_task(self._stats_loop(), name="stats"),
-                   asyncio.create_task(self._freeze_after_first_round(), name="gc-freeze")]
+                   asyncio.create_task(freeze_after_first_round(self.config.devices),
+                                       name="gc-freeze")]
         if self.notifier.watchdog_interval_s:
             helpers.append(asyncio.create_task(self._watchdog_loop(), name="watchdog"))
         try:
@@ -197,17 +198,6 @@ class _Daemon:
             self.recorder.event("stats", **stats_fields(self.scheduler, self.recorder, loop_lag))
             self.notifier.status(self._status())
 
-    async def _freeze_after_first_round(self) -> None:
-        """Once every device has polled once, the fleet's long-lived state (counter state,
-        targets, decoded OIDs) exists: take it out of the cyclic collector's sight. Full
-        collections over a 10,000-device fleet's state stalled the loop for 0.1-0.7 s each
-        (measured); afterwards they scan only newer objects. Refcounting still frees them.
-        The configuration is frozen at once, for the first round's collections."""
-        gc.freeze()
-        slowest = max((d.interval_s for d in self.config.devices), default=0.0)
-        await asyncio.sleep(slowest + 1.0)
-        gc.freeze()
-
     async def _watchdog_loop(self) -> None:
         """WATCHDOG=1 only while polls complete: a scheduler that stopped producing summaries
         for longer than its slowest device's interval (and then some) gets restarted."""
@@ -218,6 +208,18 @@ class _Daemon:
             if polls_completing(loop.time(), self.scheduler.last_progress, slowest, interval):
                 self.notifier.watchdog()
             await asyncio.sleep(interval)
+
+
+async def freeze_after_first_round(devices: Sequence[Device]) -> None:
+    """Once every device has polled once, the fleet's long-lived state (counter state,
+    targets, decoded OIDs) exists: take it out of the cyclic collector's sight. Full
+    collections over a 10,000-device fleet's state stalled the loop for 0.1-0.7 s each
+    (measured); afterwards they scan only newer objects. Refcounting still frees them.
+    The configuration is frozen at once, for the first round's collections. Run by the
+    one-process daemon and by each worker, for its own share."""
+    gc.freeze()
+    await asyncio.sleep(max((d.interval_s for d in devices), default=0.0) + 1.0)
+    gc.freeze()
 
 
 def slowest_interval_s(config: Config) -> float:

@@ -27,7 +27,7 @@ _OLD_MODULE = "RFC1213-MIB"
 _OLD_MODULE_OBJECTS = range(1, 5)  # 1.3.6.1.2.1.{1,2,3,4}: system, interfaces, at, ip
 
 #: textual conventions whose OCTET STRING is a hardware address (rendered aa:bb:cc:dd:ee:ff)
-_MAC_CONVENTIONS = frozenset({"MacAddress", "PhysAddress"})
+MAC_CONVENTIONS = frozenset({"MacAddress", "PhysAddress"})
 #: textual conventions rendered as text
 _TEXT_CONVENTIONS = frozenset({"DisplayString", "SnmpAdminString"})
 
@@ -180,10 +180,6 @@ def lookup(name: str) -> MibObject | None:
     return _lookup(module, bare)
 
 
-def by_oid(oid: Oid) -> MibObject | None:
-    return _REG.by_oid.get(oid)
-
-
 def kind_of(name: str) -> str | None:
     """SCALAR, COLUMN or NODE for a known object name (no module, no instance), else None."""
     entry = _REG.by_name.get(name)
@@ -200,7 +196,7 @@ def display_hint(name: str) -> str | None:
     entry = _REG.by_name.get(name)
     if entry is None or entry.syntax != "OctetString":
         return None
-    if entry.convention in _MAC_CONVENTIONS:
+    if entry.convention in MAC_CONVENTIONS:
         return "mac"
     if entry.convention in _TEXT_CONVENTIONS or (entry.display_hint or "").endswith(("a", "t")):
         return "text"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from poller.mib import IndexPart
+from poller.mib import MAC_CONVENTIONS, IndexPart
 from poller.snmp.render import mac, text_of
 
 _INTEGERS = frozenset({"Integer32", "Integer", "Unsigned32", "Gauge32", "TimeTicks",
@@ -15,7 +15,6 @@ _INTEGERS = frozenset({"Integer32", "Integer", "Unsigned32", "Gauge32", "TimeTic
 _STRINGS = frozenset({"OctetString", "Bits", "Opaque"})
 #: InetAddressType values (RFC 4001) whose InetAddress renders as an IP address
 _INET_TYPES = {1: 4, 2: 16, 3: 8, 4: 20}  # ipv4, ipv6, ipv4z, ipv6z: address octets
-_MAC_CONVENTIONS = frozenset({"MacAddress", "PhysAddress"})
 
 
 def decode(index: tuple[int, ...], parts: tuple[IndexPart, ...]) -> dict[str, Any] | None:
@@ -71,7 +70,7 @@ def _value(arcs: tuple[int, ...], part: IndexPart, before: dict[str, Any]) -> An
     if syntax == "IpAddress":
         return ".".join(map(str, arcs))
     data = bytes(arcs)
-    if part.convention in _MAC_CONVENTIONS:
+    if part.convention in MAC_CONVENTIONS:
         return mac(data)
     if part.convention == "InetAddress":
         address = _inet(data, before)

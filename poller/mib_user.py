@@ -49,7 +49,12 @@ _BASE_CONVENTIONS: dict[str, tuple[str, str | None, int | None]] = {
 
 
 class MibError(ValueError):
-    """A MIB file that cannot be read or compiled; the message names the module and file."""
+    """A MIB file that cannot be read or compiled; the message names the module and file, and
+    `key` the `[mibs]` key the operator has to look at (dirs, modules or cache)."""
+
+    def __init__(self, message: str, key: str = "dirs") -> None:
+        super().__init__(message)
+        self.key = key
 
 
 def default_cache() -> Path:
@@ -68,7 +73,8 @@ def load(dirs: list[Path], modules: list[str] | None, cache: Path) -> list[str]:
     wanted = modules if modules is not None else sorted(sources)
     for name in wanted:
         if name not in sources:
-            raise MibError(f"no file in {', '.join(map(str, dirs))} defines module {name!r}")
+            raise MibError(f"no file in {', '.join(map(str, dirs))} defines module {name!r}",
+                           "modules")
     manifest = {"format": CACHE_FORMAT, "wanted": wanted,
                 "sources": {n: _stamp(p) for n, p in sorted(sources.items())}}
     if _read_manifest(cache) != manifest:
@@ -154,7 +160,8 @@ def _compile(sources: dict[str, Path], wanted: list[str], cache: Path) -> None:
         for name, data in compiled.items():
             _write(cache / f"{name}.json", data)
     except OSError as exc:
-        raise MibError(f"cannot write the MIB cache {cache}: {exc.strerror or exc}") from None
+        raise MibError(f"cannot write the MIB cache {cache}: {exc.strerror or exc}",
+                       "cache") from None
 
 
 def _failure(name: str, status: Any, sources: dict[str, Path]) -> str:

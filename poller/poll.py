@@ -202,8 +202,8 @@ class _Poll:
                 prefer_wide(table, row)
             if table.has_speed:
                 _drop_impossible_rates(row)
-            for name in table.bits:
-                bps = row.get(f"{name}_bps")
+            for name, bps_field in table.bits_fields:
+                bps = row.get(bps_field)
                 if bps is not None:
                     outcome.bps_totals[name] = outcome.bps_totals.get(name, 0.0) + bps
             outcome.records.append(("row", row))
@@ -221,6 +221,9 @@ def label_cache(tracker: CounterTracker) -> LabelCache:
 
 #: octet counters of IF-MIB, whose rate can be checked against the interface's speed
 _OCTET_COUNTERS = ("ifHCInOctets", "ifHCOutOctets", "ifInOctets", "ifOutOctets")
+#: (rate field, bits per its unit, reason field) of each octet counter's rate, built once
+_SPEED_CHECKED = tuple((f"{name}{suffix}", to_bits, f"{name}{suffix}_reason")
+                       for name in _OCTET_COUNTERS for suffix, to_bits in (("_bps", 1), ("_rate", 8)))
 #: slack over the nominal speed before a rate counts as impossible (timing jitter, rounding)
 SPEED_SLACK = 1.1
 
@@ -235,12 +238,12 @@ def _drop_impossible_rates(row: dict[str, Any]) -> None:
         limit = float(speed)
     else:
         return
-    for name in _OCTET_COUNTERS:
-        for suffix, to_bits in (("_bps", 1), ("_rate", 8)):
-            value = row.get(name + suffix)
-            if value is not None and value * to_bits > limit * SPEED_SLACK:
-                row[name + suffix] = None
-                row[f"{name}{suffix}_reason"] = "above_if_speed"
+    limit *= SPEED_SLACK
+    for rate_field, to_bits, reason_field in _SPEED_CHECKED:
+        value = row.get(rate_field)
+        if value is not None and value * to_bits > limit:
+            row[rate_field] = None
+            row[reason_field] = "above_if_speed"
 
 
 def _put(

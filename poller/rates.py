@@ -8,18 +8,13 @@ reason, never a spike.
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import Any, NamedTuple
+from typing import Any
 
 #: TimeTicks (sysUpTime) wrap at 2^32 hundredths of a second: after ~497 days
 TICKS_WRAP = 2**32
 #: how far sysUpTime may lag the wall clock before a smaller value counts as a restart (ticks);
 #: agents update it coarsely, and our own clock reads it a little before or after the answer
 UPTIME_TOLERANCE_TICKS = 500
-
-
-class Rate(NamedTuple):
-    value: float | None
-    reason: str | None = None
 
 
 class CounterTracker:
@@ -93,14 +88,9 @@ class CounterTracker:
             and abs((ticks + TICKS_WRAP) - expected) <= tolerance
         )
 
-    def rate(self, key: Hashable, value: int, width: int, at_s: float) -> Rate:
-        """The per-second rate of counter `key` (wrapping at `width`) since its last sample."""
-        got = self.rate_or_reason(key, value, width, at_s)
-        return Rate(None, got) if isinstance(got, str) else Rate(got)
-
     def rate_or_reason(self, key: Hashable, value: int, width: int, at_s: float) -> float | str:
-        """`rate` for the poll loop: the per-second rate as a float, or why there is none as a
-        str (no Rate object per counter)."""
+        """The per-second rate of counter `key` (wrapping at `width`) since its last sample, as
+        a float; or, when there is none, why, as a str (no object per counter)."""
         self._seen.add(key)
         last = self._last
         previous = last.get(key)

@@ -177,14 +177,20 @@ class Recorder:
         self._events.msg(event, **fields)
 
     def lines(self, stream: int, lines: list[bytes]) -> None:
-        """Whole lines rendered elsewhere (a worker process renders its records as `data` and
-        `event` do here), queued together; dropped and counted as one batch when the queue
-        stays full."""
+        """Whole lines queued together (a worker process renders its records as `data` and
+        `event` do here); dropped and counted as one batch when the queue stays full. Once a
+        batch waited the full put_timeout_s in vain, the next ones are dropped at once until the
+        queue takes one again, instead of blocking the caller (the event loop) each time."""
         if self._closed:
             self._count_drops(len(lines), AFTER_CLOSE)
-        elif not self._queue.put_many([(stream, line) for line in lines], self._put_timeout_s):
+            return
+        timeout_s = 0.0 if self._dropping else self._put_timeout_s
+        if not self._queue.put_many([(stream, line) for line in lines], timeout_s):
+            self._dropping = True
             self._count_drops(len(lines), QUEUE_FULL)
-        elif self._unreported_drops:
+            return
+        self._dropping = False
+        if self._unreported_drops:
             self._report_drops()
 
     def console_line(self, text: str) -> None:
@@ -193,16 +199,7 @@ class Recorder:
             self._console.flush()
 
     def _enqueue(self, stream: int, line: bytes) -> None:
-        if self._closed:
-            self._count_drops(1, AFTER_CLOSE)
-            return
-        if not self._queue.put((stream, line), 0.0 if self._dropping else self._put_timeout_s):
-            self._dropping = True
-            self._count_drops(1, QUEUE_FULL)
-            return
-        self._dropping = False
-        if self._unreported_drops:
-            self._report_drops()
+        self.lines(stream, [line])
 
     def _count_drops(self, count: int, cause: str) -> None:
         with self._lock:

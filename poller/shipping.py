@@ -44,7 +44,6 @@ class ShippedRecords:
         self._send = send
         self.worker = worker
         self._pending: tuple[list[bytes], list[bytes]] = ([], [])
-        self._data = bound_logger(_Lines(self, self._pending[DATA]))
         self._events = bound_logger(_Lines(self, self._pending[EVENTS]))
         self._scheduled = False
         #: lines handed to the parent; what it wrote or dropped is the parent's to say
@@ -54,13 +53,13 @@ class ShippedRecords:
         self.broken = False
 
     def data(self, event: str, **fields: Any) -> None:
-        if event == "poll":
-            fields["worker"] = self.worker  # which worker polled it, next to that worker's stats
-        self._data.msg(event, **fields)
+        self.data_many(event, [fields])
 
     def data_many(self, event: str, records: list[dict[str, Any]]) -> None:
-        """`data(event, **record)` for each of `records`, rendered in one go."""
+        """`data(event, **record)` for each of `records`, rendered in one go (as the parent's
+        Recorder renders its own, without structlog's per-call dispatch)."""
         if event == "poll":
+            # which worker polled it, next to that worker's stats
             records = [{**record, "worker": self.worker} for record in records]
         self._pending[DATA].extend(render_many(event, records))
         self.soon()

@@ -40,7 +40,7 @@ class Worker:
         self.started = time.monotonic()
 
     async def main(self) -> int:
-        from poller.daemon import console_writer, drain_or_force
+        from poller.daemon import console_writer, drain_or_force, freeze_after_first_round
 
         loop = asyncio.get_running_loop()
         self.records = ShippedRecords(self.up.send_bytes, self.index)
@@ -55,7 +55,8 @@ class Worker:
         loop.add_reader(self.down.fileno(), self._on_order)
         self.scheduler.start()
         self.records.message("ready", os.getpid(), self.scheduler.devices)
-        helpers = [asyncio.create_task(self._alive_loop()), asyncio.create_task(self._stats_loop())]
+        helpers = [asyncio.create_task(self._alive_loop()), asyncio.create_task(self._stats_loop()),
+                   asyncio.create_task(freeze_after_first_round(self.devices))]
         try:
             grace = await self.drain_ordered
             cancelled = await drain_or_force(self.scheduler, grace, self.stops)

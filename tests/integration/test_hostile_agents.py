@@ -134,14 +134,6 @@ def assert_waits_not_spins(run: Run) -> None:
 # -- poller adapts: every poll ends ok ------------------------------------------------------------
 
 
-def test_an_agent_in_order_is_polled_whole(tmp_path: Path, engine: str) -> None:
-    run = run_fleet(tmp_path, engine, "normal")
-    check_good(run, 2)
-    assert set(hostile_outcomes(run)) == {("ok", None)}
-    assert len(run.sink.rows("hostile")) == ROWS * len(run.sink.polls("hostile"))
-    assert_waits_not_spins(run)
-
-
 @pytest.mark.parametrize("limit", [{"limit": 30}, {"limit": 1000, "limit_bytes": 900}])
 def test_too_big_halves_the_request_and_the_device_remembers(
     tmp_path: Path, engine: str, limit: dict[str, int]
@@ -186,8 +178,8 @@ def test_an_agent_without_getbulk_is_walked_with_getnext(
     assert kinds["get_next"] > 0 and kinds["get_bulk"] == 3  # 25, 6, 1 repetitions, then GETNEXT
 
 
-@pytest.mark.parametrize("modes", ["duplicate", "noisy"])
-def test_duplicates_and_noise_around_a_good_answer_change_nothing(
+@pytest.mark.parametrize("modes", ["normal", "duplicate", "noisy"])
+def test_an_agent_in_order_and_duplicates_or_noise_around_its_answers_poll_whole(
     tmp_path: Path, engine: str, modes: str
 ) -> None:
     run = run_fleet(tmp_path, engine, modes)

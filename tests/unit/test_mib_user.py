@@ -127,6 +127,11 @@ def test_the_fleet_file_mibs_section(mib_dir: Path, tmp_path: Path) -> None:
         ('[mibs]\ncache = "cache"', "ifName", "mibs.cache: has no effect without mibs.dirs"),
         ('[mibs]\ndirs = ["mibs"]\nmodules = ["NOPE-MIB"]\ncache = "cache"', "ifName",
          "defines module 'NOPE-MIB'"),
+        # each message names the key to look at, not always mibs.dirs
+        ('[mibs]\ndirs = ["mibs"]\nmodules = ["NOPE-MIB"]\ncache = "cache"', "ifName",
+         "mibs.modules: no file in "),
+        ('[mibs]\ndirs = ["mibs"]\ncache = "mibs/vendor.my/cache"', "ifName",
+         "mibs.cache: cannot write the MIB cache "),
     ],
 )
 def test_mibs_section_mistakes(mib_dir: Path, tmp_path: Path, mibs: str, column: str,

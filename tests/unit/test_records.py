@@ -7,6 +7,7 @@ import json
 import re
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -206,8 +207,17 @@ def _blocked_writer(recorder: Recorder, gate: threading.Event) -> None:
     recorder._files[0].write_lines = blocked  # type: ignore[method-assign]
 
 
+#: the three ways records reach the queue: one by one, a poll's rows, a worker's shipped lines
+PRODUCERS = {
+    "data": lambda recorder, n: recorder.data("row", n=n),
+    "data_many": lambda recorder, n: recorder.data_many("row", [{"n": n}]),
+    "lines": lambda recorder, n: recorder.lines(0, [b'{"event":"row","n":%d}' % n]),
+}
+
+
+@pytest.mark.parametrize("produce", PRODUCERS.values(), ids=PRODUCERS.keys())
 def test_a_stalled_writer_blocks_the_caller_once_per_spell_not_once_per_record(
-    tmp_path: Path,
+    tmp_path: Path, produce: Any
 ) -> None:
     import time
 
@@ -216,7 +226,7 @@ def test_a_stalled_writer_blocks_the_caller_once_per_spell_not_once_per_record(
     _blocked_writer(recorder, gate)
     started = time.monotonic()
     for n in range(50):
-        recorder.data("row", n=n)
+        produce(recorder, n)
     took = time.monotonic() - started
     gate.set()
     recorder.close()
