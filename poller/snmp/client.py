@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_left
+from itertools import islice
+from operator import itemgetter, lt
 from typing import Protocol, Sequence
 
 from poller.config import WalkLimits
@@ -306,10 +309,13 @@ class RequestSize:
 class _ColumnWalk:
     """Where the walk of one column stands."""
 
-    __slots__ = ("column", "last", "varbinds", "done", "max_rows", "seen", "taken")
+    __slots__ = ("column", "end", "last", "varbinds", "done", "max_rows", "seen", "taken")
 
     def __init__(self, column: Oid, limits: WalkLimits) -> None:
         self.column = column
+        #: the first OID after the column's subtree: OIDs between `column` and `end` (both
+        #: excluded) are exactly the ones inside it
+        self.end = (*column[:-1], column[-1] + 1)
         self.last = column
         self.varbinds: list[VarBind] = []
         self.done = False
@@ -324,6 +330,8 @@ class _ColumnWalk:
         (an end kind, or an OID outside its subtree); raises on an OID that does not increase
         (or, allowed, one seen twice) and past max_rows."""
         if self.done:
+            return
+        if self.seen is None and varbinds and self._take_in_order(varbinds):
             return
         column, seen, out = self.column, self.seen, self.varbinds
         width, last, room = len(column), self.last, self.max_rows - len(self.varbinds)
@@ -361,5 +369,30 @@ class _ColumnWalk:
             self.last = last
             self.taken = taken
 
+    def _take_in_order(self, varbinds: list[VarBind]) -> bool:
+        """`take_all` for the usual slice, with the checks made over the whole slice at once:
+        when its OIDs increase from `last` on, the ones below `end` (found by bisection) are
+        the column's, and when none of those carries an end kind and they fit max_rows, they
+        are taken as they are (and an OID at or past `end` ends the column). False, having
+        taken nothing, when any of that does not hold: then the varbind-by-varbind loop finds
+        the exact place and error."""
+        oids = list(map(_OID_OF, varbinds))
+        if not (oids[0] > self.last and all(map(_LESS, oids, islice(oids, 1, None)))):
+            return False
+        inside = bisect_left(oids, self.end)
+        if inside > self.max_rows - len(self.varbinds):
+            return False
+        mine = varbinds if inside == len(varbinds) else varbinds[:inside]
+        if not _END_KINDS.isdisjoint(map(_KIND_OF, mine)):
+            return False
+        if inside:
+            self.varbinds.extend(mine)
+            self.last = oids[inside - 1]
+        self.taken = inside
+        if inside < len(varbinds):
+            self.done = True
+        return True
 
+
+_OID_OF, _KIND_OF, _LESS = itemgetter(0), itemgetter(1), lt
 _END_KINDS = frozenset({Kind.END_OF_MIB, Kind.NO_SUCH_OBJECT, Kind.NO_SUCH_INSTANCE})

@@ -7,11 +7,13 @@ import asyncio
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from poller.config import Credential, Secret, WalkLimits
 from poller.errors import SnmpNonIncreasingOid, SnmpWalkError, SnmpWalkRequests
 from poller.oid import Oid
-from poller.snmp.client import SnmpClient
+from poller.snmp.client import SnmpClient, _ColumnWalk
 from poller.snmp.fake import FakeAgent, FakeRequester
 from poller.snmp.types import Kind, RequestStats, Target, VarBind
 
@@ -220,3 +222,48 @@ def test_the_first_bad_varbind_in_the_answers_order_is_the_one_reported() -> Non
     with pytest.raises(SnmpNonIncreasingOid) as raised:
         asyncio.run(client.walk(target(), [A, B], RequestStats()))
     assert f"returned {A + (1,)} after {A + (2,)}" in str(raised.value)
+
+
+# -- a column's slice taken at once equals taking it varbind by varbind --------------------------
+
+_COLUMN = Oid.parse("1.3.6.1.2.1.2.2.1.10")
+_OIDS = st.one_of(
+    st.lists(st.integers(0, 4), min_size=1, max_size=3).map(lambda i: _COLUMN + tuple(i)),
+    st.sampled_from([_COLUMN, Oid(_COLUMN[:-1]), Oid((*_COLUMN[:-1], 11, 1)),
+                     Oid((*_COLUMN[:-1], 9, 7)), Oid((1, 3, 6, 1, 2, 1, 31))]),
+)
+_KINDS = st.sampled_from([Kind.COUNTER32, Kind.COUNTER32, Kind.COUNTER32, Kind.END_OF_MIB,
+                          Kind.NO_SUCH_INSTANCE])
+
+
+class _OneByOne(_ColumnWalk):
+    def _take_in_order(self, varbinds: list[VarBind]) -> bool:
+        return False
+
+
+def _take(column_walk: Any, slices: list[list[VarBind]]) -> tuple[Any, ...]:
+    outcome: list[Any] = []
+    for varbinds in slices:
+        try:
+            column_walk.take_all(varbinds, target())
+            outcome.append(("ok", column_walk.taken))
+        except SnmpWalkError as exc:
+            outcome.append((type(exc).__name__, str(exc), column_walk.taken))
+            break
+    return (*outcome, tuple(column_walk.varbinds), column_walk.last, column_walk.done)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    slices=st.lists(st.lists(st.tuples(_OIDS, _KINDS), max_size=8).map(
+        lambda pairs: sorted(pairs) if len(pairs) % 3 else pairs), min_size=1, max_size=3),
+    max_rows=st.integers(1, 12),
+)
+def test_a_slice_taken_at_once_is_taken_as_one_by_one(
+    slices: list[list[tuple[Oid, Kind]]], max_rows: int
+) -> None:
+    limits = WalkLimits(max_rows=max_rows)
+    answers = [[VarBind(oid, kind, n) for n, (oid, kind) in enumerate(s)] for s in slices]
+    fast = _take(_ColumnWalk(_COLUMN, limits), answers)
+    slow = _take(_OneByOne(_COLUMN, limits), answers)
+    assert fast == slow
