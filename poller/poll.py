@@ -12,7 +12,7 @@ from poller.config import Column, Device, Table
 from poller.errors import SnmpError, SnmpTimeout
 from poller.labels import LabelCache, walk_oids
 from poller.oid import Oid
-from poller.rates import CounterTracker
+from poller.rates import CounterTracker, Series
 from poller.rows import index_fields, prefer_wide
 from poller.snmp.client import SnmpClient
 from poller.snmp.render import record_value, value_of
@@ -144,7 +144,8 @@ class _Poll:
             for column in group_columns:
                 vb = by_oid.get(column.oid)
                 if vb is not None:
-                    _put(fields, column, vb, (group, column.name), self.tracker, at_s)
+                    _put(fields, column, vb, self.tracker.series((group, column.name)),
+                         self.tracker, at_s)
             outcome.records.append(("scalars", fields))
         outcome.parts_ok += 1
 
@@ -169,13 +170,16 @@ class _Poll:
                     self.tracker.note_discontinuity(row_key, vb.value)
         rows: dict[tuple[int, ...], dict[str, Any]] = {}
         name, tags = table.name, device.tags
-        rate = self.tracker.rate_or_reason
+        rate, series_of = self.tracker.rate_or_reason, self.tracker.series
         for column in table.columns:
             varbinds = walked.get(column.oid)
             if not varbinds:
                 continue
             # The walk keeps only OIDs inside the column's subtree: the rest is the row's index.
             start, field_name, hint = len(column.oid), column.name, column.hint
+            series = series_of((name, field_name))
+            rate_field, reason_field = column.rate_field, column.reason_field
+            unit = 8 if column.bits else 1
             for oid, kind, value in varbinds:
                 index = oid[start:]
                 row = rows.get(index)
@@ -192,8 +196,13 @@ class _Poll:
                     continue
                 row[field_name] = value
                 width = COUNTER_WIDTHS.get(kind)
-                if width is not None:
-                    _put_rate(row, column, rate((name, index, field_name), value, width, at_s))
+                if width is not None:  # _put_rate, inline: this runs for every counter
+                    per_s = rate(series, index, value, width, at_s)
+                    if per_s.__class__ is float:
+                        row[rate_field] = per_s * unit
+                    else:
+                        row[rate_field] = None
+                        row[reason_field] = per_s
         for index in sorted(rows):
             row = rows[index]
             if table.lookups:
@@ -250,7 +259,7 @@ def _put(
     fields: dict[str, Any],
     column: Column,
     vb: VarBind,
-    key: tuple[Any, ...],
+    series: Series,
     tracker: CounterTracker,
     at_s: float,
 ) -> None:
@@ -259,7 +268,7 @@ def _put(
     width = COUNTER_WIDTHS.get(vb.kind)
     if width is None or not isinstance(vb.value, int):
         return
-    _put_rate(fields, column, tracker.rate_or_reason(key, vb.value, width, at_s))
+    _put_rate(fields, column, tracker.rate_or_reason(series, (), vb.value, width, at_s))
 
 
 def _put_rate(fields: dict[str, Any], column: Column, rate: float | str) -> None:

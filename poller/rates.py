@@ -1,8 +1,8 @@
 """Counter arithmetic: deltas, wraps, agent restarts and per-second rates. Pure, no I/O.
 
-One CounterTracker per device lives across its polls. A rate is never invented: the first sample,
-a restart of the agent, a 64-bit counter that went back, or no elapsed time give `None` and the
-reason, never a spike.
+One CounterTracker per device lives across its polls, one Series per column in it. A rate is never
+invented: the first sample, a restart of the agent, a 64-bit counter that went back, or no
+elapsed time give `None` and the reason, never a spike.
 """
 
 from __future__ import annotations
@@ -17,47 +17,69 @@ TICKS_WRAP = 2**32
 UPTIME_TOLERANCE_TICKS = 500
 
 
+class Series(dict[Hashable, tuple[int, float, int]]):
+    """The counters of one column (or one scalar) of a device: index -> (last value, its time,
+    the tracker's generation when it was sampled). A poll looks a column's series up once and
+    then each row's counter by its index alone."""
+
+    __slots__ = ("name", "reasons")
+
+    def __init__(self, name: Hashable) -> None:
+        super().__init__()
+        self.name = name
+        #: why a counter's previous value was dropped, by index, for its next rate
+        self.reasons: dict[Hashable, str] = {}
+
+
 class CounterTracker:
-    """Last value and time of every counter of one device, keyed by (table, index, column)."""
+    """Last value and time of every counter of one device, in one Series per column (named
+    (table, column) for table columns, (group, column) for scalars)."""
 
     __slots__ = (
-        "_last",
+        "_generation",
         "_markers",
-        "_reasons",
         "_restarted",
         "_rows_seen",
-        "_seen",
+        "_series",
         "_uptime",
         "labels",
     )
 
     def __init__(self) -> None:
-        self._last: dict[Hashable, tuple[int, float]] = {}
-        self._seen: set[Hashable] = set()
+        self._series: dict[Hashable, Series] = {}
+        #: counts prunes: a counter whose entry carries an older one was not sampled since
+        self._generation = 0
         #: rows whose discontinuity marker was read since the last prune
         self._rows_seen: set[Hashable] = set()
         self._uptime: tuple[int, float] | None = None
         self._restarted = False
         #: discontinuity markers (e.g. ifCounterDiscontinuityTime) by row
         self._markers: dict[Hashable, int] = {}
-        #: why a counter's previous value was dropped, for its next rate
-        self._reasons: dict[Hashable, str] = {}
         #: the device's label cache (poller.labels), kept across polls with its counters
         self.labels: Any = None
 
+    def series(self, name: Hashable) -> Series:
+        """The counters of column `name`, created on first use."""
+        found = self._series.get(name)
+        if found is None:
+            found = self._series[name] = Series(name)
+        return found
+
     def note_discontinuity(self, row: tuple[Any, ...], marker: int) -> bool:
-        """Record a row's discontinuity marker (ifCounterDiscontinuityTime). When it changed, the
-        row's counters were reset or re-based: their previous values are dropped and their next
-        rates say `counter_discontinuity`. Returns whether that happened."""
+        """Record a row's discontinuity marker (ifCounterDiscontinuityTime); `row` is (table,
+        index). When it changed, the row's counters were reset or re-based: their previous
+        values are dropped and their next rates say `counter_discontinuity`. Returns whether
+        that happened."""
         self._rows_seen.add(row)
         previous = self._markers.get(row)
         self._markers[row] = marker
         if previous is None or previous == marker:
             return False
-        width = len(row)
-        for key in [k for k in self._last if isinstance(k, tuple) and k[:width] == row]:
-            del self._last[key]
-            self._reasons[key] = "counter_discontinuity"
+        table, index = row
+        for name, series in self._series.items():
+            if isinstance(name, tuple) and name[0] == table and index in series:
+                del series[index]
+                series.reasons[index] = "counter_discontinuity"
         return True
 
     def note_uptime(self, ticks: int | None, at_s: float) -> bool:
@@ -72,7 +94,8 @@ class CounterTracker:
             return False
         if self._wrapped(previous, ticks, at_s):
             return False
-        self._last.clear()
+        for series in self._series.values():
+            series.clear()
         self._restarted = True
         return True
 
@@ -88,15 +111,17 @@ class CounterTracker:
             and abs((ticks + TICKS_WRAP) - expected) <= tolerance
         )
 
-    def rate_or_reason(self, key: Hashable, value: int, width: int, at_s: float) -> float | str:
-        """The per-second rate of counter `key` (wrapping at `width`) since its last sample, as
-        a float; or, when there is none, why, as a str (no object per counter)."""
-        self._seen.add(key)
-        last = self._last
-        previous = last.get(key)
-        last[key] = (value, at_s)
+    def rate_or_reason(
+        self, series: Series, index: Hashable, value: int, width: int, at_s: float
+    ) -> float | str:
+        """The per-second rate of the counter at `index` of `series` (wrapping at `width`)
+        since its last sample, as a float; or, when there is none, why, as a str (no object
+        per counter)."""
+        previous = series.get(index)
+        series[index] = (value, at_s, self._generation)
         if previous is None:
-            reason = self._reasons.pop(key, None) if self._reasons else None
+            reasons = series.reasons
+            reason = reasons.pop(index, None) if reasons else None
             return reason or ("agent_restart" if self._restarted else "first_sample")
         elapsed = at_s - previous[1]
         if elapsed <= 0:
@@ -113,22 +138,26 @@ class CounterTracker:
     def prune(self) -> int:
         """Forget counters not sampled since the last prune (rows that vanished). Call once per
         poll, after the poll; returns how many were dropped."""
-        stale = self._last.keys() - self._seen
-        for key in stale:
-            del self._last[key]
-        if self._reasons:
-            for key in self._reasons.keys() - self._seen:
-                del self._reasons[key]
+        generation = self._generation
+        self._generation += 1
+        dropped = 0
+        for series in self._series.values():
+            stale = [index for index, entry in series.items() if entry[2] != generation]
+            for index in stale:
+                del series[index]
+            dropped += len(stale)
+            for index in [i for i in series.reasons if i not in series]:
+                del series.reasons[index]
         # a marker whose row was read again stays; only for the others are the rows of the
         # counters sampled worth collecting (a marker's row may be known by its counters alone)
         orphans = self._markers.keys() - self._rows_seen
         if orphans:
-            rows = {k[:2] for k in self._seen if isinstance(k, tuple)}
+            rows = {(name[0], index) for name, series in self._series.items()
+                    if isinstance(name, tuple) for index in series}
             for row in orphans - rows:
                 del self._markers[row]
-        self._seen = set()
         self._rows_seen = set()
-        return len(stale)
+        return dropped
 
     def __len__(self) -> int:
-        return len(self._last)
+        return sum(len(series) for series in self._series.values())
