@@ -26,7 +26,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -279,7 +278,8 @@ class Supervisor:
         for handle, share in zip(self.handles, split(mine, self.shard, len(self.handles))):
             handle.devices = share
             self._order(handle, "apply", share)
-        reload.record_reloaded(self.recorder, self.config, new, len(mine), fleet_diff(before, mine))
+        reload.record_reloaded(self.recorder, self.config, new, len(mine),
+                               reload.fleet_diff(before, mine))
         self.config = new
         self.notifier.ready(self._status())
 
@@ -337,13 +337,3 @@ def exit_fields(exitcode: int | None) -> dict[str, Any]:
         return {"signal": signal_name(-exitcode)}
     return {"exit_code": exitcode}
 
-
-def fleet_diff(before: Mapping[str, Device], after: Sequence[Device]) -> dict[str, list[str]]:
-    """What a reload does, by device name, as Scheduler.apply does it."""
-    wanted = {d.name: d for d in after}
-    return {
-        "added": [name for name in wanted if name not in before],
-        "removed": [name for name in before if name not in wanted],
-        "changed": [name for name, d in wanted.items() if name in before and before[name] != d],
-        "unchanged": [name for name, d in wanted.items() if before.get(name) == d],
-    }
