@@ -39,6 +39,7 @@ from poller.daemon import (
     signal_name,
     slowest_interval_s,
 )
+from poller.orders import OrderPipe
 from poller.records import Recorder
 from poller.shard import CommandLine, owned, split
 from poller.shipping import KIND_MESSAGE, KINDS
@@ -75,7 +76,7 @@ class _Handle:
     devices: tuple[Device, ...]
     policy: RestartPolicy = field(default_factory=RestartPolicy)
     process: subprocess.Popen[bytes] | None = None
-    orders: Connection | None = None
+    orders: OrderPipe | None = None
     #: which process of this slot a message comes from: late ones of a dead process are ignored
     generation: int = 0
     running: bool = False
@@ -170,8 +171,8 @@ class Supervisor:
         # the worker's ends live in the worker only, so that its exit is an end of file here
         os.close(up_write)
         os.close(down_read)
-        orders = Connection(down_write, readable=False)
-        orders.send(("start", handle.index, handle.devices, self.settings, self.console))
+        orders = OrderPipe(Connection(down_write, readable=False), f"worker-{handle.index}-orders")
+        orders.send("start", handle.index, handle.devices, self.settings, self.console)
         handle.generation += 1
         handle.process, handle.orders = process, orders
         handle.running, handle.ready = True, False
@@ -234,6 +235,9 @@ class Supervisor:
     def _on_exit(self, handle: _Handle, generation: int, exitcode: int | None, pid: int) -> None:
         if generation != handle.generation:
             return
+        if handle.orders is not None:
+            handle.orders.close()
+            handle.orders = None
         handle.running = handle.ready = False
         handle.completed_before = handle.completed
         handle.in_flight = 0
@@ -263,10 +267,7 @@ class Supervisor:
 
     def _order(self, handle: _Handle, *order: Any) -> None:
         if handle.running and handle.orders is not None:
-            try:
-                handle.orders.send(order)
-            except OSError:
-                pass  # it is exiting: _on_exit deals with it
+            handle.orders.send(*order)
 
     # -- reload and drain ----------------------------------------------------------------------
 
