@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from poller.config import Device
 from poller.poll import PollOutcome, poll_device, target_for
 from poller.rates import CounterTracker
+from poller.reload import fleet_diff
 from poller.snmp.client import SnmpClient
 from poller.snmp.types import Target
 
@@ -150,24 +151,17 @@ class Scheduler:
         ones start; changed ones restart on their new settings with fresh counter state. Each
         device's `seq` carries on, so its summaries stay contiguous."""
         wanted = {d.name: d for d in devices}
-        diff: dict[str, list[str]] = {"added": [], "removed": [], "changed": [], "unchanged": []}
-        for name, state in list(self._states.items()):
-            if name not in wanted:
-                self._stop_loop(state)
-                del self._states[name]
-                diff["removed"].append(name)
-            elif wanted[name] != state.device:
-                self._stop_loop(state)
-                state.replace_device(wanted[name])
-                self._start_loop(state)
-                diff["changed"].append(name)
-            else:
-                diff["unchanged"].append(name)
-        for name, device in wanted.items():
-            if name not in self._states:
-                state = self._states[name] = DeviceState(device)
-                self._start_loop(state)
-                diff["added"].append(name)
+        diff = fleet_diff({name: state.device for name, state in self._states.items()}, devices)
+        for name in diff["removed"]:
+            self._stop_loop(self._states.pop(name))
+        for name in diff["changed"]:
+            state = self._states[name]
+            self._stop_loop(state)
+            state.replace_device(wanted[name])
+            self._start_loop(state)
+        for name in diff["added"]:
+            state = self._states[name] = DeviceState(wanted[name])
+            self._start_loop(state)
         return diff
 
     def _start_loop(self, state: DeviceState) -> None:

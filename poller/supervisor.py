@@ -26,7 +26,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -40,6 +39,7 @@ from poller.daemon import (
     signal_name,
     slowest_interval_s,
 )
+from poller.orders import OrderPipe
 from poller.records import Recorder
 from poller.shard import CommandLine, owned, split
 from poller.shipping import KIND_MESSAGE, KINDS
@@ -76,7 +76,7 @@ class _Handle:
     devices: tuple[Device, ...]
     policy: RestartPolicy = field(default_factory=RestartPolicy)
     process: subprocess.Popen[bytes] | None = None
-    orders: Connection | None = None
+    orders: OrderPipe | None = None
     #: which process of this slot a message comes from: late ones of a dead process are ignored
     generation: int = 0
     running: bool = False
@@ -95,6 +95,8 @@ class Supervisor:
     def __init__(self, config: Config, recorder: Recorder, notifier: Notifier, console: bool,
                  command_line: CommandLine) -> None:
         self.config = config
+        #: the watchdog's measure, once per config (a pass over the whole fleet)
+        self.slowest_interval_s = slowest_interval_s(config)
         self.recorder = recorder
         self.notifier = notifier
         self.console = console
@@ -169,8 +171,8 @@ class Supervisor:
         # the worker's ends live in the worker only, so that its exit is an end of file here
         os.close(up_write)
         os.close(down_read)
-        orders = Connection(down_write, readable=False)
-        orders.send(("start", handle.index, handle.devices, self.settings, self.console))
+        orders = OrderPipe(Connection(down_write, readable=False), f"worker-{handle.index}-orders")
+        orders.send("start", handle.index, handle.devices, self.settings, self.console)
         handle.generation += 1
         handle.process, handle.orders = process, orders
         handle.running, handle.ready = True, False
@@ -233,6 +235,9 @@ class Supervisor:
     def _on_exit(self, handle: _Handle, generation: int, exitcode: int | None, pid: int) -> None:
         if generation != handle.generation:
             return
+        if handle.orders is not None:
+            handle.orders.close()
+            handle.orders = None
         handle.running = handle.ready = False
         handle.completed_before = handle.completed
         handle.in_flight = 0
@@ -262,10 +267,7 @@ class Supervisor:
 
     def _order(self, handle: _Handle, *order: Any) -> None:
         if handle.running and handle.orders is not None:
-            try:
-                handle.orders.send(order)
-            except OSError:
-                pass  # it is exiting: _on_exit deals with it
+            handle.orders.send(*order)
 
     # -- reload and drain ----------------------------------------------------------------------
 
@@ -279,8 +281,10 @@ class Supervisor:
         for handle, share in zip(self.handles, split(mine, self.shard, len(self.handles))):
             handle.devices = share
             self._order(handle, "apply", share)
-        reload.record_reloaded(self.recorder, self.config, new, len(mine), fleet_diff(before, mine))
+        reload.record_reloaded(self.recorder, self.config, new, len(mine),
+                               reload.fleet_diff(before, mine))
         self.config = new
+        self.slowest_interval_s = slowest_interval_s(new)
         self.notifier.ready(self._status())
 
     async def _drain(self, signal_name: str | None, cause: str) -> None:
@@ -324,8 +328,7 @@ class Supervisor:
     async def _watchdog_loop(self) -> None:
         interval = self.notifier.watchdog_interval_s or 1.0
         while True:
-            slowest = slowest_interval_s(self.config)
-            now = self.loop.time()
+            slowest, now = self.slowest_interval_s, self.loop.time()
             if all(polls_completing(now, h.progress_at, slowest, interval) for h in self.handles):
                 self.notifier.watchdog()
             await asyncio.sleep(interval)
@@ -337,13 +340,3 @@ def exit_fields(exitcode: int | None) -> dict[str, Any]:
         return {"signal": signal_name(-exitcode)}
     return {"exit_code": exitcode}
 
-
-def fleet_diff(before: Mapping[str, Device], after: Sequence[Device]) -> dict[str, list[str]]:
-    """What a reload does, by device name, as Scheduler.apply does it."""
-    wanted = {d.name: d for d in after}
-    return {
-        "added": [name for name in wanted if name not in before],
-        "removed": [name for name in before if name not in wanted],
-        "changed": [name for name, d in wanted.items() if name in before and before[name] != d],
-        "unchanged": [name for name, d in wanted.items() if before.get(name) == d],
-    }

@@ -10,6 +10,7 @@ from typing import Any
 
 from poller.config import Column, Credential, Device, Secret, Table
 from poller.oid import Oid
+from poller.reload import fleet_diff
 from poller.scheduler import Scheduler, phase_s
 from poller.snmp.client import SnmpClient
 from poller.snmp.fake import FakeAgent, FakeRequester
@@ -288,6 +289,29 @@ def test_a_reload_keeps_unchanged_devices_and_restarts_changed_ones() -> None:
     # "keep" kept its counter state: only its first poll has first-sample rates
     reasons = [r.get("ifHCInOctets_bps_reason") for r in sink.rows("keep")]
     assert reasons.count("first_sample") == 2 and len(reasons) > 4
+
+
+def test_a_reload_is_applied_and_told_alike_in_one_process_and_with_workers() -> None:
+    """Scheduler.apply (one process, each worker) and the supervisor's `reloaded` event read
+    the same diff, lists in the same order, for a file whose devices also moved around."""
+    old = [device(f"d{i}", f"127.0.0.{60 + i}") for i in range(6)]
+    # d0 and d3 removed, d1 and d4 changed, d2 and d5 kept, e0 and e1 added; all reordered
+    new = (device("e1", "127.0.0.70"), old[5], dataclasses.replace(old[4], interval_s=5.0),
+           old[2], device("e0", "127.0.0.71"), dataclasses.replace(old[1], interval_s=5.0))
+    agents = {f"127.0.0.{n}": agent() for n in (*range(60, 66), 70, 71)}
+    applied: list[dict[str, list[str]]] = []
+
+    async def reload(clock: VirtualClock, scheduler: Scheduler) -> None:
+        await asyncio.sleep(15.0)
+        applied.append(scheduler.apply(new))
+        assert scheduler.devices == len(new)
+
+    sink, _, _ = run_fleet(old, agents, 15.0, during=reload)
+    told = fleet_diff({d.name: d for d in old}, new)
+    assert applied == [told]
+    assert told == {"added": ["e1", "e0"], "removed": ["d0", "d3"], "changed": ["d4", "d1"],
+                    "unchanged": ["d5", "d2"]}
+    assert sink.polls("e0") and sink.polls("e1")  # the added ones were started
 
 
 def test_an_ipv6_device_is_summarized_with_its_address_as_operators_write_it() -> None:

@@ -14,7 +14,8 @@ import pytest
 from poller.config import OutputSettings
 from poller.records import EVENTS, Recorder
 from poller.shipping import KIND_MESSAGE, KINDS, ShippedRecords
-from poller.supervisor import BACKOFF_S, RESTART_WINDOW_S, RestartPolicy, exit_fields, fleet_diff
+from poller.reload import fleet_diff
+from poller.supervisor import BACKOFF_S, RESTART_WINDOW_S, RestartPolicy, exit_fields
 
 
 def test_a_dying_worker_is_restarted_later_each_time_then_given_up() -> None:
