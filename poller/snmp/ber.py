@@ -20,6 +20,8 @@ _INTEGER, _OCTETS, _NULL, _OID, _SEQUENCE = 0x02, 0x04, 0x05, 0x06, 0x30
 
 #: value tag -> (Kind, how to read the content)
 _SIGNED, _UNSIGNED, _BYTES, _OBJECT, _EMPTY = range(5)
+#: (in `_HEADS` only) an integer type whose length the head does not vouch for: `_value` reads it
+_CHECKED = 5
 _VALUE_TAGS: dict[int, tuple[Kind, int]] = {
     0x02: (Kind.INTEGER, _SIGNED),
     0x04: (Kind.OCTETS, _BYTES),
@@ -255,16 +257,16 @@ def _varbinds(data: bytes, at: int, list_end: int) -> list[VarBind]:
         if vb_end > list_end:
             at = _varbind(data, at, list_end, append)  # says how it is truncated
             continue
-        if read == _UNSIGNED:
-            if 0 < vb_end - v_start < 9 and data[v_start] < 0x80:
+        if read == _UNSIGNED:  # of 1 to 8 bytes: the head fixes the length
+            if data[v_start] < 0x80:
                 value: int | bytes | Oid | None = int.from_bytes(data[v_start:vb_end], "big")
             else:
                 value = _value(data[v_start - 2], data[v_start:vb_end])[1]
+        elif read == _SIGNED:  # of 1 to 9 bytes
+            value = int.from_bytes(data[v_start:vb_end], "big", signed=True)
         elif read == _BYTES:
             value = data[v_start:vb_end]
-        elif 0 < vb_end - v_start < 10:
-            value = int.from_bytes(data[v_start:vb_end], "big", signed=True)
-        else:
+        else:  # an integer of a length `_value` checks (and refuses)
             value = _value(data[v_start - 2], data[v_start:vb_end])[1]
         append(new(VarBind, (oid, kind, value)))
         at = vb_end
@@ -277,7 +279,9 @@ _FAST_TAGS = {tag: entry for tag, entry in _VALUE_TAGS.items()
               if entry[1] in (_SIGNED, _UNSIGNED) or tag == _OCTETS}
 
 #: varbind heads already checked: their bytes -> (OID, kind, how to read the value, where the
-#: value starts and the varbind ends, from the start of the varbind); bounded, cleared when full
+#: value starts and the varbind ends, from the start of the varbind); the head holds the value's
+#: length byte, so an entry's read mode also says that the length suits it; bounded, cleared
+#: when full
 _HEADS: dict[bytes, tuple[Oid, Kind, int, int, int]] = {}
 HEADS_MAX = 200_000
 
@@ -300,7 +304,11 @@ def _head(data: bytes, at: int, list_end: int) -> tuple[Oid, Kind, int, int, int
     fast = _FAST_TAGS.get(data[o_end])
     if fast is None:
         return None
-    entry = (decode_oid(data[at + 4 : o_end]), fast[0], fast[1], o_end + 2 - at, vb_end - at)
+    kind, read = fast
+    length = data[o_end + 1]
+    if read == _UNSIGNED and not 0 < length < 9 or read == _SIGNED and not 0 < length < 10:
+        read = _CHECKED  # an unsigned of 9 bytes (or a bad length) is read the long way
+    entry = (decode_oid(data[at + 4 : o_end]), kind, read, o_end + 2 - at, vb_end - at)
     if len(_HEADS) >= HEADS_MAX:
         _HEADS.clear()
     _HEADS[data[at : o_end + 2]] = entry

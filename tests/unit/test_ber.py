@@ -165,3 +165,38 @@ def test_unsigned_values_sent_as_negative_wrap_into_their_width() -> None:
     msg = bytes.fromhex("020101" "0406") + b"public" + pdu
     response = ber.decode_response(bytes((0x30, len(msg))) + msg)
     assert response.varbinds[0].value == U32
+
+
+def _response_with_value(tag: int, content: bytes) -> bytes:
+    oid = bytes.fromhex("0608" "2b06010201020201")
+    vb = bytes((0x30, len(oid) + 2 + len(content))) + oid + bytes((tag, len(content))) + content
+    body = bytes.fromhex("020101" "020100" "020100") + bytes((0x30, len(vb))) + vb
+    pdu = bytes((0xA2, len(body))) + body
+    msg = bytes.fromhex("020101" "0406") + b"public" + pdu
+    return bytes((0x30, len(msg))) + msg
+
+
+@pytest.mark.parametrize("tag, content, problem", [
+    (0x02, b"", "bad INTEGER length"),
+    (0x02, b"\x01" * 10, "bad INTEGER length"),
+    (0x41, b"", "bad counter32 length"),
+    (0x46, b"\x01" * 9, "bad counter64 length"),
+    (0x46, b"\x01" * 10, "bad counter64 length"),
+])
+def test_integers_of_a_bad_length_are_refused_each_time(tag: int, content: bytes, problem: str) -> None:
+    data = _response_with_value(tag, content)
+    for _ in range(2):  # the second time, the varbind's head is a known one
+        with pytest.raises(SnmpDecodeError, match=problem):
+            ber.decode_response(data)
+
+
+@pytest.mark.parametrize("tag, content, value", [
+    (0x02, b"\xff" * 9, -1),
+    (0x02, b"\x00" + b"\xff" * 8, 2**64 - 1),
+    (0x46, b"\x00" + b"\xff" * 8, 2**64 - 1),
+    (0x46, b"\x80" + b"\x00" * 7, 2**63),
+    (0x41, b"\x01", 1),
+])
+def test_integers_of_every_good_length_read_the_same_each_time(tag: int, content: bytes, value: int) -> None:
+    data = _response_with_value(tag, content)
+    assert [ber.decode_response(data).varbinds[0].value for _ in range(2)] == [value, value]
