@@ -3,18 +3,29 @@ profile asks for both the 64-bit and the 32-bit column of it."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from poller.config import Table
+from poller.mib import IndexPart
 from poller.mib_index import decode
 
 
 def index_fields(table: Table, index: tuple[int, ...]) -> dict[str, Any]:
     """The INDEX clause's objects and their values (ipAdEntAddr = "10.0.0.1"); empty for an
-    unknown table or an index that does not fit its clause."""
+    unknown table or an index that does not fit its clause. Not to be changed: the same dict
+    is handed out again for the same index (a fleet's rows repeat theirs on every poll)."""
     if table.index_parts is None:
-        return {}
-    return decode(index, table.index_parts) or {}
+        return _NONE
+    return _decoded(index, table.index_parts)
+
+
+_NONE: dict[str, Any] = {}
+
+
+@lru_cache(maxsize=65_536)
+def _decoded(index: tuple[int, ...], parts: tuple[IndexPart, ...]) -> dict[str, Any]:
+    return decode(index, parts) or _NONE
 
 
 def prefer_wide(table: Table, row: dict[str, Any]) -> None:
