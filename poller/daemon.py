@@ -203,8 +203,10 @@ class _Daemon:
         for longer than its slowest device's interval (and then some) gets restarted."""
         loop = asyncio.get_running_loop()
         interval = self.notifier.watchdog_interval_s or 1.0
+        measured, slowest = None, 0.0
         while True:
-            slowest = slowest_interval_s(self.config)
+            if self.config is not measured:  # once per config: at start and after a reload
+                measured, slowest = self.config, slowest_interval_s(self.config)
             if polls_completing(loop.time(), self.scheduler.last_progress, slowest, interval):
                 self.notifier.watchdog()
             await asyncio.sleep(interval)
