@@ -82,7 +82,8 @@ def render_many(event: str, records: list[dict[str, Any]]) -> list[bytes]:
     copy of each record: the head `{"timestamp":...,"event":...,` is rendered once and each
     record's own JSON object is appended to it."""
     head = orjson.dumps(_timestamp(None, "", {"event": event}))[:-1] + b","
-    dumps, options, lines = orjson.dumps, _ORJSON_OPTIONS, []
+    dumps, options = orjson.dumps, _ORJSON_OPTIONS
+    lines: list[bytes] = []
     append = lines.append
     for record in records:
         if not record or "timestamp" in record or "event" in record:

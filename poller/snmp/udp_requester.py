@@ -147,7 +147,8 @@ class UdpRequester:
                 request_id = next(self._ids) & _ID_MASK
                 self._sent += 1
                 ids.append(request_id)
-                future = call.future = loop.create_future()
+                future: asyncio.Future[bytes | None] = loop.create_future()
+                call.future = future
                 self._pending[request_id] = call
                 assert endpoint.transport is not None
                 endpoint.transport.sendto(build(request_id), address)

@@ -28,7 +28,7 @@ REPORTS: dict[str, tuple[int, type[SnmpError], str]] = {
 }
 USM_STATS = (1, 3, 6, 1, 6, 3, 15, 1, 1)
 #: the REPORT varbind's OID -> the report's name
-BY_OID = {(*USM_STATS, arc, 0): name for name, (arc, _, _) in REPORTS.items()}
+BY_OID: dict[tuple[int, ...], str] = {(*USM_STATS, arc, 0): name for name, (arc, _, _) in REPORTS.items()}
 
 #: why an authPriv request may go unanswered: net-snmp drops a message it cannot decrypt (a wrong
 #: privacy key, or a mismatched AES key extension) without a REPORT
