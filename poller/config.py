@@ -3,7 +3,7 @@ devices by equality). `load_config` (poller.config_load) builds them from a TOML
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -243,3 +243,16 @@ def load_config(path: str | Path) -> Config:
     from poller.config_load import load
 
     return load(Path(path))
+
+
+def fleet_diff(before: Mapping[str, Device], after: Iterable[Device]) -> dict[str, list[str]]:
+    """What a reload does, by device name: `added`, `changed` and `unchanged` in the new file's
+    order, `removed` in the old one's. Scheduler.apply acts on it; the supervisor, whose workers
+    act on their shares, tells it."""
+    wanted = {d.name: d for d in after}
+    return {
+        "added": [name for name in wanted if name not in before],
+        "removed": [name for name in before if name not in wanted],
+        "changed": [name for name, d in wanted.items() if name in before and before[name] != d],
+        "unchanged": [name for name, d in wanted.items() if before.get(name) == d],
+    }

@@ -3,9 +3,9 @@ again, the running fleet kept when it is bad, and a `reloaded` event that says w
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
-from poller.config import Config, Device
+from poller.config import Config
 from poller.records import Recorder
 from poller.shard import CommandLine
 from poller.systemd import Notifier
@@ -37,15 +37,3 @@ def record_reloaded(recorder: Recorder, old: Config, new: Config, devices: int,
         unchanged=len(diff["unchanged"]), needs_restart=restart,
     )
 
-
-def fleet_diff(before: Mapping[str, Device], after: Iterable[Device]) -> dict[str, list[str]]:
-    """What a reload does, by device name: `added`, `changed` and `unchanged` in the new file's
-    order, `removed` in the old one's. Scheduler.apply acts on it; the supervisor, whose workers
-    act on their shares, tells it."""
-    wanted = {d.name: d for d in after}
-    return {
-        "added": [name for name in wanted if name not in before],
-        "removed": [name for name in before if name not in wanted],
-        "changed": [name for name, d in wanted.items() if name in before and before[name] != d],
-        "unchanged": [name for name, d in wanted.items() if before.get(name) == d],
-    }

@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from poller.config import Device
+from poller.config import Device, fleet_diff
 from poller.poll import PollOutcome, poll_device, target_for
 from poller.rates import CounterTracker
-from poller.reload import fleet_diff
 from poller.snmp.client import SnmpClient
 from poller.snmp.types import Target
 

@@ -31,7 +31,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from poller import __version__, reload
-from poller.config import Config, Device
+from poller.config import Config, Device, fleet_diff
 from poller.daemon import (
     Signals,
     polls_completing,
@@ -282,7 +282,7 @@ class Supervisor:
             handle.devices = share
             self._order(handle, "apply", share)
         reload.record_reloaded(self.recorder, self.config, new, len(mine),
-                               reload.fleet_diff(before, mine))
+                               fleet_diff(before, mine))
         self.config = new
         self.slowest_interval_s = slowest_interval_s(new)
         self.notifier.ready(self._status())

@@ -10,7 +10,7 @@ from typing import Any
 
 from poller.config import Column, Credential, Device, Secret, Table
 from poller.oid import Oid
-from poller.reload import fleet_diff
+from poller.config import fleet_diff
 from poller.scheduler import Scheduler, phase_s
 from poller.snmp.client import SnmpClient
 from poller.snmp.fake import FakeAgent, FakeRequester

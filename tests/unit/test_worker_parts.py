@@ -14,7 +14,7 @@ import pytest
 from poller.config import OutputSettings
 from poller.records import EVENTS, Recorder
 from poller.shipping import KIND_MESSAGE, KINDS, ShippedRecords
-from poller.reload import fleet_diff
+from poller.config import fleet_diff
 from poller.supervisor import BACKOFF_S, RESTART_WINDOW_S, RestartPolicy, exit_fields
 
 
