@@ -236,6 +236,16 @@ class Config:
     devices: tuple[Device, ...]
     #: one-line notes for the operator that do not stop the load (e.g. a world-readable secret)
     warnings: tuple[str, ...] = ()
+    #: the longest poll interval of the fleet: how long the watchdog waits for a summary
+    slowest_interval_s: float = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "slowest_interval_s", slowest_interval_s(self.devices))
+
+
+def slowest_interval_s(devices: Iterable[Device]) -> float:
+    """The longest poll interval of `devices` (60 s for none)."""
+    return max((d.interval_s for d in devices), default=60.0)
 
 
 def load_config(path: str | Path) -> Config:

@@ -203,10 +203,8 @@ class _Daemon:
         for longer than its slowest device's interval (and then some) gets restarted."""
         loop = asyncio.get_running_loop()
         interval = self.notifier.watchdog_interval_s or 1.0
-        measured, slowest = None, 0.0
         while True:
-            if self.config is not measured:  # once per config: at start and after a reload
-                measured, slowest = self.config, slowest_interval_s(self.config)
+            slowest = self.config.slowest_interval_s
             if polls_completing(loop.time(), self.scheduler.last_progress, slowest, interval):
                 self.notifier.watchdog()
             await asyncio.sleep(interval)
@@ -222,10 +220,6 @@ async def freeze_after_first_round(devices: Sequence[Device]) -> None:
     gc.freeze()
     await asyncio.sleep(max((d.interval_s for d in devices), default=0.0) + 1.0)
     gc.freeze()
-
-
-def slowest_interval_s(config: Config) -> float:
-    return max((d.interval_s for d in config.devices), default=60.0)
 
 
 def shard_fields(config: Config) -> dict[str, Any]:

@@ -178,8 +178,6 @@ class _Poll:
             # The walk keeps only OIDs inside the column's subtree: the rest is the row's index.
             start, field_name, hint = len(column.oid), column.name, column.hint
             series = series_of((name, field_name))
-            rate_field, reason_field = column.rate_field, column.reason_field
-            unit = 8 if column.bits else 1
             for oid, kind, value in varbinds:
                 index = oid[start:]
                 row = rows.get(index)
@@ -196,13 +194,8 @@ class _Poll:
                     continue
                 row[field_name] = value
                 width = COUNTER_WIDTHS.get(kind)
-                if width is not None:  # _put_rate, inline: this runs for every counter
-                    per_s = rate(series, index, value, width, at_s)
-                    if per_s.__class__ is float:
-                        row[rate_field] = per_s * unit
-                    else:
-                        row[rate_field] = None
-                        row[reason_field] = per_s
+                if width is not None:
+                    _put_rate(row, column, rate(series, index, value, width, at_s))
         for index in sorted(rows):
             row = rows[index]
             if table.lookups:

@@ -36,4 +36,3 @@ def record_reloaded(recorder: Recorder, old: Config, new: Config, devices: int,
         added=diff["added"], removed=diff["removed"], changed=diff["changed"],
         unchanged=len(diff["unchanged"]), needs_restart=restart,
     )
-

@@ -37,7 +37,6 @@ from poller.daemon import (
     polls_completing,
     shard_fields,
     signal_name,
-    slowest_interval_s,
 )
 from poller.orders import OrderPipe
 from poller.records import Recorder
@@ -95,8 +94,6 @@ class Supervisor:
     def __init__(self, config: Config, recorder: Recorder, notifier: Notifier, console: bool,
                  command_line: CommandLine) -> None:
         self.config = config
-        #: the watchdog's measure, once per config (a pass over the whole fleet)
-        self.slowest_interval_s = slowest_interval_s(config)
         self.recorder = recorder
         self.notifier = notifier
         self.console = console
@@ -284,7 +281,6 @@ class Supervisor:
         reload.record_reloaded(self.recorder, self.config, new, len(mine),
                                fleet_diff(before, mine))
         self.config = new
-        self.slowest_interval_s = slowest_interval_s(new)
         self.notifier.ready(self._status())
 
     async def _drain(self, signal_name: str | None, cause: str) -> None:
@@ -328,7 +324,7 @@ class Supervisor:
     async def _watchdog_loop(self) -> None:
         interval = self.notifier.watchdog_interval_s or 1.0
         while True:
-            slowest, now = self.slowest_interval_s, self.loop.time()
+            slowest, now = self.config.slowest_interval_s, self.loop.time()
             if all(polls_completing(now, h.progress_at, slowest, interval) for h in self.handles):
                 self.notifier.watchdog()
             await asyncio.sleep(interval)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from poller import supervisor as supervisor_module
+from poller import config as config_module
 from poller.config import load_config
 from poller.orders import OrderPipe
 from poller.records import Recorder
@@ -92,9 +92,9 @@ def test_the_watchdog_judges_by_the_slowest_interval_measured_once_per_config(
     notifier = Told()
     supervisor = Supervisor(config, recorder, notifier, False, CommandLine())
     measured: list[int] = []
-    real = supervisor_module.slowest_interval_s
-    monkeypatch.setattr(supervisor_module, "slowest_interval_s",
-                        lambda config: measured.append(len(config.devices)) or real(config))
+    real = config_module.slowest_interval_s
+    monkeypatch.setattr(config_module, "slowest_interval_s",
+                        lambda devices: measured.append(len(devices)) or real(devices))
 
     async def pings_while_silent_for(silent_s: float) -> int:
         supervisor.loop = asyncio.get_running_loop()
