@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import math
 import zlib
-from collections.abc import Callable
+from itertools import groupby
+from operator import itemgetter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -44,6 +45,9 @@ class Sink(Protocol):
     """Where records go (poller.records.Recorder in the daemon, a list in tests)."""
 
     def data(self, event: str, **fields: Any) -> None: ...
+
+    def data_many(self, event: str, records: list[dict[str, Any]]) -> None:
+        """`data(event, **record)` for each of `records`, in one go (a poll's rows)."""
 
     def event(self, event: str, **fields: Any) -> None: ...
 
@@ -87,9 +91,6 @@ class Scheduler:
     ) -> None:
         self._client = client
         self._sink = sink
-        #: the sink's batch form of `data`, when it has one: a poll's rows rendered in one go
-        self._data_many: Callable[[str, list[dict[str, Any]]], None] | None = \
-            getattr(sink, "data_many", None)
         self._console = console
         self._slots = asyncio.Semaphore(max_in_flight)
         self._states = {d.name: DeviceState(d) for d in devices}
@@ -279,20 +280,9 @@ class Scheduler:
                 "error": f"poll did not finish within {device.poll_deadline_s:g} s{where}"}
 
     def _record(self, records: list[tuple[str, dict[str, Any]]]) -> None:
-        """A poll's records, in order; each run of one event in one call where the sink can."""
-        data_many = self._data_many
-        if data_many is None:
-            for event, record in records:
-                self._sink.data(event, **record)
-            return
-        start = 0
-        while start < len(records):
-            event = records[start][0]
-            end = start + 1
-            while end < len(records) and records[end][0] == event:
-                end += 1
-            data_many(event, [record for _, record in records[start:end]])
-            start = end
+        """A poll's records, in order; each run of one event (a table's rows) in one call."""
+        for event, run in groupby(records, key=itemgetter(0)):
+            self._sink.data_many(event, [record for _, record in run])
 
     def _finish(
         self,

@@ -34,6 +34,9 @@ class Sink:
     def data(self, event: str, **fields: Any) -> None:
         self.records.append((event, fields))
 
+    def data_many(self, event: str, records: list[dict[str, Any]]) -> None:
+        self.records.extend((event, record) for record in records)
+
     def event(self, event: str, **fields: Any) -> None:
         self.events.append((event, fields))
 
