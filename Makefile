@@ -28,7 +28,7 @@ agents: ## install net-snmp's snmpd and tools, and systemd-analyze, when missing
 
 .PHONY: run
 run: venv ## poll a simulated fleet on 127.0.0.1 (snmpsim + config/demo.toml); Ctrl-C stops
-	$(PY) -m tests.demo --config $(CONFIG)
+	$(PY) -m tools.demo --config $(CONFIG)
 
 .PHONY: test
 test: venv agents ## run the whole test suite (installs what it needs)
@@ -39,8 +39,8 @@ check: venv ## validate $(CONFIG) and summarize it
 	$(VENV)/bin/poller check --config $(CONFIG)
 
 .PHONY: mib-table
-mib-table: venv ## regenerate poller/mib_standard.json (the offline standard-MIB names) from its sources
-	$(PY) tests/mibgen/gen_mib_table.py
+mib-table: venv ## regenerate poller/mib/standard.json (the offline standard-MIB names) from its sources
+	$(PY) tools/mibgen/gen_mib_table.py
 
 $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
 	$(PY) -m pip install -q -e '.[test,bench]'
@@ -56,19 +56,19 @@ bench: bench-peers bench-usm bench-scale ## the whole benchmark: peers, SNMPv3 c
 
 .PHONY: bench-peers
 bench-peers: venv bench-tools ## CPU per varbind: the daemon vs snmp_exporter, snmpbulkwalk, gufo_snmp... (BENCH_DEVICES, BENCH_SECONDS)
-	$(PY) -m tests.bench.run
+	$(PY) -m tools.bench.run
 
 .PHONY: bench-workers
 bench-workers: venv agents ## benchmark: the same fleet with workers = 1 and 2 (BENCH_ROUNDS, BENCH_HEAVY=400/4)
-	$(PY) -m tests.bench.workers
+	$(PY) -m tools.bench.workers
 
 .PHONY: bench-usm
 bench-usm: venv agents ## CPU per varbind of SNMPv3 (authNoPriv, authPriv) next to v2c, same snmpd and walk
-	$(PY) -m tests.bench.v3_cost
+	$(PY) -m tools.bench.v3_cost
 
 .PHONY: bench-scale
 bench-scale: venv agents ## 100, 1,000 and 10,000 simulated devices (SCALE_SIZES, SCALE_SECONDS; ~20 min)
-	$(PY) -m tests.bench.scale
+	$(PY) -m tools.bench.scale
 
 PREFIX ?= /opt/poller
 CONFDIR ?= /etc/poller

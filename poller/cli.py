@@ -7,15 +7,16 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from poller import __version__
-from poller.errors import PollerError, SnmpError
+from poller.commands import get_walk as oneshot
+from poller.commands.check import run_check
+from poller.config.load import load_config
+from poller.config.shard import CommandLine, parse_shard, parse_workers
+from poller.errors import ConfigError, PollerError, SnmpError
+from poller.run import daemon
 
-if TYPE_CHECKING:
-    from poller.shard import CommandLine
-
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_FAILURE, EXIT_USAGE = 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,8 +42,6 @@ def build_parser() -> argparse.ArgumentParser:
     _shard_option(check)
     check.set_defaults(handler=_check)
 
-    from poller import oneshot
-
     oneshot.add_parsers(commands)
     return parser
 
@@ -54,9 +53,6 @@ def _shard_option(parser: argparse.ArgumentParser) -> None:
 
 def _command_line(args: argparse.Namespace) -> CommandLine:
     """--shard and --workers, checked before anything else is read: one line when wrong."""
-    from poller.errors import ConfigError
-    from poller.shard import CommandLine, parse_shard, parse_workers
-
     try:
         shard = parse_shard(args.shard) if args.shard is not None else None
     except ValueError as exc:
@@ -70,9 +66,6 @@ def _command_line(args: argparse.Namespace) -> CommandLine:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from poller import daemon
-    from poller.config import load_config
-
     command_line = _command_line(args)
     config = load_config(args.config)
     for warning in config.warnings:
@@ -81,8 +74,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from poller.check import run_check
-
     return run_check(args.config, _command_line(args))
 
 

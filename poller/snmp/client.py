@@ -8,10 +8,19 @@ from itertools import islice
 from operator import itemgetter, lt
 from typing import Protocol, Sequence
 
-from poller.config import WalkLimits
+from poller.config.model import WalkLimits
 from poller.errors import (
-    SnmpAgentError, SnmpError, SnmpNoSuchName, SnmpNonIncreasingOid, SnmpOidLoop, SnmpTimeout,
-    SnmpTooBig, SnmpWalkError, SnmpWalkRequests, SnmpWalkRows, SnmpWalkTime,
+    SnmpAgentError,
+    SnmpError,
+    SnmpNonIncreasingOid,
+    SnmpNoSuchName,
+    SnmpOidLoop,
+    SnmpTimeout,
+    SnmpTooBig,
+    SnmpWalkError,
+    SnmpWalkRequests,
+    SnmpWalkRows,
+    SnmpWalkTime,
 )
 from poller.oid import Oid
 from poller.snmp.failures import who

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from poller.config.model import ENGINES
 from poller.oid import Oid
 from poller.snmp.client import Requester
 from poller.snmp.types import Target, VarBind
-
-ENGINES = ("builtin", "pysnmp", "builtin-v2c")
-#: the two implementations (builtin-v2c mixes them by version): what tests compare
-IMPLEMENTATIONS = ("builtin", "pysnmp")
-DEFAULT_ENGINE = "builtin"
 
 
 def make_requester(engine: str) -> Requester:

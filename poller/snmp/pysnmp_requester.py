@@ -25,7 +25,7 @@ from pysnmp.proto import errind, rfc1902, rfc1905
 from pysnmp.proto.rfc1902 import ObjectName
 from pysnmp.smi.rfc1902 import ObjectIdentity, ObjectType
 
-from poller.config import Secret
+from poller.config.model import Secret
 from poller.errors import SnmpDecodeError, SnmpError, SnmpTimeout, SnmpTransportError
 from poller.oid import Oid
 from poller.snmp import usm, usm_reports

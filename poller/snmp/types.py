@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from poller.config import Credential, WalkLimits
+from poller.config.model import Credential, WalkLimits
 from poller.oid import Oid
 
 

@@ -18,7 +18,11 @@ import socket
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from poller.errors import (
-    SnmpDecodeError, SnmpTimeout, SnmpTransportError, SnmpUndecodable, SnmpWrongRequestId,
+    SnmpDecodeError,
+    SnmpTimeout,
+    SnmpTransportError,
+    SnmpUndecodable,
+    SnmpWrongRequestId,
     SnmpWrongSource,
 )
 from poller.oid import Oid

@@ -30,7 +30,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
 )
 from pysnmp.proto import errind
 
-from poller.config import Usm
+from poller.config.model import Usm
 from poller.errors import SnmpError
 from poller.snmp import usm_reports
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from poller.config import Usm
+from poller.config.model import Usm
 from poller.errors import SnmpDecodeError, SnmpUnexpectedReport
 from poller.snmp import ber, ber_v3, usm_crypto, usm_reports
 from poller.snmp.ber_v3 import AUTH_FLAG, PRIV_FLAG, REPORTABLE_FLAG

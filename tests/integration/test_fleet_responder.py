@@ -1,4 +1,4 @@
-"""The scale fleet's responder (tests/fleet) answers as snmpsim does for the same recording, as
+"""The scale fleet's responder (tools/fleet) answers as snmpsim does for the same recording, as
 net-snmp's tools read them: same OIDs, types and values (counters and sysUpTime move, so they must
 only advance), endOfMibView / noSuchName past the end, GETBULK max-repetitions honoured."""
 
@@ -32,7 +32,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
     models = [arg for name in NAMES for arg in ("--model", name)]
     stats = tmp_path_factory.mktemp("fleet-stats")
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fleet", "--devices", str(len(NAMES)), "--base-port",
+        [sys.executable, "-m", "tools.fleet", "--devices", str(len(NAMES)), "--base-port",
          str(port), "--community", COMMUNITY, "--stats-dir", str(stats), *models],
         stdout=subprocess.PIPE, text=True,
     )

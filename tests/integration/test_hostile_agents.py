@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from poller.config import Device, load_config
-from poller.scheduler import Scheduler
+from poller.config.load import load_config
+from poller.config.model import IMPLEMENTATIONS, Device
+from poller.run.scheduler import Scheduler
 from poller.snmp.client import SnmpClient
-from poller.snmp.engines import IMPLEMENTATIONS, make_requester
+from poller.snmp.engines import make_requester
 from tests.hostile_agent import Behaviour, HostileAgent
 from tests.unit import test_scheduler as scheduler_tests
 
@@ -295,6 +296,6 @@ columns = ["ifDescr", "ifInOctets", "ifOutOctets"]
 
 
 def _target(run: Run) -> Any:
-    from poller.poll import target_for
+    from poller.poll.device import target_for
 
     return target_for(run.hostile)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from poller import mib, mib_user
+from poller.mib import names as mib
+from poller.mib import user as mib_user
 from tests import agents
 
 NETSNMP_MIBS = Path("/usr/share/snmp/mibs")

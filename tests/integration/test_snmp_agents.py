@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from poller.config import Credential, Secret
+from poller.config.model import DEFAULT_ENGINE, IMPLEMENTATIONS, Credential, Secret
 from poller.errors import SnmpTimeout
 from poller.oid import Oid
 from poller.snmp.client import SnmpClient
-from poller.snmp.engines import DEFAULT_ENGINE, IMPLEMENTATIONS, make_requester
+from poller.snmp.engines import make_requester
 from poller.snmp.types import Kind, RequestStats, Target
 from tests import agents
 from tests.conftest import Agent

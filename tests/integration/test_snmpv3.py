@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from poller import config_credentials
-from poller.config import Credential, Secret, Usm
+from poller.config import credentials as config_credentials
+from poller.config.model import IMPLEMENTATIONS, Credential, Secret, Usm
 from poller.errors import (
     SnmpAuthFailed,
     SnmpError,
@@ -24,7 +24,7 @@ from poller.errors import (
 )
 from poller.oid import Oid
 from poller.snmp.client import SnmpClient
-from poller.snmp.engines import IMPLEMENTATIONS, make_requester
+from poller.snmp.engines import make_requester
 from poller.snmp.types import Kind, RequestStats, Target
 from tests import agents
 from tests.conftest import SNMPD_COMMUNITY, SNMPD_V3_USERS, Agent

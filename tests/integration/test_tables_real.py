@@ -8,10 +8,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from poller.config import Device
-from poller.config_load import load
-from poller.poll import PollOutcome, poll_device, target_for
-from poller.rates import CounterTracker
+from poller.config.load import load
+from poller.config.model import Device
+from poller.poll.device import PollOutcome, poll_device, target_for
+from poller.poll.rates import CounterTracker
 from poller.snmp.client import SnmpClient
 from poller.snmp.engines import make_requester
 from tests import agents

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from poller.shard import Shard, worker_of
+from poller.config.shard import Shard, worker_of
 from tests import agents
 from tests.conftest import SNMPD_COMMUNITY, Agent
 from tests.integration.test_daemon import read_records

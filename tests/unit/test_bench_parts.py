@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.bench import exporter, run
+from tools.bench import exporter, run
 
 SCRAPE = """# HELP ifHCInOctets The total number of octets received on the interface
 # TYPE ifHCInOctets counter

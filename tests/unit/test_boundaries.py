@@ -13,11 +13,11 @@ PACKAGE = Path(__file__).resolve().parents[2] / "poller"
 ALLOWED = {
     "pysnmp": ("snmp/",),
     "pyasn1": ("snmp/",),
-    "uvloop": ("daemon.py", "oneshot.py"),
-    "signal": ("daemon.py",),
-    "structlog": ("records.py",),
-    "logging": ("records.py",),
-    "tomli": ("config_load.py",),
+    "uvloop": ("run/daemon.py", "commands/get_walk.py"),
+    "signal": ("run/daemon.py",),
+    "structlog": ("output/",),
+    "logging": ("output/",),
+    "tomli": ("config/load.py",),
 }
 
 

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from poller.check import min_requests
-from poller.config import load_config
+from poller.commands.check import min_requests
+from poller.config.load import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,11 +10,11 @@ from typing import ClassVar
 
 import pytest
 
-from poller.config import Column, Credential, Device, Secret, Table, WalkLimits
+from poller.config.model import Column, Credential, Device, Secret, Table, WalkLimits
 from poller.errors import SnmpOidLoop, SnmpTimeout, SnmpWalkRows, SnmpWalkTime
 from poller.oid import Oid
-from poller.poll import PollOutcome, poll_device, target_for
-from poller.rates import CounterTracker
+from poller.poll.device import PollOutcome, poll_device, target_for
+from poller.poll.rates import CounterTracker
 from poller.snmp.client import SnmpClient
 from poller.snmp.fake import FakeAgent, FakeRequester
 from poller.snmp.types import Kind, RequestStats, Target, VarBind

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poller.config import Credential, Secret, WalkLimits
+from poller.config.model import Credential, Secret, WalkLimits
 from poller.errors import SnmpNonIncreasingOid, SnmpWalkError, SnmpWalkRequests
 from poller.oid import Oid
 from poller.snmp.client import SnmpClient, _ColumnWalk

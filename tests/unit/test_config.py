@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from poller.config import load_config
-from poller.config_load import RESERVED_FIELDS
+from poller.config.load import RESERVED_FIELDS, load_config
 from poller.errors import ConfigError
 from poller.oid import Oid
 

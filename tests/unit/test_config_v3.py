@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from poller.config import Secret, Usm, load_config
+from poller.config.load import load_config
+from poller.config.model import Secret, Usm
 from poller.errors import ConfigError
 
 AUTH_KEY, PRIV_KEY = "s3cr3t-auth-key", "s3cr3t-priv-key"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from poller.config import WalkLimits, load_config
+from poller.config.load import load_config
+from poller.config.model import WalkLimits
 from poller.errors import ConfigError
 
 BASE = '[credentials.public]\ncommunity = "c0mm"\n'

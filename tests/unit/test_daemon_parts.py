@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from poller.daemon import polls_completing, stats_fields
-from poller.scheduler import Window
+from poller.run.daemon import polls_completing, stats_fields
+from poller.run.scheduler import Window
 
 
 @pytest.mark.parametrize(

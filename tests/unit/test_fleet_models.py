@@ -1,4 +1,4 @@
-"""The scale fleet's device models (tests/fleet): moving values, wraps, request shapes, and the
+"""The scale fleet's device models (tools/fleet): moving values, wraps, request shapes, and the
 fleet file the scale run writes. Requests are built and answers read with poller's codec; the
 responder's own codec is judged against snmpsim in tests/integration/test_fleet_responder.py."""
 
@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from poller.config import load_config
+from poller.config.load import load_config
 from poller.oid import Oid
 from poller.snmp import ber
 from poller.snmp.types import Kind
-from tests.bench import scale
-from tests.fleet import codec, models
-from tests.fleet.models import Device
+from tools.bench import scale
+from tools.fleet import codec, models
+from tools.fleet.models import Device
 
 SWITCH = models.synthetic_switch(20)
 UPTIME = Oid.parse("1.3.6.1.2.1.1.3.0")

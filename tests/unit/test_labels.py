@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from poller.config import Column, Credential, Device, Lookup, Secret, Table
-from poller.config_load import load
+from poller.config.load import load
+from poller.config.model import Column, Credential, Device, Lookup, Secret, Table
 from poller.errors import ConfigError
 from poller.oid import Oid
-from poller.poll import PollOutcome, poll_device, target_for
-from poller.rates import CounterTracker
+from poller.poll.device import PollOutcome, poll_device, target_for
+from poller.poll.rates import CounterTracker
 from poller.snmp.client import SnmpClient
 from poller.snmp.fake import FakeAgent, FakeRequester
 from poller.snmp.types import Kind

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from poller import mib
+from poller.mib import names as mib
 from poller.oid import Oid
 
 

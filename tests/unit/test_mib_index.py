@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from poller import mib
-from poller.mib_index import decode
+from poller.mib import names as mib
+from poller.mib.index import decode
 from poller.oid import Oid
 
 

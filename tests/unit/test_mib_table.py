@@ -1,4 +1,4 @@
-"""The committed standard-MIB table is what tests/mibgen/gen_mib_table.py makes from its sources, and
+"""The committed standard-MIB table is what tools/mibgen/gen_mib_table.py makes from its sources, and
 holds what operators poll daily with the right OIDs, kinds, syntaxes and INDEX clauses."""
 
 from __future__ import annotations
@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from poller import mib
+from poller.mib import names as mib
 from poller.oid import Oid
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _generator():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("gen_mib_table", ROOT / "tests/mibgen/gen_mib_table.py")
+    spec = importlib.util.spec_from_file_location("gen_mib_table", ROOT / "tools/mibgen/gen_mib_table.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -25,7 +25,7 @@ def _generator():  # type: ignore[no-untyped-def]
 def test_committed_table_matches_the_generator() -> None:
     gen = _generator()
     assert gen.dump(gen.build()) == mib.STANDARD_TABLE.read_text(), \
-        "poller/mib_standard.json is stale: run `make mib-table`"
+        "poller/mib/standard.json is stale: run `make mib-table`"
 
 
 @pytest.mark.parametrize(

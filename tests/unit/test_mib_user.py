@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from poller import mib, mib_user
-from poller.config_load import load
+from poller.config.load import load
 from poller.errors import ConfigError
-from poller.mib_index import decode
+from poller.mib import names as mib
+from poller.mib import user as mib_user
+from poller.mib.index import decode
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "mibs"
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from poller import cli, oneshot
+from poller import cli
+from poller.commands import get_walk as oneshot
 from poller.errors import ConfigError
 from poller.oid import Oid
 from poller.snmp.fake import FakeAgent, FakeRequester

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from poller.config import Column, Credential, Device, Secret, Table
+from poller.config.model import Column, Credential, Device, Secret, Table
 from poller.oid import Oid
-from poller.poll import PollOutcome, poll_device, target_for
-from poller.rates import CounterTracker
+from poller.poll.device import PollOutcome, poll_device, target_for
+from poller.poll.rates import CounterTracker
 from poller.snmp.client import SnmpClient
 from poller.snmp.fake import FakeAgent, FakeRequester
 from poller.snmp.types import Kind

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from poller.rates import CounterTracker
+from poller.poll.rates import CounterTracker
 
 W32, W64 = 2**32, 2**64
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from poller import errors
-from poller.config import load_config
+from poller.config.load import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "mibs"
@@ -113,7 +113,7 @@ def emitted_error_types() -> set[str]:
                        if path.name != "errors.py")
     types = {cls.error_type for cls in _snmp_error_classes()
              if cls.__subclasses__() == [] or re.search(rf"\b{cls.__name__}\(", source)}
-    scheduler = (ROOT / "poller" / "scheduler.py").read_text()
+    scheduler = (ROOT / "poller" / "run" / "scheduler.py").read_text()
     types |= set(re.findall(r'"error_type": "(\w+)"', scheduler))
     types |= set(re.findall(r'self\._skip\(state, \w+, "(\w+)"', scheduler))
     return types

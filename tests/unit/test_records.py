@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from poller.config import OutputSettings
+from poller.config.model import OutputSettings
 from poller.errors import OutputError
-from poller.records import Recorder
+from poller.output.records import Recorder
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 

@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from poller.octets import text_of
 from poller.oid import Oid
-from poller.snmp.render import json_value, netsnmp_line, record_value, text_of, ticks_text
+from poller.snmp.render import json_value, netsnmp_line, record_value, ticks_text
 from poller.snmp.types import Kind, VarBind
 
 O = Oid.parse("1.3.6.1.2.1.1.1.0")

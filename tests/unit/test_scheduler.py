@@ -8,10 +8,9 @@ import dataclasses
 import itertools
 from typing import Any
 
-from poller.config import Column, Credential, Device, Secret, Table
+from poller.config.model import Column, Credential, Device, Secret, Table, fleet_diff
 from poller.oid import Oid
-from poller.config import fleet_diff
-from poller.scheduler import Scheduler, phase_s
+from poller.run.scheduler import Scheduler, phase_s
 from poller.snmp.client import SnmpClient
 from poller.snmp.fake import FakeAgent, FakeRequester
 from poller.snmp.types import Kind

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from poller import cli
-from poller.config import load_config
-from poller.errors import ConfigError
-from poller.shard import (
+from poller.config.load import load_config
+from poller.config.shard import (
     CommandLine,
     Shard,
     name_hash,
@@ -25,6 +24,7 @@ from poller.shard import (
     usable_cores,
     worker_of,
 )
+from poller.errors import ConfigError
 
 NAMES = [f"sw-{n:04d}.ams{n % 7}" for n in range(1200)] + ["ßwitch-ü", "core-sw1", "edge-7"]
 
@@ -57,7 +57,7 @@ def test_the_hash_is_pinned_so_every_host_and_version_agrees() -> None:
 
 
 def test_another_process_with_another_hash_seed_makes_the_same_split() -> None:
-    script = ("from poller.shard import name_hash; import sys; "
+    script = ("from poller.config.shard import name_hash; import sys; "
               "print(','.join(str(name_hash(n) % 5) for n in sys.argv[1:]))")
     here = ",".join(str(name_hash(n) % 5) for n in NAMES[:50])
     for seed in ("1", "2"):

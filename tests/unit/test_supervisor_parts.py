@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from poller import config as config_module
-from poller.config import load_config
-from poller.orders import OrderPipe
-from poller.records import Recorder
-from poller.shard import CommandLine
-from poller.supervisor import Supervisor
-from poller.systemd import Notifier
+from poller.config.load import load_config
+from poller.config import model as config_module
+from poller.config.shard import CommandLine
+from poller.output.records import Recorder
+from poller.run.systemd import Notifier
+from poller.run.workers.order_pipe import OrderPipe
+from poller.run.workers.supervisor import Supervisor
 
 #: more than any pipe holds (Linux caps an unprivileged pipe at 1 MiB by default)
 BIG = b"x" * (4 << 20)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import time
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -19,10 +19,9 @@ from pyasn1.codec.ber import decoder, encoder
 from pyasn1.type import univ
 from pysnmp.proto.api import v2c
 from pysnmp.proto.mpmod.rfc3412 import SNMPv3Message
-from pysnmp.proto.secmod.rfc3414 import localkey
 from pysnmp.proto.secmod.rfc3414.service import SnmpUSMSecurityModel, UsmSecurityParameters
 
-from poller.config import Secret, Usm
+from poller.config.model import Secret, Usm
 from poller.errors import SnmpDecodeError, SnmpUnexpectedReport
 from poller.oid import Oid
 from poller.snmp import ber, ber_v3, usm, usm_crypto, usm_reports

@@ -9,8 +9,10 @@ import sys
 
 import pytest
 
-from poller import cli, config_credentials, oneshot
-from poller.config import Credential, Secret, Usm
+from poller import cli
+from poller.commands import get_walk as oneshot
+from poller.config import credentials as config_credentials
+from poller.config.model import Credential, Secret, Usm
 from poller.errors import ConfigError
 from poller.snmp import usm
 from poller.snmp.engines import VersionRouter, make_requester
@@ -118,7 +120,7 @@ def test_the_builtin_engine_takes_v3_itself_and_pysnmp_takes_everything() -> Non
 
 
 def test_a_v1_v2c_fleet_never_imports_pysnmp() -> None:
-    code = ("import sys, poller.daemon, poller.oneshot, poller.config_load, poller.cli\n"
+    code = ("import sys, poller.run.daemon, poller.commands.get_walk, poller.config.load, poller.cli\n"
             "from poller.snmp.engines import make_requester\n"
             "make_requester('builtin')\n"
             "print(sorted(m for m in sys.modules if m.startswith('pysnmp')))\n")

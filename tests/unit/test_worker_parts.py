@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from poller.config import OutputSettings
-from poller.records import EVENTS, Recorder
-from poller.shipping import KIND_MESSAGE, KINDS, ShippedRecords
-from poller.config import fleet_diff
-from poller.supervisor import BACKOFF_S, RESTART_WINDOW_S, RestartPolicy, exit_fields
+from poller.config.model import OutputSettings, fleet_diff
+from poller.output.records import EVENTS, Recorder
+from poller.run.workers.record_pipe import KIND_MESSAGE, KINDS, ShippedRecords
+from poller.run.workers.supervisor import BACKOFF_S, RESTART_WINDOW_S, RestartPolicy, exit_fields
 
 
 def test_a_dying_worker_is_restarted_later_each_time_then_given_up() -> None:

@@ -1,0 +1,286 @@
+"""The fleet configuration as frozen, slotted, keyword-only dataclasses (so a reload can diff
+devices by equality). `load_config` (poller.config.load) builds them from a TOML file."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from poller.mib import names as mib
+from poller.oid import Oid
+
+SnmpVersion = Literal["1", "2c", "3"]
+
+
+ENGINES = ("builtin", "pysnmp", "builtin-v2c")
+#: the two implementations (builtin-v2c mixes them by version): what tests compare
+IMPLEMENTATIONS = ("builtin", "pysnmp")
+DEFAULT_ENGINE = "builtin"
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """This host's part of the fleet: the devices whose hash mod `count` is `index`."""
+
+    index: int = 0
+    count: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    def owns(self, name: str) -> bool:
+        return self.count == 1 or name_hash(name) % self.count == self.index
+
+
+def name_hash(name: str) -> int:
+    """The stable hash of a device name: the first 8 bytes of SHA-1 of its UTF-8 bytes."""
+    return int.from_bytes(hashlib.sha1(name.encode("utf-8")).digest()[:8], "big")
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A community or key. Prints as <secret>; only the SNMP boundary calls reveal()."""
+
+    _value: str = field(repr=False)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Usm:
+    """An SNMPv3 user (RFC 3414). Protocol names are canonical net-snmp spellings (`SHA-256`,
+    `AES-256`, `AES-256-C`), or None when the security level leaves them out."""
+
+    user: str
+    #: "noAuthNoPriv", "authNoPriv" or "authPriv"
+    level: str
+    auth_protocol: str | None = None
+    auth_key: Secret | None = None
+    priv_protocol: str | None = None
+    priv_key: Secret | None = None
+    context: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Credential:
+    name: str
+    version: SnmpVersion
+    #: v1/v2c; empty for v3
+    community: Secret = Secret("")
+    #: v3 only
+    usm: Usm | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Column:
+    """One object to read: a scalar (oid ends in .0 or is fetched as given) or a table column."""
+
+    name: str  # the field name in records, e.g. "ifHCInOctets" or "sysUpTime"
+    oid: Oid
+    #: for counters, write the rate as bits per second (`<name>_bps`, octets x 8) as MRTG does,
+    #: instead of per second (`<name>_rate`)
+    bits: bool = False
+    # Derived once here, so a poll does no lookups or string building per varbind:
+    #: how an OCTET STRING of this object renders ("mac", "text" or None)
+    hint: str | None = field(init=False, compare=False)
+    #: the record fields of a counter's rate and of the reason it is null
+    rate_field: str = field(init=False, compare=False)
+    reason_field: str = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        rate_field = f"{self.name}_bps" if self.bits else f"{self.name}_rate"
+        object.__setattr__(self, "hint", mib.display_hint(self.name))
+        object.__setattr__(self, "rate_field", rate_field)
+        object.__setattr__(self, "reason_field", f"{rate_field}_reason")
+
+
+#: a column whose change means the row's counters restarted (IF-MIB)
+DISCONTINUITY = "ifCounterDiscontinuityTime"
+#: columns that give an interface's speed, against which its octet rates are checked
+SPEED_COLUMNS = frozenset({"ifHighSpeed", "ifSpeed"})
+#: columns that change rarely: read every `labels_interval`, not every poll, unless a table says
+DEFAULT_LABELS = frozenset({"ifName", "ifAlias", "ifDescr", "ifSpeed", "ifHighSpeed", "ifType",
+                            "ifPhysAddress"})
+DEFAULT_LABELS_INTERVAL_S = 900.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lookup:
+    """A label taken from another table's column by index: the row's own index, or the value of
+    one of its fields (`by`, e.g. an ifIndex column) as the other table's index."""
+
+    column: Column
+    by: str | None = None
+
+
+#: IF-MIB's 64-bit counters and the 32-bit ones they supersede
+WIDE_COUNTERS = {
+    "ifHCInOctets": "ifInOctets", "ifHCOutOctets": "ifOutOctets",
+    "ifHCInUcastPkts": "ifInUcastPkts", "ifHCOutUcastPkts": "ifOutUcastPkts",
+    "ifHCInMulticastPkts": "ifInMulticastPkts", "ifHCOutMulticastPkts": "ifOutMulticastPkts",
+    "ifHCInBroadcastPkts": "ifInBroadcastPkts", "ifHCOutBroadcastPkts": "ifOutBroadcastPkts",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Table:
+    """Columns walked together and joined by index into one record per row."""
+
+    name: str  # the `table` field in records, e.g. "interfaces"
+    columns: tuple[Column, ...]
+    #: names of the columns read on the slow cadence (and cached in between)
+    labels: tuple[str, ...] = ()
+    labels_interval_s: float = DEFAULT_LABELS_INTERVAL_S
+    lookups: tuple[Lookup, ...] = ()
+    # Derived once, for every poll of every device that walks this table:
+    oids: tuple[Oid, ...] = field(init=False, compare=False)
+    #: the columns read on every poll, and the label and lookup columns of the slow cadence
+    counter_oids: tuple[Oid, ...] = field(init=False, compare=False)
+    label_oids: tuple[Oid, ...] = field(init=False, compare=False)
+    #: the INDEX clause, to decode a row's index into named fields (None: unknown table)
+    index_parts: tuple[mib.IndexPart, ...] | None = field(init=False, compare=False)
+    #: (64-bit column, 32-bit column) pairs of the same counter both asked for
+    wide_pairs: tuple[tuple[Column, Column], ...] = field(init=False, compare=False)
+    #: (name, rate field) of the columns whose rates are bits/s (summed for the console line)
+    bits_fields: tuple[tuple[str, str], ...] = field(init=False, compare=False)
+    discontinuity: Column | None = field(init=False, compare=False)
+    #: whether rows carry a speed to check octet rates against
+    has_speed: bool = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "oids", tuple(c.oid for c in self.columns))
+        object.__setattr__(self, "bits_fields",
+                           tuple((c.name, c.rate_field) for c in self.columns if c.bits))
+        object.__setattr__(
+            self, "discontinuity", next((c for c in self.columns if c.name == DISCONTINUITY), None)
+        )
+        object.__setattr__(self, "has_speed", any(c.name in SPEED_COLUMNS for c in self.columns))
+        labels = set(self.labels)
+        object.__setattr__(self, "counter_oids",
+                           tuple(c.oid for c in self.columns if c.name not in labels))
+        object.__setattr__(self, "label_oids",
+                           tuple(c.oid for c in self.columns if c.name in labels)
+                           + tuple(lookup.column.oid for lookup in self.lookups))
+        parts = next((p for c in self.columns if (p := mib.index_of(c.oid)) is not None), None)
+        object.__setattr__(self, "index_parts", parts)
+        by_name = {c.name: c for c in self.columns}
+        pairs = tuple((by_name[wide], by_name[narrow]) for wide, narrow in WIDE_COUNTERS.items()
+                      if wide in by_name and narrow in by_name)
+        object.__setattr__(self, "wide_pairs", pairs)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Profile:
+    name: str
+    scalars: tuple[Column, ...] = ()
+    tables: tuple[Table, ...] = ()
+    #: one of poller's own (`system`, `interfaces`), not replaced by the file
+    builtin: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WalkLimits:
+    """What bounds one table walk of a device, whatever its agent answers."""
+
+    #: accept OIDs that do not increase (net-snmp's -Cc); an OID seen twice still ends the walk
+    allow_non_increasing: bool = False
+    max_rows: int = 100_000
+    max_requests: int = 10_000
+    #: seconds; 0: only the poll deadline bounds the walk
+    max_time_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Device:
+    name: str
+    host: str
+    port: int
+    credential: Credential
+    profiles: tuple[str, ...]
+    #: the plan, resolved at load: scalars per profile (record group = profile name), tables
+    scalar_groups: tuple[tuple[str, tuple[Column, ...]], ...]
+    tables: tuple[Table, ...]
+    interval_s: float
+    timeout_s: float
+    retries: int
+    max_repetitions: int
+    max_oids_per_request: int
+    tags: tuple[tuple[str, str], ...] = ()
+    walk: WalkLimits = WalkLimits()
+
+    @property
+    def poll_deadline_s(self) -> float:
+        """A poll ends (timeout) before its next tick, so one device never overruns quietly."""
+        return self.interval_s * 0.9
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DaemonSettings:
+    max_in_flight: int = 256
+    drain_grace_s: float = 10.0
+    #: how often the `stats` event (the poller's own health) is written
+    stats_interval_s: float = 60.0
+    #: "builtin" (the project's own codec and USM), "pysnmp" (the reference implementation) or
+    #: "builtin-v2c" (the own codec for v1/v2c, pysnmp for SNMPv3)
+    engine: str = "builtin"
+    #: worker processes, each polling its stable share of the fleet (1: no extra process)
+    workers: int = 1
+    #: the part of the fleet this host polls (`--shard i/n`); 0/1 is all of it
+    shard: Shard = Shard()  # noqa: RUF009 - frozen, so one shared default is safe
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutputSettings:
+    directory: Path = Path("/var/log/poller")
+    data_file: str = "poller.jsonl"
+    events_file: str = "events.jsonl"
+    max_bytes: int = 50 * 1024 * 1024
+    #: also rotate when the active file is this old (seconds; 0: by size only)
+    max_age_s: float = 0.0
+    backups: int = 5
+    #: gzip rotated files (poller.jsonl.1.gz ...)
+    compress: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    path: Path
+    daemon: DaemonSettings
+    output: OutputSettings
+    credentials: Mapping[str, Credential]
+    profiles: Mapping[str, Profile]
+    devices: tuple[Device, ...]
+    #: one-line notes for the operator that do not stop the load (e.g. a world-readable secret)
+    warnings: tuple[str, ...] = ()
+    #: the longest poll interval of the fleet: how long the watchdog waits for a summary
+    slowest_interval_s: float = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "slowest_interval_s", slowest_interval_s(self.devices))
+
+
+def slowest_interval_s(devices: Iterable[Device]) -> float:
+    """The longest poll interval of `devices` (60 s for none)."""
+    return max((d.interval_s for d in devices), default=60.0)
+
+
+def fleet_diff(before: Mapping[str, Device], after: Iterable[Device]) -> dict[str, list[str]]:
+    """What a reload does, by device name: `added`, `changed` and `unchanged` in the new file's
+    order, `removed` in the old one's. Scheduler.apply acts on it; the supervisor, whose workers
+    act on their shares, tells it."""
+    wanted = {d.name: d for d in after}
+    return {
+        "added": [name for name in wanted if name not in before],
+        "removed": [name for name in before if name not in wanted],
+        "changed": [name for name, d in wanted.items() if name in before and before[name] != d],
+        "unchanged": [name for name, d in wanted.items() if before.get(name) == d],
+    }

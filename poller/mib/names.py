@@ -1,0 +1,222 @@
+"""Symbolic names of MIB objects, offline: name <-> numeric OID, kind, syntax and INDEX clauses,
+resolved at config load.
+
+The standard MIBs (SNMPv2-MIB, IF-MIB, IP-MIB, IP-FORWARD-MIB, HOST-RESOURCES-MIB, ENTITY-MIB,
+ENTITY-SENSOR-MIB, EtherLike-MIB, BRIDGE-MIB, Q-BRIDGE-MIB, LLDP-MIB, UCD-SNMP-MIB, TCP-MIB,
+UDP-MIB) come from `mib/standard.json`, a table generated at development time by
+tools/mibgen/gen_mib_table.py: nothing is compiled at run time. Objects of an operator's own MIB files
+(poller.mib.user, compiled once into a cache) are added with `add()` at config load.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from poller.oid import Oid
+
+SCALAR, COLUMN, NODE = "scalar", "column", "node"
+STANDARD_TABLE = Path(__file__).with_name("standard.json")
+
+#: RFC1213-MIB (MIB-II) defined the system, interfaces and ip groups before they moved to
+#: SNMPv2-MIB, IF-MIB and IP-MIB; Telegraf configs and old scripts still use its prefix.
+_OLD_MODULE = "RFC1213-MIB"
+_OLD_MODULE_OBJECTS = range(1, 5)  # 1.3.6.1.2.1.{1,2,3,4}: system, interfaces, at, ip
+
+#: textual conventions whose OCTET STRING is a hardware address (rendered aa:bb:cc:dd:ee:ff)
+MAC_CONVENTIONS = frozenset({"MacAddress", "PhysAddress"})
+#: textual conventions rendered as text
+_TEXT_CONVENTIONS = frozenset({"DisplayString", "SnmpAdminString"})
+
+
+class MibObject(NamedTuple):
+    name: str
+    module: str
+    oid: Oid
+    kind: str  # SCALAR, COLUMN or NODE
+    #: the SMI base type: Counter32, Counter64, Gauge32, Integer32, OctetString, IpAddress, ...
+    syntax: str | None = None
+    #: the textual convention (DisplayString, MacAddress, InetAddress...), if any
+    convention: str | None = None
+    display_hint: str | None = None
+    #: the one size an OCTET STRING may have (MacAddress: 6): no length prefix in an index
+    size: int | None = None
+
+
+class IndexPart(NamedTuple):
+    """One object of a table entry's INDEX clause."""
+
+    name: str
+    syntax: str | None
+    convention: str | None
+    size: int | None
+    implied: bool
+
+
+class _Registry:
+    def __init__(self) -> None:
+        self.by_name: dict[str, MibObject] = {}
+        self.by_qualified: dict[tuple[str, str], MibObject] = {}
+        self.by_oid: dict[Oid, MibObject] = {}
+        self.indexes: dict[Oid, tuple[tuple[str, str, bool], ...]] = {}
+
+    def add(self, objects: Iterable[MibObject], indexes: dict[tuple[str, str], Any]) -> None:
+        for obj in objects:
+            # the first module to define a name keeps the bare name; MODULE::name reaches both
+            self.by_name.setdefault(obj.name, obj)
+            self.by_qualified[(obj.module, obj.name)] = obj
+            self.by_oid.setdefault(obj.oid, obj)
+        for (module, entry), parts in indexes.items():
+            row = self.by_qualified.get((module, entry))
+            if row is not None:
+                self.indexes[row.oid] = tuple((m, n, bool(i)) for m, n, i in parts)
+
+
+def _standard() -> _Registry:
+    doc = json.loads(STANDARD_TABLE.read_text())
+    registry = _Registry()
+    objects = [MibObject(n, m, Oid.parse(o), k, s, c, h, z) for n, m, o, k, s, c, h, z in
+               doc["objects"]]
+    indexes = {(key.partition("::")[0], key.partition("::")[2]): parts
+               for key, parts in doc["indexes"].items()}
+    registry.add(objects, indexes)
+    return registry
+
+
+_REG = _standard()
+_STANDARD = _REG
+
+
+def set_user(objects: Iterable[MibObject], indexes: dict[tuple[str, str], Any]) -> None:
+    """The names are the standard ones plus these, from an operator's MIB modules
+    (poller.mib.user), replacing those of an earlier load. A standard name keeps its meaning."""
+    global _REG
+    merged = _Registry()
+    merged.add(standard_objects(), {})
+    merged.indexes.update(_STANDARD.indexes)
+    merged.add(objects, indexes)
+    _REG = merged
+
+
+def standard_objects() -> tuple[MibObject, ...]:
+    return tuple(_STANDARD.by_qualified.values())
+
+
+def resolve(text: str) -> tuple[str, Oid]:
+    """`ifHCInOctets`, `IF-MIB::ifHCInOctets`, `sysUpTime.0`, `ifDescr.3` or a numeric OID ->
+    (field name, OID). The field name drops the module and a `.0` instance: `sysUpTime.0` ->
+    `sysUpTime`; other instances stay (`ifDescr.3`). A numeric OID gets the name of the object
+    it is (or of its .0 instance), else keeps its digits. Raises ValueError naming what is
+    unknown."""
+    text = text.strip()
+    if not text:
+        raise ValueError("empty name (an object name like sysUpTime.0, or a numeric OID)")
+    if text[:1].isdigit() or text.startswith("."):
+        oid = Oid.parse(text)
+        return name_of(oid), oid
+    module, _, rest = text.rpartition("::")
+    name, dot, suffix = rest.partition(".")
+    entry = _lookup(module, name)
+    if entry is None:
+        known = _REG.by_name.get(name)
+        if known is not None:
+            raise ValueError(f"unknown name {text!r} ({name} is in {known.module})")
+        raise ValueError(_unknown(text, name))
+    if not dot:
+        return name, entry.oid
+    instance = _instance(suffix)
+    if instance is None:
+        raise ValueError(f"unknown name {text!r}: the instance {suffix!r} after {name} is not "
+                         "dotted numbers (like ifDescr.3 or sysUpTime.0)")
+    field = name if instance == (0,) else ".".join((name, *map(str, instance)))
+    return field, entry.oid + instance
+
+
+def _lookup(module: str, name: str) -> MibObject | None:
+    if not module:
+        return _REG.by_name.get(name)
+    entry = _REG.by_qualified.get((module, name))
+    if entry is None and module == _OLD_MODULE:
+        known = _REG.by_name.get(name)
+        if known is not None and known.oid[:6] == (1, 3, 6, 1, 2, 1) and \
+                known.oid[6] in _OLD_MODULE_OBJECTS:
+            return known
+    return entry
+
+
+def _instance(suffix: str) -> tuple[int, ...] | None:
+    parts = suffix.split(".")
+    if not all(p.isascii() and p.isdigit() for p in parts):
+        return None
+    arcs = tuple(int(p) for p in parts)
+    return None if any(a > 0xFFFFFFFF for a in arcs) else arcs
+
+
+def _unknown(text: str, name: str) -> str:
+    folded = {known.lower(): known for known in _REG.by_name}
+    close = [folded[name.lower()]] if name.lower() in folded else \
+        difflib.get_close_matches(name, _REG.by_name, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else \
+        " (use a numeric OID, or add its MIB file with [mibs] dirs)"
+    return f"unknown name {text!r}{hint}"
+
+
+def name_of(oid: Oid) -> str:
+    """The name of a known object (`sysUpTime` for 1.3.6.1.2.1.1.3 or .3.0), else the dotted OID."""
+    entry = _REG.by_oid.get(oid)
+    if entry is None and oid and oid[-1] == 0:
+        entry = _REG.by_oid.get(Oid(oid[:-1]))
+        if entry is not None and entry.kind != SCALAR:
+            entry = None
+    return entry.name if entry is not None else str(oid)
+
+
+def lookup(name: str) -> MibObject | None:
+    """The object of a name (`ifDescr` or `IF-MIB::ifDescr`, no instance), else None."""
+    module, _, bare = name.rpartition("::")
+    return _lookup(module, bare)
+
+
+def kind_of(name: str) -> str | None:
+    """SCALAR, COLUMN or NODE for a known object name (no module, no instance), else None."""
+    entry = _REG.by_name.get(name)
+    return entry.kind if entry else None
+
+
+def module_of(name: str) -> str | None:
+    entry = _REG.by_name.get(name)
+    return entry.module if entry else None
+
+
+def display_hint(name: str) -> str | None:
+    """How to render an OCTET STRING of this object: "mac", "text" or None (decide by content)."""
+    entry = _REG.by_name.get(name)
+    if entry is None or entry.syntax != "OctetString":
+        return None
+    if entry.convention in MAC_CONVENTIONS:
+        return "mac"
+    if entry.convention in _TEXT_CONVENTIONS or (entry.display_hint or "").endswith(("a", "t")):
+        return "text"
+    return None
+
+
+def index_of(column_oid: Oid) -> tuple[IndexPart, ...] | None:
+    """The INDEX clause of the table a column belongs to, each part with its syntax; None when
+    the column (or its entry, or an index object) is unknown."""
+    parts = _REG.indexes.get(Oid(column_oid[:-1]))
+    if parts is None:
+        return None
+    out = []
+    for module, name, implied in parts:
+        obj = _REG.by_qualified.get((module, name)) or _REG.by_name.get(name)
+        if obj is None:
+            return None
+        out.append(IndexPart(name, obj.syntax, obj.convention, obj.size, implied))
+    return tuple(out)
+
+
+def names() -> list[str]:
+    return sorted(_REG.by_name)

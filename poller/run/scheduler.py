@@ -1,0 +1,341 @@
+"""When polls happen: one drift-free schedule per device, phase-spread, one poll in flight per
+device, a global cap on polls in flight, and a summary record for every scheduled poll."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import groupby
+from operator import itemgetter
+from typing import Any, Protocol
+
+from poller.config.model import Device, fleet_diff
+from poller.poll.device import PollOutcome, poll_device, target_for
+from poller.poll.rates import CounterTracker
+from poller.snmp.client import SnmpClient
+from poller.snmp.types import Target
+
+#: a loop stall longer than this many intervals records the missed ticks in one summary each,
+#: up to this bound, so a long stall cannot flood the files
+MAX_MISSED_TICKS_RECORDED = 100
+
+
+@dataclass(slots=True)
+class Window:
+    """Poll outcomes since the last stats record."""
+
+    statuses: dict[str, int] = field(default_factory=dict)
+    overruns: int = 0
+    lags_s: list[float] = field(default_factory=list)
+
+    def note(self, summary: dict[str, Any]) -> None:
+        status = summary["status"]
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        if summary.get("error_type") == "overrun":
+            self.overruns += 1
+        lag = summary.get("queue_delay_s")
+        if lag is not None:
+            self.lags_s.append(lag)
+
+
+class Sink(Protocol):
+    """Where records go (poller.output.records.Recorder in the daemon, a list in tests)."""
+
+    def data(self, event: str, **fields: Any) -> None: ...
+
+    def data_many(self, event: str, records: list[dict[str, Any]]) -> None:
+        """`data(event, **record)` for each of `records`, in one go (a poll's rows)."""
+
+    def event(self, event: str, **fields: Any) -> None: ...
+
+
+def phase_s(name: str, interval_s: float) -> float:
+    """A stable offset in [0, interval) from the device name, so a fleet does not fire at once
+    and a device keeps its slot across restarts."""
+    millis = max(1, int(interval_s * 1000))
+    return (zlib.crc32(name.encode()) % millis) / 1000.0
+
+
+@dataclass(slots=True)
+class DeviceState:
+    """What lives across one device's polls."""
+
+    device: Device
+    tracker: CounterTracker = field(default_factory=CounterTracker)
+    seq: int = 0
+    loop_task: asyncio.Task[None] | None = None
+    poll_task: asyncio.Task[None] | None = None
+    #: where its requests go, built once per device (again when a reload changes it)
+    target: Target = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.target = target_for(self.device)
+
+    def replace_device(self, device: Device) -> None:
+        """A reload changed the device: new settings, and its counters start afresh."""
+        self.device, self.tracker, self.target = device, CounterTracker(), target_for(device)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        devices: tuple[Device, ...],
+        client: SnmpClient,
+        sink: Sink,
+        *,
+        max_in_flight: int,
+        console: Any = None,
+    ) -> None:
+        self._client = client
+        self._sink = sink
+        self._console = console
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._states = {d.name: DeviceState(d) for d in devices}
+        self._polls: set[asyncio.Task[None]] = set()
+        self._loop = asyncio.get_running_loop()
+        self._epoch = self._loop.time()
+        self.in_flight = 0
+        self.completed = 0
+        self.cancelled = 0
+        #: loop time of the last summary written: the watchdog's proof of life
+        self.last_progress = self._epoch
+        #: what happened since the last `take_window()`, for the stats record
+        self.window = Window()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start every device's schedule."""
+        for state in self._states.values():
+            self._start_loop(state)
+
+    async def run_once(self) -> None:
+        """Poll every device once, now (under the same in-flight cap), and wait for all."""
+        now = self._loop.time()
+        for state in self._states.values():
+            self._launch(state, now)
+        await asyncio.gather(*self._polls, return_exceptions=True)
+
+    async def drain(self, grace_s: float) -> int:
+        """Stop starting polls, let in-flight ones finish within `grace_s`, cancel the rest.
+        Returns how many were cancelled; each of them still gets its summary record."""
+        loops = [s.loop_task for s in self._states.values() if s.loop_task is not None]
+        for task in loops:
+            task.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        pending = set(self._polls)
+        if pending:
+            _, pending = await asyncio.wait(pending, timeout=grace_s)
+        self.cancel_polls()
+        await asyncio.gather(*pending, return_exceptions=True)
+        return self.cancelled
+
+    def cancel_polls(self) -> None:
+        for task in list(self._polls):
+            task.cancel()
+
+    @property
+    def devices(self) -> int:
+        return len(self._states)
+
+    def take_window(self) -> Window:
+        window, self.window = self.window, Window()
+        return window
+
+    def apply(self, devices: tuple[Device, ...]) -> dict[str, list[str]]:
+        """Switch to a new fleet (a reload): unchanged devices keep their schedule and counter
+        state; removed ones stop starting polls (one in flight ends on its own deadline); new
+        ones start; changed ones restart on their new settings with fresh counter state. Each
+        device's `seq` carries on, so its summaries stay contiguous."""
+        wanted = {d.name: d for d in devices}
+        diff = fleet_diff({name: state.device for name, state in self._states.items()}, devices)
+        for name in diff["removed"]:
+            self._stop_loop(self._states.pop(name))
+        for name in diff["changed"]:
+            state = self._states[name]
+            self._stop_loop(state)
+            state.replace_device(wanted[name])
+            self._start_loop(state)
+        for name in diff["added"]:
+            state = self._states[name] = DeviceState(wanted[name])
+            self._start_loop(state)
+        return diff
+
+    def _start_loop(self, state: DeviceState) -> None:
+        state.loop_task = asyncio.create_task(self._device_loop(state), name=state.device.name)
+
+    @staticmethod
+    def _stop_loop(state: DeviceState) -> None:
+        if state.loop_task is not None:
+            state.loop_task.cancel()
+            state.loop_task = None
+
+    # -- one device --------------------------------------------------------------------------
+
+    async def _device_loop(self, state: DeviceState) -> None:
+        interval = state.device.interval_s
+        next_at = self._epoch + phase_s(state.device.name, interval)
+        now = self._loop.time()
+        if next_at < now:  # started after a reload: join the grid at its next slot
+            next_at += math.ceil((now - next_at) / interval) * interval
+        while True:
+            await asyncio.sleep(max(0.0, next_at - self._loop.time()))
+            next_at = self._skip_missed(state, next_at)
+            poll = state.poll_task
+            if poll is not None and not poll.done():
+                self._skip(state, next_at, "overrun", "the previous poll is still running")
+            else:
+                self._launch(state, next_at)
+            next_at += interval
+
+    def _skip_missed(self, state: DeviceState, next_at: float) -> float:
+        """After a stall of the loop, record the ticks whose whole interval already passed and
+        resume on the grid (drift-free: deadlines stay epoch + phase + k x interval)."""
+        interval = state.device.interval_s
+        now = self._loop.time()
+        missed = 0
+        while next_at + interval <= now:
+            if missed < MAX_MISSED_TICKS_RECORDED:
+                self._skip(state, next_at, "late", "the poller was too busy to start this poll")
+            missed += 1
+            next_at += interval
+        return next_at
+
+    def _launch(self, state: DeviceState, tick: float) -> None:
+        task = asyncio.create_task(self._poll(state, tick, state.seq), name=state.device.name)
+        state.seq += 1
+        state.poll_task = task
+        self._polls.add(task)
+        task.add_done_callback(self._polls.discard)
+
+    def _skip(self, state: DeviceState, tick: float, error_type: str, message: str) -> None:
+        device = state.device
+        seq = state.seq
+        state.seq += 1
+        self._sink.event(
+            error_type, device=device.name, seq=seq, scheduled_at=self._wall(tick)
+        )
+        self._summary(state, tick, seq, status="skipped", error_type=error_type, error=message)
+
+    async def _poll(self, state: DeviceState, tick: float, seq: int) -> None:
+        device = state.device
+        outcome = PollOutcome()
+        started: float | None = None
+        fields: dict[str, Any] = {}
+        try:
+            async with asyncio.timeout_at(tick + device.poll_deadline_s):
+                async with self._slots:
+                    started = self._loop.time()
+                    self.in_flight += 1
+                    try:
+                        await poll_device(
+                            device, state.target, self._client, state.tracker,
+                            outcome, self._loop.time,
+                        )
+                    finally:
+                        self.in_flight -= 1
+            fields = {"status": outcome.status}
+        except TimeoutError:
+            fields = self._deadline_fields(device, outcome, started is None)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            fields = {"status": "error", "error_type": "cancelled",
+                      "error": "cancelled at shutdown after the drain grace period"}
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug of ours: the poll still ends in a summary
+            fields = self._internal_error_fields(outcome, exc)
+        finally:
+            self._finish(state, tick, seq, outcome, started, fields)
+
+    @staticmethod
+    def _internal_error_fields(outcome: PollOutcome, exc: Exception) -> dict[str, Any]:
+        """What a poll that raised something other than an SNMP error says: the exception's type
+        and the part that was running (not its message, which could hold any value)."""
+        running = outcome.running
+        if running is not None:
+            outcome.failed_parts.append({"part": running, "error_type": "internal_error"})
+        where = f" while polling {running if running == 'scalars' else 'table ' + running}" \
+            if running is not None else ""
+        return {"status": "partial" if outcome.parts_ok else "error",
+                "error_type": "internal_error",
+                "error": f"internal error ({type(exc).__name__}){where}"}
+
+    @staticmethod
+    def _deadline_fields(device: Device, outcome: PollOutcome, queued: bool) -> dict[str, Any]:
+        if queued:
+            # Our own saturation, not the device's fault: never blame it as a device timeout.
+            return {"status": "skipped", "error_type": "queue_full",
+                    "error": f"no free slot within {device.poll_deadline_s:g} s "
+                             "(raise daemon.max_in_flight?)"}
+        status = "partial" if outcome.parts_ok else "timeout"
+        running = outcome.running
+        if running is not None:
+            outcome.failed_parts.append({"part": running, "error_type": "poll_deadline"})
+        where = f" ({running if running == 'scalars' else 'table ' + running} was running)" \
+            if running is not None else ""
+        return {"status": status, "error_type": "poll_deadline",
+                "error": f"poll did not finish within {device.poll_deadline_s:g} s{where}"}
+
+    def _record(self, records: list[tuple[str, dict[str, Any]]]) -> None:
+        """A poll's records, in order; each run of one event (a table's rows) in one call."""
+        for event, run in groupby(records, key=itemgetter(0)):
+            self._sink.data_many(event, [record for _, record in run])
+
+    def _finish(
+        self,
+        state: DeviceState,
+        tick: float,
+        seq: int,
+        outcome: PollOutcome,
+        started: float | None,
+        fields: dict[str, Any],
+    ) -> None:
+        self._record(outcome.records)
+        if "error_type" not in fields and outcome.error is not None:
+            fields["error_type"] = outcome.error.error_type
+            fields["error"] = outcome.error_message
+        if outcome.failed_parts:
+            fields["failed_parts"] = outcome.failed_parts
+        now = self._loop.time()
+        self.completed += 1
+        self._summary(
+            state, tick, seq,
+            duration_s=round(now - started, 6) if started is not None else None,
+            queue_delay_s=round((started if started is not None else now) - tick, 6),
+            requests=outcome.stats.requests,
+            varbinds=outcome.stats.varbinds,
+            rows=outcome.rows,
+            uptime_s=outcome.uptime_ticks / 100 if outcome.uptime_ticks is not None else None,
+            agent_restarted=outcome.agent_restarted,
+            **fields,
+        )
+        if self._console is not None:
+            self._console(state.device, fields, outcome, now - (started or now))
+
+    def _summary(self, state: DeviceState, tick: float, seq: int, **fields: Any) -> None:
+        device = state.device
+        record: dict[str, Any] = {
+            "device": device.name,
+            "address": state.target.address,  # [v6]:port, as operators write it
+            "seq": seq,
+            "scheduled_at": self._wall(tick),
+            # the answer to "did it work?" comes first; the details follow
+            "status": fields.pop("status"),
+        }
+        if "error_type" in fields:
+            record["error_type"] = fields.pop("error_type")
+            record["error"] = fields.pop("error", None)
+        record.update(fields)
+        self._sink.data("poll", **record)
+        self.last_progress = self._loop.time()
+        self.window.note(record)
+
+    def _wall(self, loop_time: float) -> str:
+        """A loop-clock instant as RFC 3339 UTC."""
+        wall = datetime.now(UTC).timestamp() - (self._loop.time() - loop_time)
+        return datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds").replace(
+            "+00:00", "Z"
+        )
