@@ -8,7 +8,7 @@ elapsed time give `None` and the reason, never a spike.
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, NamedTuple
 
 #: TimeTicks (sysUpTime) wrap at 2^32 hundredths of a second: after ~497 days
 TICKS_WRAP = 2**32
@@ -161,3 +161,32 @@ class CounterTracker:
 
     def __len__(self) -> int:
         return sum(len(series) for series in self._series.values())
+
+    # -- a snapshot's view (poller.poll.snapshot): times are the caller's clock -------------
+
+    def state(self) -> TrackerState:
+        """What a later tracker needs to carry on: every counter's last value and time, the last
+        sysUpTime, the discontinuity markers, and why counters were dropped."""
+        series = {name: ({index: (entry[0], entry[1]) for index, entry in found.items()}, dict(found.reasons))
+                  for name, found in self._series.items() if found or found.reasons}
+        return TrackerState(series, self._uptime, dict(self._markers))
+
+    def restore(self, state: TrackerState) -> None:
+        """Carry on from `state` (taken from another tracker, its times already moved onto this
+        one's clock): the next rates are over the true elapsed time."""
+        generation = self._generation
+        for name, (counters, reasons) in state.series.items():
+            found = self.series(name)
+            found.update({index: (value, at_s, generation) for index, (value, at_s) in counters.items()})
+            found.reasons.update(reasons)
+        self._uptime = state.uptime
+        self._markers.update(state.markers)
+
+
+class TrackerState(NamedTuple):
+    """A CounterTracker's state as plain values: series name -> (index -> (value, time), index
+    -> reason), the last (sysUpTime ticks, time), and row -> discontinuity marker."""
+
+    series: dict[Hashable, tuple[dict[Hashable, tuple[int, float]], dict[Hashable, str]]]
+    uptime: tuple[int, float] | None
+    markers: dict[Hashable, int]
