@@ -81,6 +81,7 @@ install: ## install into $(PREFIX) (its own venv), the unit, a `poller` user, an
 	$(PREFIX)/bin/pip install -q .
 	install -D -m 644 systemd/poller.service $(UNITDIR)/poller.service
 	install -D -m 644 README.md $(PREFIX)/README.md
+	install -D -m 644 -t $(PREFIX)/docs docs/*.md
 	id -u poller >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin poller
 	test -e $(CONFDIR)/poller.toml || install -D -m 640 -g poller config/poller.example.toml $(CONFDIR)/poller.toml
 	@echo "installed; edit $(CONFDIR)/poller.toml, then: systemctl daemon-reload && systemctl enable --now poller"

@@ -5,7 +5,7 @@ snmpd with the built-in `system` and `interfaces` profiles and a profile of more
 tables (32-bit counters, ifPhysAddress, ifLastChange, ifSpecific, ipAddrTable, ipAddressTable,
 lldpRemTable); `poller run` polls the advancing recordings and snmpd for two cycles. Every field
 of every scalars and row record is checked against what snmpbulkwalk reads from the same agent:
-the value after the rendering README's "Records" section documents (`as_recorded`), every row
+the value after the rendering docs/records.md documents (`as_recorded`), every row
 index the agent has and no other, the decoded index fields, a rate field for each counter and
 none for anything else. Where a value moves between the net-snmp reads before and after the
 daemon's (counters and sysUpTime of the advancing recordings and snmpd), the record's value must
@@ -137,7 +137,7 @@ def profile(name: str, tables: Iterable[TableSpec]) -> str:
 #: the custom profiles; `system` and `interfaces` are poller's built-in ones
 PROFILES = profile("more", MORE_TABLES) + profile("cycle", [IFS32])
 
-# -- what README's "Records" section says a value becomes -------------------------------------
+# -- what docs/records.md says a value becomes ---------------------------------------------
 
 #: octet-string columns whose textual convention is PhysAddress or MacAddress: always colon hex
 MAC_COLUMNS = frozenset({"ifPhysAddress"})

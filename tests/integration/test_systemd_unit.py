@@ -39,7 +39,7 @@ def test_the_unit_is_well_hardened(unit: Path) -> None:
                           capture_output=True, text=True, check=False)
     match = re.search(r"Overall exposure level for poller.service: ([0-9.]+)", done.stdout)
     assert match, done.stdout + done.stderr
-    assert float(match[1]) <= 1.5  # README quotes the score; "OK" ends at 4.9
+    assert float(match[1]) <= 1.5  # docs/operations.md quotes the score; "OK" ends at 4.9
 
 
 def test_the_unit_speaks_notify_and_reloads_by_validating_first() -> None:

@@ -1,16 +1,21 @@
-"""Every TOML example an operator can copy from README.md, and every file in config/, loads.
+"""Every example an operator can copy from README.md and docs/ works, and every file in config/
+loads.
 
-A README block is a whole fleet file unless the line before its fence says otherwise:
+A TOML block is a whole fleet file unless the line before its fence says otherwise:
 `<!-- readme-test: fragment -->` (completed here with a `public` credential and one device when
 it has none) or `<!-- readme-test: not a fleet file -->` (another program's configuration, only
 parsed as TOML). Paths under /etc/poller and /var/cache/poller are moved into a temporary
 directory, and the secrets the examples take from the environment, files or systemd credentials
-are put there.
+are put there. Every `jq` program of a shell block compiles and reads only fields that records
+have; every `error_type` poller can write has its line in docs/records.md.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -21,27 +26,33 @@ from poller.config.load import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "mibs"
-README = (ROOT / "README.md").read_text()
+DOCUMENTS = {path.relative_to(ROOT).as_posix(): path.read_text()
+             for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]}
+RECORDS = ROOT / "docs" / "records.md"
 BLOCK = re.compile(r"(?:<!-- readme-test: (?P<mark>[^>]+?) -->\n)?```toml\n(?P<body>.*?)```",
                    re.DOTALL)
+SHELL_BLOCK = re.compile(r"```sh\n(?P<body>.*?)```", re.DOTALL)
 MARKS = {None, "fragment", "not a fleet file"}
 COMPLETION_DEVICE = '\n[[devices]]\nname = "readme-example"\nhost = "192.0.2.1"\n'
 COMPLETION_CREDENTIAL = '\n[credentials.public]\nversion = "2c"\ncommunity = "public"\n'
 
 
-def blocks() -> list[tuple[int, str | None, str]]:
-    return [(README.count("\n", 0, match.start("body")) + 1, match.group("mark"),
-             match.group("body")) for match in BLOCK.finditer(README)]
+def blocks() -> list[tuple[str, str | None, str]]:
+    """(where, mark, body) of every TOML block of README.md and docs/*.md."""
+    return [(f"{name}:{text.count(chr(10), 0, match.start('body')) + 1}", match.group("mark"),
+             match.group("body"))
+            for name, text in DOCUMENTS.items() for match in BLOCK.finditer(text)]
 
 
-def test_the_readme_has_its_examples_and_known_marks() -> None:
+def test_the_documents_have_their_examples_and_known_marks() -> None:
     found = blocks()
-    assert len(found) == README.count("```toml\n") >= 8
+    assert len(found) == sum(text.count("```toml\n") for text in DOCUMENTS.values()) >= 8
     assert {mark for _, mark, _ in found} <= MARKS
+    assert any(where.startswith("docs/configuration.md:") for where, _, _ in found)
 
 
 def _vendor_mib(directory: Path) -> None:
-    """CISCO-PROCESS-MIB as far as README's [mibs] example uses it: two columns of a table."""
+    """CISCO-PROCESS-MIB as far as the [mibs] example uses it: two columns of a table."""
     text = (DATA / "POLLER-TEST-MIB.txt").read_text()
     for old, new in (("POLLER-TEST-MIB", "CISCO-PROCESS-MIB"), ("pollerTestMIB", "ciscoProcessMIB"),
                      ("ptPortBytes", "cpmCPUTotal5minRev"), ("ptPortLabel", "cpmCPUMemoryUsed")):
@@ -70,10 +81,10 @@ def _environment(body: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     return body
 
 
-@pytest.mark.parametrize(("line", "mark", "body"), blocks(),
-                         ids=[f"README.md:{line}" for line, _, _ in blocks()])
-def test_every_readme_toml_block_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                       line: int, mark: str | None, body: str) -> None:
+@pytest.mark.parametrize(("where", "mark", "body"), blocks(),
+                         ids=[where for where, _, _ in blocks()])
+def test_every_toml_block_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                where: str, mark: str | None, body: str) -> None:
     parsed = tomllib.loads(body)
     if mark == "not a fleet file":
         assert parsed
@@ -97,6 +108,8 @@ def test_every_shipped_config_loads(path: Path) -> None:
     assert load_config(path).devices
 
 
+# -- error types ---------------------------------------------------------------------------------
+
 def _snmp_error_classes() -> list[type[errors.SnmpError]]:
     found, todo = [], [errors.SnmpError]
     while todo:
@@ -119,11 +132,23 @@ def emitted_error_types() -> set[str]:
     return types
 
 
-def test_every_error_type_has_its_line_in_the_readme_table() -> None:
-    section = README[README.index("#### `error_type`"):README.index("### Events")]
-    rows = [row for row in section.splitlines() if row.startswith("| `")][1:]  # not the header
-    documented = {name for row in rows
-                  for name in re.findall(r"`(\w+)`", row.split(" | ")[0])}
+def error_type_tables(text: str) -> set[str]:
+    """The names in the first column of every table whose first header cell is `error_type`."""
+    names: set[str] = set()
+    for table in re.findall(r"(?m)^\| `error_type` \|.*\n\|[- :|]+\|\n((?:\|.*\n?)*)", text):
+        for row in table.splitlines():
+            names |= set(re.findall(r"`(\w+)`", row.split(" | ")[0]))
+    return names
+
+
+def test_the_error_type_table_reader_reads_a_table() -> None:
+    text = ("| `error_type` | what happened |\n| --- | --- |\n| `timeout` | none |\n"
+            "| `late`, `overrun` | skipped |\n\nafter | `not_this` |\n")
+    assert error_type_tables(text) == {"timeout", "late", "overrun"}
+
+
+def test_every_error_type_has_its_line_in_the_records_document() -> None:
+    documented = error_type_tables(RECORDS.read_text())
     emitted = emitted_error_types()
     assert {"timeout", "overrun", "late", "queue_full", "poll_deadline", "cancelled",
             "internal_error", "walk_error", "auth_failed"} <= emitted
@@ -131,9 +156,67 @@ def test_every_error_type_has_its_line_in_the_readme_table() -> None:
     assert documented - emitted == set()
 
 
-def test_every_link_inside_the_readme_reaches_a_heading() -> None:
-    """GitHub's anchors: the heading in lower case, without punctuation, spaces as hyphens."""
-    headings = re.findall(r"(?m)^#{2,4} (.+)$", README)
-    anchors = {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
-    links = set(re.findall(r"\]\(#([^)]+)\)", README))
-    assert links and links - anchors == set()
+def test_the_snmpv3_report_table_names_error_types_poller_writes() -> None:
+    reported = error_type_tables(DOCUMENTS["docs/snmpv3.md"])
+    assert {"auth_failed", "unknown_user", "decryption_failed"} <= reported
+    assert reported <= emitted_error_types()
+
+
+# -- jq recipes ----------------------------------------------------------------------------------
+
+def jq_programs() -> list[tuple[str, str]]:
+    """(where, program) of every `jq` call in the shell blocks of README.md and docs/*.md."""
+    found = []
+    for name, text in DOCUMENTS.items():
+        for match in SHELL_BLOCK.finditer(text):
+            where = f"{name}:{text.count(chr(10), 0, match.start('body')) + 1}"
+            words = shlex.split(match.group("body"), comments=True)
+            for at, word in enumerate(words):
+                if word == "jq":
+                    program = next(w for w in words[at + 1:] if not w.startswith("-"))
+                    found.append((where, program))
+    return found
+
+
+def record_fields() -> set[str]:
+    """Field names records can have: those docs/records.md names, and those the built-in
+    profiles' columns write (values, rates, the reasons for no rate)."""
+    text = RECORDS.read_text()
+    fields = set(re.findall(r"`(\w+)`", text)) | set(re.findall(r'"(\w+)":', text))
+    for device in load_config(ROOT / "config" / "demo.toml").devices:
+        for table in device.tables:
+            for column in table.columns:
+                fields |= {column.name, column.rate_field, column.reason_field}
+        for _, group in device.scalar_groups:
+            fields |= {column.name for column in group}
+    return fields
+
+
+def fields_read(program: str) -> set[str]:
+    """The field names a jq program reads (`.name`), outside its string literals' text."""
+    code = re.sub(r'"(?:[^"\\]|\\.)*"', lambda m: " ".join(re.findall(r"\\\((.*?)\)", m[0])),
+                  program)
+    return set(re.findall(r"(?<![\w\]])\.([A-Za-z_]\w*)", code))
+
+
+def test_the_documents_have_jq_recipes() -> None:
+    assert any(where.startswith("README.md:") for where, _ in jq_programs())
+
+
+def test_the_field_reader_sees_interpolations_and_not_text() -> None:
+    assert fields_read('select(.event == "poll") | "\\(.device) in=\\(.ifHCInOctets_bps)."') \
+        == {"event", "device", "ifHCInOctets_bps"}
+
+
+@pytest.mark.parametrize(("where", "program"), jq_programs(),
+                         ids=[where for where, _ in jq_programs()])
+def test_every_jq_recipe_reads_fields_records_have(where: str, program: str) -> None:
+    assert fields_read(program) - record_fields() == set()
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+@pytest.mark.parametrize(("where", "program"), jq_programs(),
+                         ids=[where for where, _ in jq_programs()])
+def test_every_jq_recipe_compiles(where: str, program: str) -> None:
+    compiled = subprocess.run(["jq", "-n", program], capture_output=True, text=True, check=False)
+    assert compiled.returncode == 0, compiled.stderr
