@@ -13,6 +13,7 @@ import pytest
 
 from poller.config.model import OutputSettings, fleet_diff
 from poller.output.records import EVENTS, Recorder
+from poller.run.workers.messages import Alive
 from poller.run.workers.record_pipe import KIND_MESSAGE, KINDS, ShippedRecords
 from poller.run.workers.supervisor import BACKOFF_S, RESTART_WINDOW_S, RestartPolicy, exit_fields
 
@@ -62,7 +63,7 @@ def ship(records: ShippedRecords) -> None:
         records.data("poll", device="d1", seq=0, status="ok")
         records.event("overrun", device="d1")
         await asyncio.sleep(0)  # the turn ends: one message per stream
-        records.message("alive", 0.5)
+        records.message(Alive(0.5, 1, 0, 1))
         records.data("poll", device="d1", seq=1, status="ok")
 
     asyncio.run(main())
@@ -80,7 +81,7 @@ def test_a_worker_ships_whole_lines_a_loop_turn_at_a_time_and_messages_in_order(
     assert json.loads(lines[-1])["worker"] == 1  # summaries say which worker polled
     assert "worker" not in json.loads(lines[0])  # rows do not
     assert list(json.loads(lines[0]))[:2] == ["timestamp", "event"]
-    assert pickle.loads(sent[2][1:]) == ("alive", 0.5)
+    assert pickle.loads(sent[2][1:]) == Alive(0.5, 1, 0, 1)
     assert records.written == 6 and records.dropped == 0
 
 
