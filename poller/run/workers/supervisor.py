@@ -179,13 +179,8 @@ class Supervisor:
     # -- worker processes ---------------------------------------------------------------------
 
     def _start(self, handle: _Handle) -> None:
-        up_read, up_write = os.pipe()
-        down_read, down_write = os.pipe()
-        for end in (up_write, down_write):
-            try:
-                fcntl.fcntl(end, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-            except OSError:
-                pass  # the default 64 KiB is enough, only less smooth
+        up_read, up_write = _pipe()
+        down_read, down_write = _pipe()
         # a process of its own (no fork of this one's threads and loop), given its two pipe ends
         process = subprocess.Popen(
             [*WORKER_ENTRY, str(up_write), str(down_read)],
@@ -269,17 +264,20 @@ class Supervisor:
                   **exit_fields(exitcode)}
         delay = handle.policy.on_exit(self.loop.time())
         if delay is None:
-            self.recorder.event(
-                "worker_failed", **fields, exits=len(handle.policy.exits),
-                window_s=RESTART_WINDOW_S,
-                error=f"worker {handle.index} exited {len(handle.policy.exits)} times within "
-                      f"{RESTART_WINDOW_S:g} s: stopping, for the service manager to restart "
-                      "poller",
-            )
-            self.life.signals.give_up()
+            self._give_up(handle, fields)
             return
         self.recorder.event("worker_exited", **fields, restart_in_s=delay)
         handle.restart_timer = self.loop.call_later(delay, self._restart, handle)
+
+    def _give_up(self, handle: _Handle, fields: dict[str, Any]) -> None:
+        """A crash loop: everything stops and exits 1, for the service manager to see."""
+        exits = len(handle.policy.exits)
+        self.recorder.event(
+            "worker_failed", **fields, exits=exits, window_s=RESTART_WINDOW_S,
+            error=f"worker {handle.index} exited {exits} times within {RESTART_WINDOW_S:g} s: "
+                  "stopping, for the service manager to restart poller",
+        )
+        self.life.signals.give_up()
 
     def _restart(self, handle: _Handle) -> None:
         handle.restart_timer = None
@@ -297,6 +295,17 @@ class Supervisor:
                 self.recorder.event("worker_killed", worker=handle.index, pid=handle.process.pid,
                                     error=f"still running {KILL_AFTER_S:g} s after the drain grace")
                 handle.process.kill()
+
+
+def _pipe() -> tuple[int, int]:
+    """A pipe whose buffer is PIPE_BYTES where the system allows it (only the writing end's
+    size matters, and it is the same pipe)."""
+    read, write = os.pipe()
+    try:
+        fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except OSError:
+        pass  # the default 64 KiB is enough, only less smooth
+    return read, write
 
 
 def exit_fields(exitcode: int | None) -> dict[str, Any]:
