@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import groupby
 from operator import itemgetter
-from typing import Any, Protocol
+from typing import Any
 
 from poller.config.model import Device, fleet_diff
+from poller.output.sink import RecordSink
 from poller.poll.device import PollOutcome, poll_device, target_for
 from poller.poll.rates import CounterTracker
 from poller.snmp.client import SnmpClient
@@ -39,17 +40,6 @@ class Window:
         lag = summary.get("queue_delay_s")
         if lag is not None:
             self.lags_s.append(lag)
-
-
-class Sink(Protocol):
-    """Where records go (poller.output.records.Recorder in the daemon, a list in tests)."""
-
-    def data(self, event: str, **fields: Any) -> None: ...
-
-    def data_many(self, event: str, records: list[dict[str, Any]]) -> None:
-        """`data(event, **record)` for each of `records`, in one go (a poll's rows)."""
-
-    def event(self, event: str, **fields: Any) -> None: ...
 
 
 def phase_s(name: str, interval_s: float) -> float:
@@ -84,7 +74,7 @@ class Scheduler:
         self,
         devices: tuple[Device, ...],
         client: SnmpClient,
-        sink: Sink,
+        sink: RecordSink,
         *,
         max_in_flight: int,
         console: Any = None,

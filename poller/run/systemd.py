@@ -26,10 +26,6 @@ class Notifier:
         #: seconds between WATCHDOG=1 pings (half the watchdog timeout), None when not asked for
         self.watchdog_interval_s = int(usec) / 2e6 if watchdog_for_us and int(usec) > 0 else None
 
-    @property
-    def enabled(self) -> bool:
-        return self._socket is not None
-
     def send(self, *fields: str) -> None:
         if self._socket is None:
             return

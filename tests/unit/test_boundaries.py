@@ -13,8 +13,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "poller"
 ALLOWED = {
     "pysnmp": ("snmp/",),
     "pyasn1": ("snmp/",),
-    "uvloop": ("run/daemon.py", "commands/get_walk.py"),
-    "signal": ("run/daemon.py",),
+    "uvloop": ("run/lifecycle.py", "commands/get_walk.py"),
+    "signal": ("run/lifecycle.py",),
     "structlog": ("output/",),
     "logging": ("output/",),
     "tomli": ("config/load.py",),

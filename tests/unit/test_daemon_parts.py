@@ -1,4 +1,4 @@
-"""Pieces of the daemon that are pure: the watchdog's rule and the stats record."""
+"""Pieces of the lifecycle that are pure: the watchdog's rule and the stats record."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from poller.run.daemon import polls_completing, stats_fields
+from poller.run.lifecycle import polls_completing
+from poller.run.local import stats_fields
 from poller.run.scheduler import Window
 
 

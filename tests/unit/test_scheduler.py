@@ -24,11 +24,14 @@ PUBLIC = Credential(name="public", version="2c", community=Secret("public"))
 
 
 class Sink:
-    """The scheduler's Sink, into lists."""
+    """A RecordSink (poller.output.sink), into lists."""
+
+    written = dropped = 0
 
     def __init__(self) -> None:
         self.records: list[tuple[str, dict[str, Any]]] = []
         self.events: list[tuple[str, dict[str, Any]]] = []
+        self.console: list[str] = []
 
     def data(self, event: str, **fields: Any) -> None:
         self.records.append((event, fields))
@@ -38,6 +41,9 @@ class Sink:
 
     def event(self, event: str, **fields: Any) -> None:
         self.events.append((event, fields))
+
+    def console_line(self, text: str) -> None:
+        self.console.append(text)
 
     def polls(self, device: str) -> list[dict[str, Any]]:
         return [f for e, f in self.records if e == "poll" and f["device"] == device]

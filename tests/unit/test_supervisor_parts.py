@@ -8,34 +8,45 @@ import asyncio
 import os
 import threading
 import time
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
 
-from poller.config.load import load_config
 from poller.config import model as config_module
+from poller.config.load import load_config
+from poller.config.model import Device
 from poller.config.shard import CommandLine
 from poller.output.records import Recorder
+from poller.run.lifecycle import Lifecycle
 from poller.run.systemd import Notifier
+from poller.run.workers.messages import Apply, Drain, Order
 from poller.run.workers.order_pipe import OrderPipe
 from poller.run.workers.supervisor import Supervisor
 
 #: more than any pipe holds (Linux caps an unprivileged pipe at 1 MiB by default)
-BIG = b"x" * (4 << 20)
+BIG_BYTES = 4 << 20
 #: a bound for what must happen at once, far beyond any scheduling delay
 PROMPTLY_S = 10.0
 
 
-def test_orders_never_wait_for_the_worker_and_arrive_whole_and_in_order() -> None:
+def big_share(tmp_path: Path, n: int) -> tuple[Device, ...]:
+    """A share of one device whose name alone outweighs any pipe's buffer."""
+    device = load_config(fleet(tmp_path / f"big-{n}.toml", [60])).devices[0]
+    return (replace(device, name=f"{n}-" + "x" * BIG_BYTES),)
+
+
+def test_orders_never_wait_for_the_worker_and_arrive_whole_and_in_order(tmp_path: Path) -> None:
     down, up = os.pipe()
     pipe = OrderPipe(Connection(up, readable=False), "test-orders")
-    given = threading.Thread(target=lambda: [pipe.send("apply", n, BIG) for n in range(3)])
+    sent: list[Order] = [Apply(big_share(tmp_path, n)) for n in range(3)]
+    given = threading.Thread(target=lambda: [pipe.send(order) for order in sent])
     given.start()
     given.join(PROMPTLY_S)  # nobody reads yet: 12 MiB could not be written by now
     try:
         assert not given.is_alive(), "sending an order waited for the worker to read it"
-        pipe.send("drain", 5.0)
+        pipe.send(Drain(5.0))
         pipe.close()
         with Connection(down, writable=False) as worker:
             received = [worker.recv() for _ in range(4)]
@@ -44,17 +55,17 @@ def test_orders_never_wait_for_the_worker_and_arrive_whole_and_in_order() -> Non
     finally:
         if given.is_alive():
             os.close(down)  # a blocked writer gets EPIPE and ends
-    assert [order[:2] for order in received] == [("apply", 0), ("apply", 1), ("apply", 2),
-                                                ("drain", 5.0)]
-    assert all(order[2] == BIG for order in received[:3])
+    assert received == [*sent, Drain(5.0)]
 
 
-def test_orders_to_a_worker_that_is_gone_are_dropped_and_the_pipe_still_closes() -> None:
+def test_orders_to_a_worker_that_is_gone_are_dropped_and_the_pipe_still_closes(
+    tmp_path: Path,
+) -> None:
     down, up = os.pipe()
     pipe = OrderPipe(Connection(up, readable=False), "test-orders-gone")
     os.close(down)  # the worker exited before reading anything
-    pipe.send("start", 0, BIG)
-    pipe.send("apply", BIG)
+    pipe.send(Apply(big_share(tmp_path, 0)))
+    pipe.send(Apply(big_share(tmp_path, 1)))
     pipe.close()
     deadline = time.monotonic() + PROMPTLY_S
     while any(t.name == "test-orders-gone" for t in threading.enumerate()):
@@ -90,18 +101,19 @@ def test_the_watchdog_judges_by_the_slowest_interval_measured_once_per_config(
     config = load_config(path)
     recorder = Recorder(config.output)
     notifier = Told()
-    supervisor = Supervisor(config, recorder, notifier, False, CommandLine())
+    life = Lifecycle(config, recorder, notifier, CommandLine())
+    supervisor = Supervisor(life, False)
     measured: list[int] = []
     real = config_module.slowest_interval_s
     monkeypatch.setattr(config_module, "slowest_interval_s",
                         lambda devices: measured.append(len(devices)) or real(devices))
 
     async def pings_while_silent_for(silent_s: float) -> int:
-        supervisor.loop = asyncio.get_running_loop()
+        await supervisor.open()
         for handle in supervisor.handles:
             handle.progress_at = supervisor.loop.time() - silent_s
         notifier.sent.clear()
-        watchdog = asyncio.create_task(supervisor._watchdog_loop())
+        watchdog = asyncio.create_task(life.watchdog_loop(supervisor))
         await asyncio.sleep(0.05)
         watchdog.cancel()
         return notifier.sent.count(("WATCHDOG=1",))
@@ -110,7 +122,7 @@ def test_the_watchdog_judges_by_the_slowest_interval_measured_once_per_config(
         # 250 s without a summary: too long when the slowest device polls every 120 s ...
         assert asyncio.run(pings_while_silent_for(250.0)) == 0
         fleet(path, [60, 300])
-        supervisor._reload()
+        life.reload(supervisor)
         # ... and not once the reload brought a device that polls every 300 s
         assert asyncio.run(pings_while_silent_for(250.0)) >= 1
     finally:

@@ -1,20 +1,34 @@
-"""Pure pieces of the worker processes: how often a dying worker is started again, how a reload
-is described, how an exit is named, and how a worker's records reach the parent's writer whole."""
+"""Pieces of the worker processes: how often a dying worker is started again, how a reload
+is described, how an exit is named, how a worker's records reach the parent's writer whole, and
+what a worker process started by its entry says."""
 
 from __future__ import annotations
 
 import asyncio
 import gzip
 import json
+import os
 import pickle
+import subprocess
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
 
-from poller.config.model import OutputSettings, fleet_diff
+from poller.config.model import DaemonSettings, OutputSettings, fleet_diff
 from poller.output.records import EVENTS, Recorder
+from poller.run.workers.messages import Alive, Drain, Ready, Start, Stopped
 from poller.run.workers.record_pipe import KIND_MESSAGE, KINDS, ShippedRecords
-from poller.run.workers.supervisor import BACKOFF_S, RESTART_WINDOW_S, RestartPolicy, exit_fields
+from poller.run.workers.supervisor import (
+    BACKOFF_S,
+    RESTART_WINDOW_S,
+    WORKER_ENTRY,
+    RestartPolicy,
+    exit_fields,
+)
+
+#: a bound for what must happen at once, far beyond any scheduling delay
+PROMPTLY_S = 10.0
 
 
 def test_a_dying_worker_is_restarted_later_each_time_then_given_up() -> None:
@@ -62,7 +76,7 @@ def ship(records: ShippedRecords) -> None:
         records.data("poll", device="d1", seq=0, status="ok")
         records.event("overrun", device="d1")
         await asyncio.sleep(0)  # the turn ends: one message per stream
-        records.message("alive", 0.5)
+        records.message(Alive(0.5, 1, 0, 1))
         records.data("poll", device="d1", seq=1, status="ok")
 
     asyncio.run(main())
@@ -80,7 +94,7 @@ def test_a_worker_ships_whole_lines_a_loop_turn_at_a_time_and_messages_in_order(
     assert json.loads(lines[-1])["worker"] == 1  # summaries say which worker polled
     assert "worker" not in json.loads(lines[0])  # rows do not
     assert list(json.loads(lines[0]))[:2] == ["timestamp", "event"]
-    assert pickle.loads(sent[2][1:]) == ("alive", 0.5)
+    assert pickle.loads(sent[2][1:]) == Alive(0.5, 1, 0, 1)
     assert records.written == 6 and records.dropped == 0
 
 
@@ -122,3 +136,36 @@ def test_shipped_lines_go_through_the_parents_writer_and_its_rotation(
     for worker in (0, 1):
         assert sorted(r["seq"] for r in lines if r["device"] == f"d{worker}") == list(range(40))
     assert recorder.written == 81 and recorder.dropped == 0
+
+
+def test_a_worker_process_started_by_its_entry_answers_in_typed_messages() -> None:
+    """The real entry (as the supervisor starts it): Start, then Ready and Alive up; a Drain
+    order down, then Stopped, its last message, and exit 0."""
+    up_read, up_write = os.pipe()
+    down_read, down_write = os.pipe()
+    process = subprocess.Popen([*WORKER_ENTRY, str(up_write), str(down_read)],
+                               pass_fds=(up_write, down_read), stdin=subprocess.DEVNULL)
+    os.close(up_write)
+    os.close(down_read)
+    messages: list[object] = []
+    try:
+        with Connection(down_write, readable=False) as orders, \
+                Connection(up_read, writable=False) as records:
+            orders.send(Start(3, (), DaemonSettings(stats_interval_s=60.0), False))
+            messages.append(_next_message(records))
+            orders.send(Drain(5.0))
+            while not isinstance(messages[-1], Stopped):
+                messages.append(_next_message(records))
+    finally:
+        assert process.wait(PROMPTLY_S) == 0
+    assert messages[0] == Ready(process.pid, 0)
+    assert all(isinstance(m, Alive) and m.devices == 0 for m in messages[1:-1])
+    assert messages[-1] == Stopped(0, 0)
+
+
+def _next_message(records: Connection) -> object:
+    """The next message (lines, which a worker without devices does not write, are skipped)."""
+    if not records.poll(PROMPTLY_S):
+        raise AssertionError("the worker said nothing")
+    payload = records.recv_bytes()
+    return pickle.loads(payload[1:]) if payload[:1] == KIND_MESSAGE else _next_message(records)

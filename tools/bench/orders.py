@@ -27,8 +27,9 @@ import uvloop
 from poller.config.load import load_config
 from poller.config.shard import CommandLine
 from poller.output.records import Recorder
-from poller.run.daemon import Signals
+from poller.run.lifecycle import Lifecycle
 from poller.run.systemd import Notifier
+from poller.run.workers.messages import Apply, Start
 from poller.run.workers.supervisor import Supervisor
 from tools.bench.scale import Settings, fleet_toml
 
@@ -64,11 +65,10 @@ async def _until(condition: Any, within_s: float) -> None:
 
 
 async def measure(supervisor: Supervisor) -> dict[str, Any]:
-    supervisor.loop = asyncio.get_running_loop()
-    supervisor.signals = Signals()
+    await supervisor.open()
     # the sizes first: pickling the orders here is no part of what the ticker measures
     workers = [{"devices": len(h.devices), "start_order_bytes": len(ForkingPickler.dumps(
-        ("start", h.index, h.devices, supervisor.settings, False)))} for h in supervisor.handles]
+        Start(h.index, h.devices, supervisor.settings, False)))} for h in supervisor.handles]
     result: dict[str, Any] = {"devices": supervisor.devices, "workers": workers}
     ticker = Ticker()
     await asyncio.sleep(0.5)
@@ -83,7 +83,7 @@ async def measure(supervisor: Supervisor) -> dict[str, Any]:
     ticker.reset()
     started = time.perf_counter()
     for handle in supervisor.handles:
-        supervisor._order(handle, "apply", handle.devices)
+        supervisor._order(handle, Apply(handle.devices))
     result["apply_held_loop_ms"] = round((time.perf_counter() - started) * 1000, 1)
     await asyncio.sleep(0.05)
     result["apply_max_loop_gap_ms"] = round(ticker.reset() * 1000, 1)
@@ -92,8 +92,8 @@ async def measure(supervisor: Supervisor) -> dict[str, Any]:
     victim.process.send_signal(signal.SIGKILL)
     await _until(lambda: victim.restarts == 1 and victim.ready, READY_WITHIN_S)
     result["restart_max_loop_gap_ms"] = round(ticker.reset() * 1000, 1)
-    supervisor.signals.stops.append(signal.SIGTERM)
-    await supervisor._drain("SIGTERM", "signal")
+    supervisor.life.signals.stops.append(signal.SIGTERM)
+    await supervisor.life.drain(supervisor, "SIGTERM", "signal")
     ticker.task.cancel()
     return result
 
@@ -109,7 +109,7 @@ def main() -> int:
         config = load_config(path)
         recorder = Recorder(config.output)
         try:
-            supervisor = Supervisor(config, recorder, Notifier(""), False, CommandLine())
+            supervisor = Supervisor(Lifecycle(config, recorder, Notifier(""), CommandLine()), False)
             result = uvloop.run(measure(supervisor))
         finally:
             recorder.close()

@@ -1,6 +1,6 @@
 """The supervisor's side of a worker's order pipe, written by a thread of its own.
 
-A `start` or `apply` order carries the worker's whole share of the fleet, about 0.55 MiB pickled
+A Start or Apply order carries the worker's whole share of the fleet, about 0.55 MiB pickled
 for 5,000 devices: pickling it takes tens of milliseconds, and a share larger than the pipe
 waits for the worker to read it, which a worker that is still starting does only after its
 imports. Neither may hold the supervisor's event loop, so this thread does both. Orders reach
@@ -12,15 +12,16 @@ from __future__ import annotations
 import queue
 import threading
 from multiprocessing.connection import Connection
-from typing import Any
+
+from poller.run.workers.messages import Order
 
 
 class OrderPipe:
     def __init__(self, conn: Connection, name: str) -> None:
-        self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Order | None] = queue.SimpleQueue()
         threading.Thread(target=self._write, args=(conn,), name=name, daemon=True).start()
 
-    def send(self, *order: Any) -> None:
+    def send(self, order: Order) -> None:
         """The order goes after those given before it; never waits."""
         self._queue.put(order)
 

@@ -4,7 +4,8 @@ the files. One writer keeps rotation (size, age, backups, gzip) and drop countin
 and no two processes ever append to the same file.
 
 The wire is a multiprocessing pipe of whole messages, one byte of kind first:
-D/E + lines: data/event lines, each ending in a newline; M + pickle: a message for the parent.
+D/E + lines: data/event lines, each ending in a newline; M + pickle: a message for the parent
+(poller.run.workers.messages).
 Lines are gathered for one turn of the event loop and sent in one message, so a poll's rows and
 its summary travel together.
 """
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from poller.output.records import DATA, EVENTS, bound_logger, render_many
+from poller.run.workers.messages import Message
 
 KIND_DATA, KIND_EVENTS, KIND_MESSAGE = b"D", b"E", b"M"
 KINDS = {KIND_DATA: DATA, KIND_EVENTS: EVENTS}
@@ -38,7 +40,7 @@ class _Lines:
 
 
 class ShippedRecords:
-    """The worker's Sink (poller.run.scheduler.Sink)."""
+    """The worker's RecordSink (poller.output.sink): lines rendered here, written by the parent."""
 
     def __init__(self, send: Callable[[bytes], None], worker: int) -> None:
         self._send = send
@@ -67,10 +69,10 @@ class ShippedRecords:
     def event(self, event: str, **fields: Any) -> None:
         self._events.msg(event, **fields)
 
-    def message(self, *payload: Any) -> None:
+    def message(self, message: Message) -> None:
         """A message for the parent, after the lines recorded before it."""
         self.flush()
-        self._ship(KIND_MESSAGE + pickle.dumps(payload))
+        self._ship(KIND_MESSAGE + pickle.dumps(message))
 
     @staticmethod
     def console_line(text: str) -> None:

@@ -25,23 +25,26 @@ import pickle
 import subprocess
 import sys
 import threading
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from poller import __version__
-from poller.config.model import Config, Device, fleet_diff
-from poller.config.shard import CommandLine, owned, split
-from poller.output.records import Recorder
-from poller.run import reload
-from poller.run.daemon import (
-    Signals,
-    polls_completing,
-    shard_fields,
-    signal_name,
+from poller.config.model import Device, fleet_diff
+from poller.config.shard import owned, split
+from poller.run.lifecycle import Helpers, Lifecycle, polls_completing, signal_name
+from poller.run.workers.messages import (
+    Alive,
+    Apply,
+    Drain,
+    Force,
+    Message,
+    Order,
+    Ready,
+    Start,
+    Stats,
+    Stopped,
 )
-from poller.run.systemd import Notifier
 from poller.run.workers.order_pipe import OrderPipe
 from poller.run.workers.record_pipe import KIND_MESSAGE, KINDS
 
@@ -49,9 +52,9 @@ RESTART_WINDOW_S = 600.0
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0)
 #: a worker that does not exit this long after its drain grace is killed
 KILL_AFTER_S = 15.0
-#: put on the signal queue when a worker keeps dying: stop everything, exit 1
-GIVE_UP = -1
 PIPE_BYTES = 1 << 20
+#: how a worker process is started: its entry, then the two pipe ends it is given
+WORKER_ENTRY = (sys.executable, "-m", "poller.run.workers.worker")
 
 
 class RestartPolicy:
@@ -92,85 +95,102 @@ class _Handle:
 
 
 class Supervisor:
-    def __init__(self, config: Config, recorder: Recorder, notifier: Notifier, console: bool,
-                 command_line: CommandLine) -> None:
-        self.config = config
-        self.recorder = recorder
-        self.notifier = notifier
-        self.console = console
-        self.command_line = command_line
-        #: fixed at start: who owns which device
-        self.settings = config.daemon
-        self.shard = config.daemon.shard
-        shares = split(owned(config.devices, self.shard), self.shard, config.daemon.workers)
-        self.handles = [_Handle(i, share) for i, share in enumerate(shares)]
-        self.stopping = False
-        self.announced = False
-        self.started = time.monotonic()
+    """A Polling (poller.run.lifecycle) by worker processes, one per share of this host's shard."""
 
-    async def main(self, signals: Signals) -> int:
+    def __init__(self, life: Lifecycle, console: bool) -> None:
+        self.life = life
+        self.recorder = life.recorder
+        self.console = console
+        #: fixed at start: who owns which device
+        self.settings = life.config.daemon
+        shares = split(owned(life.config.devices, life.shard), life.shard, self.settings.workers)
+        self.handles = [_Handle(i, share) for i, share in enumerate(shares)]
+
+    # -- the Polling ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.signals = signals
-        self.recorder.event(
-            "started", version=__version__, pid=os.getpid(), config=str(self.config.path),
-            devices=self.devices, mode="daemon", **shard_fields(self.config),
-            workers=len(self.handles),
-        )
-        for handle in self.handles:
-            self._start(handle)
-        helpers = []
-        if self.notifier.watchdog_interval_s:
-            helpers.append(asyncio.create_task(self._watchdog_loop(), name="watchdog"))
-        try:
-            code = await self._serve()
-        finally:
-            for task in helpers:
-                task.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
-        self.recorder.event(
-            "stopped", polls=sum(h.completed for h in self.handles),
-            cancelled=sum(h.cancelled for h in self.handles),
-            uptime_s=round(time.monotonic() - self.started, 3),
-        )
-        return code
+
+    async def close(self) -> None:
+        pass  # every worker is gone by the end of the drain
 
     @property
     def devices(self) -> int:
         return sum(len(h.devices) for h in self.handles)
 
-    async def _serve(self) -> int:
-        while True:
-            signum = await self.signals.queue.get()
-            if signum == Signals.RELOAD:
-                self._reload()
-                continue
-            if signum == GIVE_UP:
-                await self._drain(None, "worker_failed")
-                return 1
-            await self._drain(signal_name(signum), "signal")
-            return 0
+    @property
+    def completed(self) -> int:
+        return sum(h.completed for h in self.handles)
+
+    @property
+    def ready(self) -> bool:
+        return all(h.ready for h in self.handles)
+
+    def started_fields(self) -> dict[str, Any]:
+        return {"workers": len(self.handles)}
+
+    def start(self) -> None:
+        for handle in self.handles:
+            self._start(handle)
+
+    def helpers(self) -> Helpers:
+        return {}  # each worker runs its own
+
+    def status(self) -> str:
+        in_flight = sum(h.in_flight for h in self.handles)
+        return (f"polling {self.devices} devices in {len(self.handles)} workers; "
+                f"{self.completed} polls done, {in_flight} in flight")
+
+    def progressing(self, now: float, slowest_interval_s: float, ping_interval_s: float) -> bool:
+        """Every worker, not just most: a stuck one stops the pings."""
+        return all(polls_completing(now, h.progress_at, slowest_interval_s, ping_interval_s)
+                   for h in self.handles)
+
+    def apply(self, devices: tuple[Device, ...]) -> dict[str, list[str]]:
+        """Every worker gets its new share; the shares follow the devices only (the shard and
+        the worker count apply at a restart), so no device moves between running workers."""
+        before = {d.name: d for h in self.handles for d in h.devices}
+        for handle, share in zip(self.handles, split(devices, self.life.shard, len(self.handles))):
+            handle.devices = share
+            self._order(handle, Apply(share))
+        return fleet_diff(before, devices)
+
+    def drain_fields(self, cause: str) -> dict[str, Any]:
+        return {"cause": cause, "workers": len(self.handles)}
+
+    async def drain(self, grace_s: float, stops: Sequence[object]) -> int:
+        for handle in self.handles:
+            if handle.restart_timer is not None:
+                handle.restart_timer.cancel()
+            self._order(handle, Drain(grace_s))
+        deadline = self.loop.time() + grace_s + KILL_AFTER_S
+        forced = False
+        while any(h.running for h in self.handles):
+            await asyncio.sleep(0.05)
+            if len(stops) > 1 and not forced:
+                forced = True
+                for handle in self.handles:
+                    self._order(handle, Force())
+            if self.loop.time() > deadline:
+                self._kill_stragglers()
+                deadline = float("inf")
+        return sum(h.cancelled for h in self.handles)
 
     # -- worker processes ---------------------------------------------------------------------
 
     def _start(self, handle: _Handle) -> None:
-        up_read, up_write = os.pipe()
-        down_read, down_write = os.pipe()
-        for end in (up_write, down_write):
-            try:
-                fcntl.fcntl(end, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-            except OSError:
-                pass  # the default 64 KiB is enough, only less smooth
+        up_read, up_write = _pipe()
+        down_read, down_write = _pipe()
         # a process of its own (no fork of this one's threads and loop), given its two pipe ends
         process = subprocess.Popen(
-            [sys.executable, "-c", "from poller.run.daemon import run_worker; run_worker()",
-             str(up_write), str(down_read)],
+            [*WORKER_ENTRY, str(up_write), str(down_read)],
             pass_fds=(up_write, down_read), stdin=subprocess.DEVNULL,
         )
         # the worker's ends live in the worker only, so that its exit is an end of file here
         os.close(up_write)
         os.close(down_read)
         orders = OrderPipe(Connection(down_write, readable=False), f"worker-{handle.index}-orders")
-        orders.send("start", handle.index, handle.devices, self.settings, self.console)
+        orders.send(Start(handle.index, handle.devices, self.settings, self.console))
         handle.generation += 1
         handle.process, handle.orders = process, orders
         handle.running, handle.ready = True, False
@@ -204,31 +224,30 @@ class Supervisor:
         except RuntimeError:
             pass  # the loop is closed: the daemon is past caring
 
-    def _on_message(self, handle: _Handle, generation: int, message: tuple[Any, ...]) -> None:
+    def _on_message(self, handle: _Handle, generation: int, message: Message) -> None:
         if generation != handle.generation:
             return
-        kind = message[0]
-        if kind == "alive":
-            age_s, completed, handle.in_flight = message[1:4]
-            handle.progress_at = self.loop.time() - age_s
-            handle.completed = handle.completed_before + completed
-        elif kind == "ready":
-            handle.ready = True
-            handle.progress_at = self.loop.time()
-            self.recorder.event("worker_started", worker=handle.index, pid=message[1],
-                                devices=message[2], restarts=handle.restarts)
-            if not (self.announced or self.stopping) and all(h.ready for h in self.handles):
-                self.announced = True
-                self.notifier.ready(self._status())
-        elif kind == "stats":
-            fields = message[1]
-            fields.update(records_written=self.recorder.written,
-                          records_dropped=self.recorder.dropped)
-            self.recorder.event("stats", worker=handle.index, **fields)
-            self.notifier.status(self._status())
-        elif kind == "stopped":
-            handle.completed = handle.completed_before + message[1]
-            handle.cancelled += message[2]
+        match message:
+            case Alive(age_s, completed, in_flight, _):
+                handle.progress_at = self.loop.time() - age_s
+                handle.completed = handle.completed_before + completed
+                handle.in_flight = in_flight
+            case Ready(pid, devices):
+                handle.ready = True
+                handle.progress_at = self.loop.time()
+                self.recorder.event("worker_started", worker=handle.index, pid=pid,
+                                    devices=devices, restarts=handle.restarts)
+                if self.ready:
+                    self.life.announce(self)
+            case Stats(fields):
+                # what was written is the parent's to say: it is the writer
+                self.recorder.event("stats", worker=handle.index, **{
+                    **fields, "records_written": self.recorder.written,
+                    "records_dropped": self.recorder.dropped})
+                self.life.notifier.status(self.status())
+            case Stopped(completed, cancelled):
+                handle.completed = handle.completed_before + completed
+                handle.cancelled += cancelled
 
     def _on_exit(self, handle: _Handle, generation: int, exitcode: int | None, pid: int) -> None:
         if generation != handle.generation:
@@ -239,73 +258,36 @@ class Supervisor:
         handle.running = handle.ready = False
         handle.completed_before = handle.completed
         handle.in_flight = 0
-        if self.stopping:
+        if self.life.stopping:
             return
         fields = {"worker": handle.index, "pid": pid, "devices": len(handle.devices),
                   **exit_fields(exitcode)}
         delay = handle.policy.on_exit(self.loop.time())
         if delay is None:
-            self.recorder.event(
-                "worker_failed", **fields, exits=len(handle.policy.exits),
-                window_s=RESTART_WINDOW_S,
-                error=f"worker {handle.index} exited {len(handle.policy.exits)} times within "
-                      f"{RESTART_WINDOW_S:g} s: stopping, for the service manager to restart "
-                      "poller",
-            )
-            self.signals.queue.put_nowait(GIVE_UP)
+            self._give_up(handle, fields)
             return
         self.recorder.event("worker_exited", **fields, restart_in_s=delay)
         handle.restart_timer = self.loop.call_later(delay, self._restart, handle)
 
+    def _give_up(self, handle: _Handle, fields: dict[str, Any]) -> None:
+        """A crash loop: everything stops and exits 1, for the service manager to see."""
+        exits = len(handle.policy.exits)
+        self.recorder.event(
+            "worker_failed", **fields, exits=exits, window_s=RESTART_WINDOW_S,
+            error=f"worker {handle.index} exited {exits} times within {RESTART_WINDOW_S:g} s: "
+                  "stopping, for the service manager to restart poller",
+        )
+        self.life.signals.give_up()
+
     def _restart(self, handle: _Handle) -> None:
         handle.restart_timer = None
-        if not self.stopping:
+        if not self.life.stopping:
             handle.restarts += 1
             self._start(handle)
 
-    def _order(self, handle: _Handle, *order: Any) -> None:
+    def _order(self, handle: _Handle, order: Order) -> None:
         if handle.running and handle.orders is not None:
-            handle.orders.send(*order)
-
-    # -- reload and drain ----------------------------------------------------------------------
-
-    def _reload(self) -> None:
-        new = reload.load_again(self.config, self.command_line, self.recorder, self.notifier,
-                                self.devices)
-        if new is None:
-            return
-        before = {d.name: d for h in self.handles for d in h.devices}
-        mine = owned(new.devices, self.shard)
-        for handle, share in zip(self.handles, split(mine, self.shard, len(self.handles))):
-            handle.devices = share
-            self._order(handle, "apply", share)
-        reload.record_reloaded(self.recorder, self.config, new, len(mine),
-                               fleet_diff(before, mine))
-        self.config = new
-        self.notifier.ready(self._status())
-
-    async def _drain(self, signal_name: str | None, cause: str) -> None:
-        self.stopping = True
-        for handle in self.handles:
-            if handle.restart_timer is not None:
-                handle.restart_timer.cancel()
-        grace = self.config.daemon.drain_grace_s
-        self.notifier.stopping(f"draining ({signal_name or cause}), up to {grace:g} s")
-        self.recorder.event("drain", signal=signal_name, grace_s=grace, cause=cause,
-                            workers=len(self.handles))
-        for handle in self.handles:
-            self._order(handle, "drain", grace)
-        deadline = self.loop.time() + grace + KILL_AFTER_S
-        forced = False
-        while any(h.running for h in self.handles):
-            await asyncio.sleep(0.05)
-            if len(self.signals.stops) > 1 and not forced:
-                forced = True
-                for handle in self.handles:
-                    self._order(handle, "force")
-            if self.loop.time() > deadline:
-                self._kill_stragglers()
-                deadline = float("inf")
+            handle.orders.send(order)
 
     def _kill_stragglers(self) -> None:
         for handle in self.handles:
@@ -314,21 +296,16 @@ class Supervisor:
                                     error=f"still running {KILL_AFTER_S:g} s after the drain grace")
                 handle.process.kill()
 
-    # -- systemd -------------------------------------------------------------------------------
 
-    def _status(self) -> str:
-        completed = sum(h.completed for h in self.handles)
-        in_flight = sum(h.in_flight for h in self.handles)
-        return (f"polling {self.devices} devices in {len(self.handles)} workers; "
-                f"{completed} polls done, {in_flight} in flight")
-
-    async def _watchdog_loop(self) -> None:
-        interval = self.notifier.watchdog_interval_s or 1.0
-        while True:
-            slowest, now = self.config.slowest_interval_s, self.loop.time()
-            if all(polls_completing(now, h.progress_at, slowest, interval) for h in self.handles):
-                self.notifier.watchdog()
-            await asyncio.sleep(interval)
+def _pipe() -> tuple[int, int]:
+    """A pipe whose buffer is PIPE_BYTES where the system allows it (only the writing end's
+    size matters, and it is the same pipe)."""
+    read, write = os.pipe()
+    try:
+        fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except OSError:
+        pass  # the default 64 KiB is enough, only less smooth
+    return read, write
 
 
 def exit_fields(exitcode: int | None) -> dict[str, Any]:
@@ -336,4 +313,3 @@ def exit_fields(exitcode: int | None) -> dict[str, Any]:
     if exitcode is not None and exitcode < 0:
         return {"signal": signal_name(-exitcode)}
     return {"exit_code": exitcode}
-

@@ -1,0 +1,136 @@
+"""Polling in this process: the scheduler, its SNMP client and its stats. The one-process daemon
+polls this way, and so does each worker process, for its share of the fleet."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from poller.config.model import Device
+from poller.output.sink import RecordSink
+from poller.run.console import console_writer
+from poller.run.lifecycle import (
+    Helpers,
+    drain_or_force,
+    freeze_after_first_round,
+    polls_completing,
+    stats_loop,
+)
+from poller.run.scheduler import Scheduler
+from poller.snmp.client import SnmpClient
+from poller.snmp.engines import make_requester
+
+
+class LocalPolling:
+    """A Polling (poller.run.lifecycle) whose scheduler runs on this process's loop.
+
+    `on_stats` takes each stats record's fields, every `stats_interval_s()` seconds: the daemon
+    writes them, a worker ships them to its parent."""
+
+    def __init__(self, devices: tuple[Device, ...], sink: RecordSink, engine: str, *,
+                 max_in_flight: int, console: bool, stats_interval_s: Callable[[], float],
+                 on_stats: Callable[[dict[str, Any]], None]) -> None:
+        self._devices = devices
+        self._sink = sink
+        self._engine = engine
+        self._max_in_flight = max_in_flight
+        self._console = console
+        self._stats_interval_s = stats_interval_s
+        self._on_stats = on_stats
+        self.ready = True  # READY=1 once the schedules start
+
+    async def open(self) -> None:
+        self._client = SnmpClient(make_requester(self._engine))
+        self.scheduler = Scheduler(
+            self._devices, self._client, self._sink, max_in_flight=self._max_in_flight,
+            console=console_writer(self._sink) if self._console else None,
+        )
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    @property
+    def devices(self) -> int:
+        return self.scheduler.devices
+
+    @property
+    def completed(self) -> int:
+        return self.scheduler.completed
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    async def run_once(self) -> None:
+        await self.scheduler.run_once()
+
+    def started_fields(self) -> dict[str, Any]:
+        return {}
+
+    def helpers(self) -> Helpers:
+        return {"stats": stats_loop(self._stats_interval_s, self._report_stats),
+                "gc-freeze": freeze_after_first_round(self._devices)}
+
+    def _report_stats(self, loop_lag_s: float) -> None:
+        self._on_stats(stats_fields(self.scheduler, self._sink, loop_lag_s))
+
+    def status(self) -> str:
+        s = self.scheduler
+        return f"polling {s.devices} devices; {s.completed} polls done, {s.in_flight} in flight"
+
+    def progressing(self, now: float, slowest_interval_s: float, ping_interval_s: float) -> bool:
+        return polls_completing(now, self.scheduler.last_progress, slowest_interval_s,
+                                ping_interval_s)
+
+    def apply(self, devices: tuple[Device, ...]) -> dict[str, list[str]]:
+        return self.scheduler.apply(devices)
+
+    def drain_fields(self, cause: str) -> dict[str, Any]:
+        return {}
+
+    async def drain(self, grace_s: float, stops: Sequence[object]) -> int:
+        return await drain_or_force(self.scheduler, grace_s, stops)
+
+
+def stats_fields(scheduler: Scheduler, sink: RecordSink, loop_lag_s: float) -> dict[str, Any]:
+    """The `stats` record: the polls since the last one, their queueing lag, and the process."""
+    window = scheduler.take_window()
+    lags = sorted(window.lags_s)
+
+    def quantile(q: float) -> float | None:
+        # nearest rank: the smallest value with at least q of all values at or below it
+        return round(lags[max(0, math.ceil(len(lags) * q) - 1)], 6) if lags else None
+
+    return {
+        "devices": scheduler.devices,
+        "polls": dict(sorted(window.statuses.items())),
+        "overruns": window.overruns,
+        "lag_p50_s": quantile(0.5),
+        "lag_p99_s": quantile(0.99),
+        "lag_max_s": round(lags[-1], 6) if lags else None,
+        "in_flight": scheduler.in_flight,
+        "records_written": sink.written,
+        "records_dropped": sink.dropped,
+        "loop_lag_s": round(loop_lag_s, 6),
+        "rss_mib": round(_rss_kib() / 1024, 1),
+        "open_fds": _open_fds(),
+    }
+
+
+def _rss_kib() -> int:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _open_fds() -> int | None:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return None

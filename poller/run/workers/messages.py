@@ -1,0 +1,82 @@
+"""What the supervisor and a worker process say to each other, pickled whole over their pipes:
+orders go down (poller.run.workers.order_pipe), messages come up after the records written
+before them (poller.run.workers.record_pipe)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from poller.config.model import DaemonSettings, Device
+
+# -- orders, supervisor -> worker --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """The first order: who the worker is and what it polls."""
+
+    index: int
+    devices: tuple[Device, ...]
+    settings: DaemonSettings
+    console: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Apply:
+    """A reload's new share of the fleet."""
+
+    devices: tuple[Device, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """Stop: in-flight polls get `grace_s` to finish."""
+
+    grace_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Force:
+    """Cut a drain short (a second stop signal), or stop at once (the supervisor is gone)."""
+
+
+Order = Start | Apply | Drain | Force
+
+# -- messages, worker -> supervisor ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """The worker's schedules run."""
+
+    pid: int
+    devices: int
+
+
+@dataclass(frozen=True, slots=True)
+class Alive:
+    """Every ALIVE_INTERVAL_S: the watchdog's material (a stuck worker sends none)."""
+
+    progress_age_s: float
+    completed: int
+    in_flight: int
+    devices: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """The worker's `stats` record fields; the supervisor adds what its writer did."""
+
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    """The worker drained: its last message."""
+
+    completed: int
+    cancelled: int
+
+
+Message = Ready | Alive | Stats | Stopped
