@@ -6,6 +6,7 @@ count or of the shard moves devices between files without losing their counters.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,6 +20,9 @@ PATTERN = "counters*.jsonl"
 MAX_FILE_BYTES = 1 << 30
 
 
+_writes = itertools.count()
+
+
 def file_name(worker: int | None) -> str:
     return "counters.jsonl" if worker is None else f"counters-w{worker}.jsonl"
 
@@ -26,7 +30,7 @@ def file_name(worker: int | None) -> str:
 def write(path: Path, entries: Iterable[dict[str, Any]]) -> int:
     """Replace `path` with one line per entry; returns the bytes written. Raises OSError."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{next(_writes)}.tmp")
     try:
         with open(temporary, "wb") as file:
             for entry in entries:

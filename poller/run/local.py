@@ -19,6 +19,7 @@ from poller.run.lifecycle import (
     stats_loop,
 )
 from poller.run.scheduler import Scheduler
+from poller.run.state_keeper import KeeperSettings, StateKeeper
 from poller.snmp.client import SnmpClient
 from poller.snmp.engines import make_requester
 
@@ -31,7 +32,8 @@ class LocalPolling:
 
     def __init__(self, devices: tuple[Device, ...], sink: RecordSink, engine: str, *,
                  max_in_flight: int, console: bool, stats_interval_s: Callable[[], float],
-                 on_stats: Callable[[dict[str, Any]], None]) -> None:
+                 on_stats: Callable[[dict[str, Any]], None],
+                 keeper: KeeperSettings | None = None) -> None:
         self._devices = devices
         self._sink = sink
         self._engine = engine
@@ -39,6 +41,7 @@ class LocalPolling:
         self._console = console
         self._stats_interval_s = stats_interval_s
         self._on_stats = on_stats
+        self._keeper = StateKeeper(keeper, sink) if keeper is not None else None
         self.ready = True  # READY=1 once the schedules start
 
     async def open(self) -> None:
@@ -47,6 +50,8 @@ class LocalPolling:
             self._devices, self._client, self._sink, max_in_flight=self._max_in_flight,
             console=console_writer(self._sink) if self._console else None,
         )
+        if self._keeper is not None:
+            self._keeper.restore(self.scheduler.states())
 
     async def close(self) -> None:
         await self._client.close()
@@ -64,13 +69,21 @@ class LocalPolling:
 
     async def run_once(self) -> None:
         await self.scheduler.run_once()
+        await self._save_state()
+
+    async def _save_state(self) -> None:
+        if self._keeper is not None:
+            await self._keeper.save(self.scheduler.states(), final=True)
 
     def started_fields(self) -> dict[str, Any]:
         return {}
 
     def helpers(self) -> Helpers:
-        return {"stats": stats_loop(self._stats_interval_s, self._report_stats),
-                "gc-freeze": freeze_after_first_round(self._devices)}
+        helpers = {"stats": stats_loop(self._stats_interval_s, self._report_stats),
+                   "gc-freeze": freeze_after_first_round(self._devices)}
+        if self._keeper is not None and self._keeper.settings.interval_s > 0:
+            helpers["state"] = self._keeper.keep(self.scheduler.states)
+        return helpers
 
     def _report_stats(self, loop_lag_s: float) -> None:
         self._on_stats(stats_fields(self.scheduler, self._sink, loop_lag_s))
@@ -90,7 +103,9 @@ class LocalPolling:
         return {}
 
     async def drain(self, grace_s: float, stops: Sequence[object]) -> int:
-        return await drain_or_force(self.scheduler, grace_s, stops)
+        cancelled = await drain_or_force(self.scheduler, grace_s, stops)
+        await self._save_state()
+        return cancelled
 
 
 def stats_fields(scheduler: Scheduler, sink: RecordSink, loop_lag_s: float) -> dict[str, Any]:

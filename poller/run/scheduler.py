@@ -135,6 +135,10 @@ class Scheduler:
         window, self.window = self.window, Window()
         return window
 
+    def states(self) -> list[DeviceState]:
+        """Every device's state (its counters, seq, poll in flight), for the state keeper."""
+        return list(self._states.values())
+
     def apply(self, devices: tuple[Device, ...]) -> dict[str, list[str]]:
         """Switch to a new fleet (a reload): unchanged devices keep their schedule and counter
         state; removed ones stop starting polls (one in flight ends on its own deadline); new
