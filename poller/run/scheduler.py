@@ -42,7 +42,7 @@ class Window:
 
 
 class Sink(Protocol):
-    """Where records go (poller.output.records.Recorder in the daemon, a list in tests)."""
+    """Where records go (poller.output.recorder.Recorder in the daemon, a list in tests)."""
 
     def data(self, event: str, **fields: Any) -> None: ...
 

@@ -13,7 +13,7 @@ import pytest
 
 from poller.config.model import OutputSettings
 from poller.errors import OutputError
-from poller.output.records import Recorder
+from poller.output.recorder import Recorder
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 

@@ -16,7 +16,7 @@ import pytest
 from poller.config.load import load_config
 from poller.config import model as config_module
 from poller.config.shard import CommandLine
-from poller.output.records import Recorder
+from poller.output.recorder import Recorder
 from poller.run.systemd import Notifier
 from poller.run.workers.order_pipe import OrderPipe
 from poller.run.workers.supervisor import Supervisor

@@ -33,7 +33,7 @@ from typing import Any
 from poller import __version__
 from poller.config.model import Config, Device, fleet_diff
 from poller.config.shard import CommandLine, owned, split
-from poller.output.records import Recorder
+from poller.output.recorder import Recorder
 from poller.run import reload
 from poller.run.daemon import (
     Signals,
