@@ -15,7 +15,8 @@ from poller.config.model import OutputSettings
 from poller.errors import OutputError
 from poller.output.lines import DATA, EVENTS, bound_logger, line_of, render_many
 from poller.output.rotating import RotatingFile
-from poller.output.writer import AFTER_CLOSE, BATCH_LINES, QUEUE_FULL, Drops, LineQueue, Writer
+from poller.output.writer import BATCH_LINES, Drops, LineQueue, Writer
+from poller.schema import DROP_AFTER_CLOSE, DROP_QUEUE_FULL
 
 
 class _QueueLogger:
@@ -88,12 +89,12 @@ class Recorder:
         batch waited the full put_timeout_s in vain, the next ones are dropped at once until the
         queue takes one again, instead of blocking the caller (the event loop) each time."""
         if self._closed:
-            self._drops.count(len(lines), AFTER_CLOSE)
+            self._drops.count(len(lines), DROP_AFTER_CLOSE)
             return
         timeout_s = 0.0 if self._dropping else self._put_timeout_s
         if not self._queue.put_many([(stream, line) for line in lines], timeout_s):
             self._dropping = True
-            self._drops.count(len(lines), QUEUE_FULL)
+            self._drops.count(len(lines), DROP_QUEUE_FULL)
             return
         self._dropping = False
         if self._drops:

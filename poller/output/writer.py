@@ -12,15 +12,20 @@ import threading
 
 from poller.output.lines import line_of
 from poller.output.rotating import RotatingFile
+from poller.schema import (
+    DROP_AFTER_CLOSE,
+    DROP_QUEUE_FULL,
+    DROP_WRITE_FAILED,
+    DROP_WRITER_ERROR,
+    RECORDS_DROPPED,
+)
 
-#: why records were dropped: the `cause` of a `records_dropped` event, and its `reason`
-QUEUE_FULL, WRITE_FAILED = "queue_full", "write_failed"
-WRITER_ERROR, AFTER_CLOSE = "writer_error", "after_close"
+#: the `reason` of a `records_dropped` event, by its `cause`
 DROP_REASONS = {
-    QUEUE_FULL: "the writer could not keep up (queue full)",
-    WRITE_FAILED: "the file could not be written (see the poller's stderr)",
-    WRITER_ERROR: "the writer failed on a batch (see the poller's stderr)",
-    AFTER_CLOSE: "recorded after the files were closed",
+    DROP_QUEUE_FULL: "the writer could not keep up (queue full)",
+    DROP_WRITE_FAILED: "the file could not be written (see the poller's stderr)",
+    DROP_WRITER_ERROR: "the writer failed on a batch (see the poller's stderr)",
+    DROP_AFTER_CLOSE: "recorded after the files were closed",
 }
 #: lines handed to one write() call at most
 BATCH_LINES = 4096
@@ -54,7 +59,7 @@ class Drops:
 
     def report_lines(self) -> list[bytes]:
         """The `records_dropped` lines of the drops not reported yet, which count as reported."""
-        return [line_of("records_dropped", {"count": count, "total": self.total, "cause": cause,
+        return [line_of(RECORDS_DROPPED, {"count": count, "total": self.total, "cause": cause,
                                             "reason": DROP_REASONS[cause]})
                 for cause, count in self.take_unreported().items()]
 
@@ -135,7 +140,7 @@ class Writer:
                 # batch, counted and said, and carry on with the next
                 print(f"poller: record writer error: {exc!r}; {len(batch)} records dropped",
                       file=sys.stderr)
-                self._drops.count(sum(item is not None for item in batch), WRITER_ERROR)
+                self._drops.count(sum(item is not None for item in batch), DROP_WRITER_ERROR)
             if STOP in batch:
                 return
 
@@ -149,4 +154,4 @@ class Writer:
                 lost = file.write_lines(chunk)
                 self.written += len(chunk) - lost
                 if lost:
-                    self._drops.count(lost, WRITE_FAILED)
+                    self._drops.count(lost, DROP_WRITE_FAILED)
