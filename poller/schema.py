@@ -79,6 +79,7 @@ RELOADED, RELOAD_FAILED = "reloaded", "reload_failed"
 WORKER_STARTED, WORKER_EXITED = "worker_started", "worker_exited"
 WORKER_FAILED, WORKER_KILLED = "worker_failed", "worker_killed"
 RECORDS_DROPPED = "records_dropped"
+ROTATION_FAILED, ROTATION_RECOVERED = "rotation_failed", "rotation_recovered"
 
 #: why records were dropped: the `cause` of a `records_dropped` event
 DROP_QUEUE_FULL, DROP_WRITE_FAILED = "queue_full", "write_failed"
@@ -102,4 +103,6 @@ EVENTS: dict[str, tuple[str, ...]] = {
     OVERRUN: ("device", "seq", "scheduled_at"),
     LATE: ("device", "seq", "scheduled_at"),
     RECORDS_DROPPED: ("count", "total", "cause", "reason"),
+    ROTATION_FAILED: ("file", "error", "retry_in_s"),
+    ROTATION_RECOVERED: ("file", "failed_s", "failed_tries", "size_bytes"),
 }

@@ -15,7 +15,7 @@ from poller.config.model import OutputSettings
 from poller.errors import OutputError
 from poller.output.lines import DATA, EVENTS, bound_logger, line_of, render_many
 from poller.output.rotating import RotatingFile
-from poller.output.writer import BATCH_LINES, Drops, LineQueue, Writer
+from poller.output.writer import BATCH_LINES, PRODUCER_CAUSES, Drops, LineQueue, Writer
 from poller.schema import DROP_AFTER_CLOSE, DROP_QUEUE_FULL
 
 
@@ -97,8 +97,8 @@ class Recorder:
             self._drops.count(len(lines), DROP_QUEUE_FULL)
             return
         self._dropping = False
-        if self._drops:
-            self.lines(EVENTS, self._drops.report_lines())
+        if self._drops.pending(PRODUCER_CAUSES):
+            self.lines(EVENTS, self._drops.report_lines(PRODUCER_CAUSES))
 
     def console_line(self, text: str) -> None:
         if self._console is not None:
@@ -114,8 +114,10 @@ class Recorder:
         self._closed = True
         self._writer.stop()
         # the writer is gone: this thread owns the files now. Write what a producer racing with
-        # close() still queued, then the drops not yet reported (the writer's own included).
+        # close() still queued, the writer's events, then every drop not yet reported (those of
+        # a spell of failures that has not ended included: there is no later).
         self._writer.write_batch(self._queue.take(BATCH_LINES * 1000, wait=False))
+        self._writer.say()
         for line in self._drops.report_lines():
             self._writer.write_batch([(EVENTS, line)])
         for file in self._files:

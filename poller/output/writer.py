@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from poller.output.lines import line_of
+from poller.output.lines import EVENTS, line_of
 from poller.output.rotating import RotatingFile
 from poller.schema import (
     DROP_AFTER_CLOSE,
@@ -30,6 +30,13 @@ DROP_REASONS = {
 #: lines handed to one write() call at most
 BATCH_LINES = 4096
 
+#: drops the producers see, reported by them when the queue takes a record again; and those the
+#: writer sees, reported by the writer once every file takes records again: one report per
+#: spell of failures, not one per batch
+PRODUCER_CAUSES = (DROP_QUEUE_FULL, DROP_AFTER_CLOSE)
+WRITER_CAUSES = (DROP_WRITE_FAILED, DROP_WRITER_ERROR)
+ALL_CAUSES = PRODUCER_CAUSES + WRITER_CAUSES
+
 #: an item of the queue: (stream, line), or STOP, which ends the writer
 Item = tuple[int, bytes] | None
 STOP = None
@@ -48,20 +55,19 @@ class Drops:
             self.total += count
             self._unreported[cause] = self._unreported.get(cause, 0) + count
 
-    def __bool__(self) -> bool:
-        """Whether some drops are not reported yet."""
-        return bool(self._unreported)
+    def pending(self, causes: tuple[str, ...]) -> bool:
+        """Whether some drops of `causes` are not reported yet."""
+        return any(cause in self._unreported for cause in causes)
 
-    def take_unreported(self) -> dict[str, int]:
+    def report_lines(self, causes: tuple[str, ...] = ALL_CAUSES) -> list[bytes]:
+        """The `records_dropped` lines of the drops of `causes` not reported yet, which count
+        as reported now."""
         with self._lock:
-            drops, self._unreported = self._unreported, {}
-        return drops
-
-    def report_lines(self) -> list[bytes]:
-        """The `records_dropped` lines of the drops not reported yet, which count as reported."""
-        return [line_of(RECORDS_DROPPED, {"count": count, "total": self.total, "cause": cause,
-                                            "reason": DROP_REASONS[cause]})
-                for cause, count in self.take_unreported().items()]
+            taken = {c: self._unreported.pop(c) for c in causes if c in self._unreported}
+            total = self.total
+        return [line_of(RECORDS_DROPPED, {"count": count, "total": total, "cause": cause,
+                                          "reason": DROP_REASONS[cause]})
+                for cause, count in taken.items()]
 
 
 class LineQueue:
@@ -141,8 +147,23 @@ class Writer:
                 print(f"poller: record writer error: {exc!r}; {len(batch)} records dropped",
                       file=sys.stderr)
                 self._drops.count(sum(item is not None for item in batch), DROP_WRITER_ERROR)
+            self.say()
             if STOP in batch:
                 return
+
+    def say(self) -> None:
+        """The writer's own events: what happened to a file's rotation, and the drops of a spell
+        of failed writes once every file takes records again. Writing them can only add a
+        notice of the events file's own rotation (once per spell) or a drop that makes a file
+        failing again (which holds the report back): the loop ends."""
+        while True:
+            lines = [line_of(event, fields)
+                     for file in self.files for event, fields in file.take_notices()]
+            if not any(file.failing for file in self.files):
+                lines += self._drops.report_lines(WRITER_CAUSES)
+            if not lines:
+                return
+            self.write_batch([(EVENTS, line) for line in lines])
 
     def write_batch(self, batch: list[Item]) -> None:
         lines: tuple[list[bytes], list[bytes]] = ([], [])
