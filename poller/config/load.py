@@ -30,11 +30,12 @@ from poller.config.model import (
     Profile,
     Secret,
 )
-from poller.config.profiles import BUILTIN_PROFILES, RESERVED_FIELDS, ProfileReader
+from poller.config.profiles import BUILTIN_PROFILES, ProfileReader
 from poller.config.reader import show
 from poller.config.shard import parse_shard, parse_workers
 from poller.config.walk import WALK_DEFAULTS, walk_limits
 from poller.errors import ConfigError
+from poller.schema import RESERVED_FIELDS
 
 __all__ = ["BUILTIN_PROFILES", "DEVICE_DEFAULTS", "RESERVED_FIELDS", "load"]
 

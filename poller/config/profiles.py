@@ -16,13 +16,7 @@ from poller.config.model import (
 )
 from poller.config.reader import Reader, show
 from poller.mib import names as mib
-
-#: field names every record may carry: tags must not shadow them
-RESERVED_FIELDS = frozenset({
-    "timestamp", "event", "device", "address", "group", "table", "index", "seq", "scheduled_at",
-    "status", "error", "error_type", "duration_s", "queue_delay_s", "requests", "varbinds", "rows",
-    "uptime_s", "agent_restarted", "failed_parts", "worker",
-})
+from poller.schema import RESERVED_FIELDS
 
 BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
     "system": {"scalars": ["sysDescr.0", "sysObjectID.0", "sysUpTime.0", "sysContact.0",

@@ -8,7 +8,7 @@ import sys
 
 from poller.config.model import Config
 from poller.config.shard import CommandLine, owned
-from poller.output.records import Recorder
+from poller.output.recorder import Recorder
 from poller.run.lifecycle import Lifecycle, run_loop
 from poller.run.local import LocalPolling
 from poller.run.systemd import Notifier

@@ -21,7 +21,7 @@ import uvloop
 from poller import __version__
 from poller.config.model import Config, Device
 from poller.config.shard import CommandLine, owned
-from poller.output.records import Recorder
+from poller.output.recorder import Recorder
 from poller.run import reload
 from poller.run.scheduler import Scheduler
 from poller.run.systemd import Notifier

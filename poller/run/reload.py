@@ -9,7 +9,7 @@ from poller.config.load import load_config
 from poller.config.model import Config
 from poller.config.shard import CommandLine
 from poller.errors import ConfigError
-from poller.output.records import Recorder
+from poller.output.recorder import Recorder
 from poller.run.systemd import Notifier
 
 

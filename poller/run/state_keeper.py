@@ -70,7 +70,7 @@ class StateKeeper:
             state.seq = seq if entry.get("final") is True else _past_the_gap(seq, entry, clocks)
             counts["restored"] += 1
         self._sink.event("state_restored", directory=str(self.settings.directory),
-                         unreadable=unreadable, **counts)
+                         file=self.settings.file_name, unreadable=unreadable, **counts)
 
     def _max_age(self, state: DeviceState) -> float:
         return self.settings.max_age_s or max(60.0, 2.5 * state.device.interval_s)

@@ -13,7 +13,7 @@ import pytest
 
 from poller.config.model import OutputSettings
 from poller.errors import OutputError
-from poller.output.records import Recorder
+from poller.output.recorder import Recorder
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -417,3 +417,4 @@ def test_rows_written_in_one_batch_are_the_lines_data_writes_one_by_one(tmp_path
     assert [list(r)[:2] for r in written] == [["timestamp", "event"]] * 4
     assert written[1]["wide"] == 2**70 and written[3]["timestamp"] == "theirs"
     assert all(TIMESTAMP.match(str(r["timestamp"])) for r in written[:3])
+

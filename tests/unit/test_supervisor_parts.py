@@ -18,7 +18,7 @@ from poller.config import model as config_module
 from poller.config.load import load_config
 from poller.config.model import Device
 from poller.config.shard import CommandLine
-from poller.output.records import Recorder
+from poller.output.recorder import Recorder
 from poller.run.lifecycle import Lifecycle
 from poller.run.systemd import Notifier
 from poller.run.workers.messages import Apply, Drain, Order

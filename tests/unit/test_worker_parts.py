@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from poller.config.model import DaemonSettings, OutputSettings, fleet_diff
-from poller.output.records import EVENTS, Recorder
+from poller.output.lines import EVENTS
+from poller.output.recorder import Recorder
 from poller.run.workers.messages import Alive, Drain, Ready, Start, Stopped
 from poller.run.workers.record_pipe import KIND_MESSAGE, KINDS, ShippedRecords
 from poller.run.workers.supervisor import (

@@ -26,7 +26,7 @@ import uvloop
 
 from poller.config.load import load_config
 from poller.config.shard import CommandLine
-from poller.output.records import Recorder
+from poller.output.recorder import Recorder
 from poller.run.lifecycle import Lifecycle
 from poller.run.systemd import Notifier
 from poller.run.workers.messages import Apply, Start

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from poller.output.records import DATA, EVENTS, bound_logger, render_many
+from poller.output.lines import DATA, EVENTS, bound_logger, render_many
 from poller.run.workers.messages import Message
 
 KIND_DATA, KIND_EVENTS, KIND_MESSAGE = b"D", b"E", b"M"
