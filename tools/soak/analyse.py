@@ -24,14 +24,19 @@ def summarize(settings: Settings, plan: Plan, records: Path, log: Log,
               network: dict[str, Any]) -> dict[str, Any]:
     runs = log.runs
     crashed = {i for i, run in enumerate(runs) if run.end_kind in ("sigkill", "died")}
-    tally = DataReader(plan, settings.ports, [r.start for r in runs], crashed).read(records)
+    tally = DataReader(plan, settings.ports, settings.interval_s, [r.start for r in runs],
+                       crashed).read(records)
     events, events_torn = read_events(records)
     windows = fleet_windows(settings, runs, events)
-    schedule = check_schedule(settings, tally, windows)
+    schedule, missing_at = check_schedule(settings, tally, windows)
     dropped = sum(int(e.get("count") or 0) for e in events if e.get("event") == "records_dropped")
-    per_poll = tally.records_per_poll[0] / max(1, tally.records_per_poll[1])
-    missing_records = round(schedule["polls_missing"] * per_poll) + tally.rows_lost \
-        + tally.scalars_lost + tally.orphans
+    spans = drop_spans(settings, runs, events)
+    losses = [("poll", at, 1) for at in missing_at] + tally.losses
+    lost = {kind: 0 for kind in ("poll", "rows", "scalars", "without_summary")}
+    in_drops = dict(lost)
+    for kind, at, count in losses:
+        counted = any(lo <= at + settings.poll_deadline_s + 2.0 and at <= hi for lo, hi in spans)
+        (in_drops if counted else lost)[kind] += count
     duplicated = tally.rows_duplicated + tally.scalars_duplicated + schedule["polls_duplicated"]
     kill_run = next((i + 1 for i, r in enumerate(runs) if r.end_kind == "sigkill"), None)
     summary: dict[str, Any] = {
@@ -39,21 +44,23 @@ def summarize(settings: Settings, plan: Plan, records: Path, log: Log,
                      "healthy": plan.healthy},
         "network": network,
         "duration_s": round((log.end or log.start) - log.start, 1),
-        "polls": {**schedule, "statuses": dict(sorted(tally.statuses.items()))},
+        "polls": {**schedule, "polls_missing_while_dropping": in_drops["poll"],
+                  "statuses": dict(sorted(tally.statuses.items()))},
         "records": {
             "data_lines": tally.lines, "event_lines": len(events) + events_torn,
             "torn": tally.torn + events_torn, "torn_examples": tally.torn_examples,
-            "missing_estimate": missing_records, "dropped_counted": dropped,
-            "lost": max(0, missing_records - dropped), "duplicated": duplicated,
-            "rows_lost": tally.rows_lost, "rows_duplicated": tally.rows_duplicated,
-            "scalars_lost": tally.scalars_lost, "scalars_duplicated": tally.scalars_duplicated,
-            "without_summary": tally.orphans, "without_summary_at_crash": tally.orphans_at_crash,
+            "dropped_counted": dropped, "lost": sum(lost.values()), "lost_by_kind": lost,
+            "missing_while_dropping": in_drops, "duplicated": duplicated,
+            "rows_duplicated": tally.rows_duplicated,
+            "scalars_duplicated": tally.scalars_duplicated,
+            "without_summary_at_crash": tally.orphans_at_crash,
             "rotated_beyond_backups": (records / "poller.jsonl.1000").exists(),
         },
         "false_ok": tally.false_ok, "false_ok_examples": tally.false_ok_examples,
         "rss": rss(settings, runs),
         "lag": lag(tally, events),
         "reloads": reloads(log, events),
+        "peers_gone": log.peers_gone,
         "daemon": {"runs": len(runs), "deaths": deaths(runs), "kill_at": log.kill,
                    "output_fault": log.fault},
         "first_poll_after_kill": tally.first_polls.get(kill_run) if kill_run else None,
@@ -94,15 +101,20 @@ def fleet_windows(settings: Settings, runs: list[Run], events: list[dict[str, An
     return out
 
 
-def check_schedule(settings: Settings, tally: Tally,
-                   windows: dict[tuple[int, str], list[Window]]) -> dict[str, Any]:
+def check_schedule(settings: Settings, tally: Tally, windows: dict[tuple[int, str], list[Window]]
+                   ) -> tuple[dict[str, Any], list[float]]:
+    """The counts, and when each missing tick was due (a device never heard from in a span:
+    the middle of the span, once per tick it owed)."""
     interval = settings.interval_s
+    missing_at: list[float] = []
     expected = missing = duplicated = off_grid = seq_gaps = unexpected = 0
     for key, spans in windows.items():
         seen = sorted(tally.polls.get(key, []), key=lambda p: p[1])
         if not seen:
-            count = sum(max(0, math.floor((hi - lo) / interval)) for lo, hi in spans)
-            expected, missing = expected + count, missing + count
+            for lo, hi in spans:
+                count = max(0, math.floor((hi - lo) / interval))
+                expected, missing = expected + count, missing + count
+                missing_at += [lo + (i + 0.5) * interval for i in range(count)]
             continue
         t0 = seen[0][1]
         ticks: dict[int, int] = {}
@@ -115,6 +127,7 @@ def check_schedule(settings: Settings, tally: Tally,
                for k in range(math.ceil((lo - t0) / interval), math.floor((hi - t0) / interval) + 1)}
         expected += len(due)
         missing += len(due - ticks.keys())
+        missing_at += [t0 + k * interval for k in due - ticks.keys()]
         gaps, doubled = _seq_faults([seq for seq, _ in seen])
         seq_gaps += gaps
         duplicated += max(doubled, sum(n - 1 for n in ticks.values()))
@@ -123,7 +136,28 @@ def check_schedule(settings: Settings, tally: Tally,
             unexpected += len(seen)
     return {"scheduled": expected, "summarized": sum(len(v) for v in tally.polls.values()),
             "polls_missing": missing, "polls_duplicated": duplicated, "off_grid": off_grid,
-            "seq_gaps": seq_gaps, "unexpected": unexpected}
+            "seq_gaps": seq_gaps, "unexpected": unexpected}, missing_at
+
+
+def drop_spans(settings: Settings, runs: list[Run], events: list[dict[str, Any]]
+               ) -> list[Window]:
+    """When the daemon dropped records, as closely as its events tell: between two `stats`
+    events whose `records_dropped` total grew, and up to an interval before each
+    `records_dropped` event (however often the daemon reports them)."""
+    spans: list[Window] = []
+    for run in runs:
+        last_at, last_total = run.start, 0
+        for event in events:
+            at = _at(event)
+            if event.get("event") != "stats" or not run.start <= at <= (run.end or at):
+                continue
+            total = int(event.get("records_dropped") or 0)
+            if total > last_total:
+                spans.append((last_at, at))
+            last_at, last_total = at, total
+    spans += [(_at(e) - settings.interval_s, _at(e) + 1.0) for e in events
+              if e.get("event") == "records_dropped"]
+    return spans
 
 
 def _seq_faults(seqs: list[int]) -> tuple[int, int]:
@@ -210,6 +244,7 @@ def verdict(summary: dict[str, Any]) -> dict[str, Any]:
         (len(summary["daemon"]["deaths"]), "daemon deaths"),
         (len(reload["broken_accepted"]), "broken fleet files accepted"),
         (int(records["rotated_beyond_backups"]), "rotation outran the backups (soak set-up)"),
+        (len(summary["peers_gone"]), "simulated peers exited early (soak set-up)"),
     ]
     reasons = [f"{count} {what}" for count, what in checks if count]
     return {"passed": not reasons, "reason": "; ".join(reasons) or "ok"}

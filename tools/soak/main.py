@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.soak import analyse, netns, procs
-from tools.soak.scenario import Soak
+from tools.soak.scenario import Log, Soak
 from tools.soak.settings import OUT, Plan, Settings
 
 
@@ -29,6 +29,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     if "--inside" in sys.argv:
         return inside(settings)
+    if len(sys.argv) == 3 and sys.argv[1] == "--analyse":  # again, from a kept run's files
+        return judge(settings, Path(sys.argv[2]))
     why = netns.missing_privilege()
     if why is not None:
         print(why)
@@ -59,7 +61,18 @@ def inside(settings: Settings) -> int:
     finally:
         soak.release()
         children.stop_all()
+        for sink in soak.sinks:
+            sink.close()
     (work / "timeline.json").write_text(json.dumps(log.as_dict(), indent=1) + "\n")
+    (work / "network.json").write_text(json.dumps(network) + "\n")
+    return judge(settings, work)
+
+
+def judge(settings: Settings, work: Path) -> int:
+    """Summarize a run from its work directory (records, timeline.json, network.json)."""
+    plan = Plan.make(settings)
+    log = Log.from_dict(json.loads((work / "timeline.json").read_text()))
+    network = json.loads((work / "network.json").read_text())
     summary = analyse.summarize(settings, plan, work / "records", log, network)
     _save(summary, work)
     if summary["verdict"]["passed"] and not settings.keep_records:

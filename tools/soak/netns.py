@@ -74,11 +74,17 @@ def add_faults(netem: str) -> dict[str, Any]:
     if not per_mille or shutil.which("nft") is None:
         return {"netem": None, "delay": False, "loss": False,
                 "why": f"netem: {why}; no nft for the loss"}
-    rules = ("table inet poller_soak { chain out { type filter hook output priority 0; "
-             f'policy accept; oifname "lo" meta l4proto udp numgen random mod 1000 < {per_mille} '
-             "counter drop } }")
-    subprocess.run(["ip", "netns", "exec", NETNS, "nft", "-f", "-"], input=rules, text=True,
-                   check=True)
+    # dropped on the way in: a drop on the way out fails the sender's sendto() with EPERM,
+    # which a lossy network never does
+    rules = ("table inet poller_soak {\n chain in {\n"
+             "  type filter hook input priority 0; policy accept;\n"
+             f'  iifname "lo" meta l4proto udp numgen random mod 1000 < {per_mille} drop\n'
+             " }\n}\n")
+    added = subprocess.run(["ip", "netns", "exec", NETNS, "nft", "-f", "-"], input=rules,
+                           text=True, capture_output=True, check=False)
+    if added.returncode != 0:
+        return {"netem": None, "delay": False, "loss": False,
+                "why": f"netem: {why}; nft: {added.stderr.strip().splitlines()[0]}"}
     return {"netem": None, "delay": False, "loss": True,
             "loss_rule": f"nftables: {per_mille / 10:g}% of UDP datagrams on lo dropped",
             "why": f"netem: {why} (the kernel has no sch_netem): loss only, no delay"}

@@ -48,6 +48,7 @@ class Pending:
     """One device's records since its last summary."""
 
     run: int
+    first_at: str = ""  # the timestamp of the first record
     rows: dict[tuple[Any, Any], int] = field(default_factory=dict)
     scalars: int = 0
     rates: int = 0
@@ -65,12 +66,12 @@ class Tally:
     lines: int = 0
     torn: int = 0
     torn_examples: list[str] = field(default_factory=list)
-    rows_lost: int = 0
     rows_duplicated: int = 0
-    scalars_lost: int = 0
     scalars_duplicated: int = 0
-    orphans: int = 0  # records whose summary never came, the daemon still running
-    orphans_at_crash: int = 0  # ... when it was killed or died: lost with the process
+    orphans_at_crash: int = 0  # records whose summary was lost with a killed or dead daemon
+    #: (kind, when, count): rows or scalars missing before a summary, records whose summary
+    #: never came (the daemon still running); kept with their time to tell counted drops apart
+    losses: list[tuple[str, float, int]] = field(default_factory=list)
     false_ok: int = 0
     false_ok_examples: list[dict[str, Any]] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
@@ -83,9 +84,10 @@ class Tally:
 
 
 class DataReader:
-    def __init__(self, plan: Plan, ports: int, run_starts: list[float],
+    def __init__(self, plan: Plan, ports: int, interval_s: float, run_starts: list[float],
                  crashed_runs: set[int]) -> None:
-        self.plan, self.ports = plan, ports
+        self.plan, self.ports, self.interval_s = plan, ports, interval_s
+        self.run_epochs = run_starts
         self.run_starts = [iso_ms(t) for t in run_starts]
         self.crashed = crashed_runs
         self.tally = Tally()
@@ -127,6 +129,8 @@ class DataReader:
             if pending is not None:
                 self._orphans(pending)
             pending = self.pending[device] = Pending(run)
+        if not pending.first_at:
+            pending.first_at = str(record.get("timestamp", ""))
         event = record.get("event")
         if event == "row":
             key = (record.get("table"), record.get("index"))
@@ -149,19 +153,23 @@ class DataReader:
     def _orphans(self, pending: Pending) -> None:
         if pending.run in self.crashed:
             self.tally.orphans_at_crash += pending.records
-        else:
-            self.tally.orphans += pending.records
+        elif pending.records:
+            self.tally.losses.append(("without_summary", epoch_of(pending.first_at),
+                                      pending.records))
 
     def _poll(self, record: dict[str, Any], device: str, pending: Pending) -> None:
         t = self.tally
         status = str(record.get("status"))
         rows = int(record.get("rows") or 0)
         distinct = len(pending.rows)
-        t.rows_lost += max(0, rows - distinct)
+        scheduled = epoch_of(str(record.get("scheduled_at")))
+        if rows > distinct:
+            t.losses.append(("rows", scheduled, rows - distinct))
         t.rows_duplicated += max(0, distinct - rows) + sum(n - 1 for n in pending.rows.values())
         failed = {part.get("part") for part in record.get("failed_parts") or ()}
         scalars = 1 if status in ("ok", "partial") and "scalars" not in failed else 0
-        t.scalars_lost += max(0, scalars - pending.scalars)
+        if scalars > pending.scalars:
+            t.losses.append(("scalars", scheduled, scalars - pending.scalars))
         t.scalars_duplicated += max(0, pending.scalars - scalars)
         key = status if status != SKIPPED else f"skipped_{record.get('error_type')}"
         t.statuses[key] = t.statuses.get(key, 0) + 1
@@ -171,10 +179,11 @@ class DataReader:
         t.records_per_poll[1] += 1
         if status == "ok":
             self._check_ok(record, device, rows)
-        t.polls.setdefault((pending.run, device), []).append(
-            (int(record.get("seq", -1)), epoch_of(str(record.get("scheduled_at")))))
+        t.polls.setdefault((pending.run, device), []).append((int(record.get("seq", -1)), scheduled))
         if device not in self.plan.hostile and (pending.run, device) not in self.first_seen:
             self.first_seen.add((pending.run, device))
+            if scheduled > self.run_epochs[pending.run] + self.interval_s + 1.0:
+                return  # its first tick's records were lost: this is not its first poll
             first = t.first_polls.setdefault(
                 pending.run, {"devices": 0, "ok": 0, "rates": 0, "rates_null_first_sample": 0})
             first["devices"] += 1

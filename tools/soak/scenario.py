@@ -10,7 +10,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from tools.soak import fleetfile, procs
 from tools.soak.settings import FLEET_BASE_PORT, ROOT, Plan, Settings
@@ -48,9 +48,15 @@ class Log:
     fault: dict[str, float] = field(default_factory=dict)
     kill: float | None = None
     end: float | None = None
+    peers_gone: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Log:
+        runs = [Run(**{**run, "rss_kib": [tuple(s) for s in run["rss_kib"]]}) for run in raw["runs"]]
+        return cls(**{**raw, "runs": runs})
 
 
 class Soak:
@@ -64,6 +70,8 @@ class Soak:
         self.daemon: subprocess.Popen[bytes] | None = None
         self.log = Log(start=time.time())
         self.immutable = False
+        self.peers: dict[str, subprocess.Popen[bytes]] = {}
+        self.sinks: list[IO[bytes]] = []
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), "STATE_DIRECTORY": str(work / "state")}
 
     # -- the peers ---------------------------------------------------------------------------
@@ -72,7 +80,7 @@ class Soak:
         fleet = self.children.python(
             "tools.fleet", "--devices", str(self.plan.served), "--base-port",
             str(FLEET_BASE_PORT), "--ports", str(self.settings.ports),
-            stdout=subprocess.PIPE, env=self.env)
+            stdout=subprocess.PIPE, stderr=self._stderr("fleet"), env=self.env)
         if not procs.first_line(fleet, "the fleet").startswith("ready"):
             raise SystemExit("soak: the fleet did not start")
         by_mode: dict[str, list[str]] = {}
@@ -83,8 +91,19 @@ class Soak:
             agent = self.children.python(
                 "tests.hostile_agent", "--lifetime", lifetime,
                 *(arg for spec in specs for arg in ("--agent", spec)),
-                stdout=subprocess.PIPE, env=self.env)
+                stdout=subprocess.PIPE, stderr=self._stderr(f"agents-{specs[0]}"), env=self.env)
             procs.first_line(agent, f"the hostile agents {specs}")
+            self.peers[f"agents {'+'.join(specs)}"] = agent
+        self.peers["fleet"] = fleet
+
+    def _stderr(self, name: str) -> IO[bytes]:
+        sink = open(self.work / f"{name.replace('=', '-')}.stderr", "wb")  # noqa: SIM115
+        self.sinks.append(sink)
+        return sink
+
+    def peers_gone(self) -> list[str]:
+        """The peers that exited before the end (the fleet, an agent): the soak is void then."""
+        return [name for name, child in self.peers.items() if child.poll() is not None]
 
     def start_daemon(self) -> None:
         fleetfile.write(self.config, self.good_text)
@@ -151,6 +170,7 @@ class Soak:
                 next_rss = now + rss_every
             time.sleep(STEP_S)
         self._sample_rss()
+        self.log.peers_gone = self.peers_gone()
         self._stop_daemon()
         self.log.end = time.time()
         return self.log
