@@ -162,10 +162,10 @@ def drop_spans(settings: Settings, runs: list[Run], events: list[dict[str, Any]]
 
 def _seq_faults(seqs: list[int]) -> tuple[int, int]:
     """(seqs skipped, seqs repeated) in one device's summaries of one run, in tick order; a
-    device removed and added again starts at 0 again."""
+    device removed and added again starts at 0 again (a doubled tick is counted by its time)."""
     gaps = doubled = 0
     for previous, seq in pairwise(seqs):
-        if seq == previous + 1 or (seq == 0 and previous > 0):
+        if seq in (previous + 1, 0):
             continue
         if seq > previous + 1:
             gaps += seq - previous - 1

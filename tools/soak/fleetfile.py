@@ -12,8 +12,8 @@ from pathlib import Path
 from tools.soak.settings import FLEET_BASE_PORT, SPARES, Plan, Settings
 
 COLUMNS = ("ifName", "ifOperStatus", "ifHCInOctets", "ifHCOutOctets")
-#: the broken kinds in the order the SIGHUPs use them; the last one crashed the daemon once
-BROKEN = ("bad_toml", "bad_value", "empty_fleet", "bad_type")
+#: the broken kinds in the order the SIGHUPs use them (a short run reaches the first three)
+BROKEN = ("bad_toml", "bad_type", "empty_fleet", "bad_value")
 #: healthy devices each good variant removes, adds (from the spares) and changes
 CHURN = 3
 #: bytes one poll writes (scalars, a row per port, the summary), to size `max_bytes`
