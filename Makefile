@@ -70,6 +70,11 @@ bench-usm: venv agents ## CPU per varbind of SNMPv3 (authNoPriv, authPriv) next 
 bench-scale: venv agents ## 100, 1,000 and 10,000 simulated devices (SCALE_SIZES, SCALE_SECONDS; ~20 min)
 	$(PY) -m tools.bench.scale
 
+.PHONY: soak
+soak: venv agents ## soak: SOAK_DEVICES (2,000) healthy+hostile devices for SOAK_SECONDS (1,800) under loss, SIGHUPs, a SIGKILL, output faults (root)
+	@command -v nft >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables; }
+	$(PY) -m tools.soak
+
 PREFIX ?= /opt/poller
 CONFDIR ?= /etc/poller
 UNITDIR ?= /etc/systemd/system

@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from tools.soak.main import main
+
+raise SystemExit(main())
