@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from poller.config.load import load_config
-from poller.config.model import IMPLEMENTATIONS, Device
+from poller.config.model import IMPLEMENTATIONS, Device, WalkLimits
 from poller.run.scheduler import Scheduler
 from poller.snmp.client import SnmpClient
 from poller.snmp.engines import make_requester
@@ -293,6 +293,23 @@ def test_an_endless_table_stops_at_the_caps(
     assert set(hostile_outcomes(run)) == {("partial", error_type)}
     if error_type == "max_walk_requests":
         assert {p["requests"] for p in run.sink.polls("hostile")} == {1 + 5}
+
+
+def test_an_endless_table_stops_at_a_default_cap_and_the_device_beside_it_keeps_its_polls(
+    tmp_path: Path, engine: str
+) -> None:
+    # no walk keys: the default time cap (half the 1.8 s poll deadline) or row cap ends each walk
+    run = run_fleet(tmp_path, engine, "endless", interval=2.0, polls=3)
+    check_good(run, 3)
+    outcomes = set(hostile_outcomes(run))
+    assert outcomes and outcomes <= {("partial", "max_walk_time"), ("partial", "max_walk_rows")}
+    polls = run.sink.polls("hostile")
+    assert all(p["failed_parts"] == [{"part": "interfaces", "error_type": p["error_type"]}]
+               for p in polls)
+    # what one poll holds is bounded by the row cap (and one answer of 25 repetitions past it)
+    row_cap = WalkLimits().max_rows
+    assert max(p["varbinds"] for p in polls) <= IF_COLUMNS * (row_cap + 25) + 10
+    assert len(run.sink.scalars("hostile")) == len(polls)
 
 
 @pytest.mark.parametrize("modes, builtin_error, pysnmp_error", [

@@ -240,3 +240,21 @@ def test_request_ids_are_random_and_not_repeated_while_remembered() -> None:
     steps = {b - a for a, b in itertools.pairwise(drawn)}
     assert len(steps) > 1900  # not a counter (a counter has one step)
     assert all(i in ids for i in drawn) and 0 not in ids
+
+
+class EndlessRows(FakeAgent):
+    """Every row is followed by one more, in every column: a table that never ends."""
+
+    def get_bulk(self, oids: Sequence[Oid], max_repetitions: int) -> list[VarBind]:
+        rows = [oid[-1] if len(oid) > len(A) else 0 for oid in oids]
+        return [VarBind(Oid((*oid[: len(A)], row + step)), Kind.INTEGER, 1)
+                for step in range(1, max_repetitions + 1) for oid, row in zip(oids, rows)]
+
+
+def test_by_default_an_endless_table_stops_at_the_row_cap_with_its_error_type() -> None:
+    stats = RequestStats()
+    client = SnmpClient(FakeRequester({"127.0.0.1": EndlessRows({})}))
+    with pytest.raises(SnmpWalkRows, match=r"stopped at 10000 rows of ") as raised:
+        asyncio.run(client.walk(target(max_repetitions=50), [A, B], stats))
+    assert raised.value.error_type == "max_walk_rows"
+    assert stats.varbinds <= 2 * (10_000 + 50)  # bounded: the cap, and one answer past it
