@@ -298,7 +298,7 @@ def test_an_endless_table_stops_at_the_caps(
 def test_an_endless_table_stops_at_a_default_cap_and_the_device_beside_it_keeps_its_polls(
     tmp_path: Path, engine: str
 ) -> None:
-    # no walk keys: the default time cap (half the 1.8 s poll deadline) or row cap ends each walk
+    # no walk keys: the default time cap (0.9 x the 1.8 s poll deadline) or row cap ends each walk
     run = run_fleet(tmp_path, engine, "endless", interval=2.0, polls=3)
     check_good(run, 3)
     outcomes = set(hostile_outcomes(run))

@@ -254,7 +254,7 @@ class EndlessRows(FakeAgent):
 def test_by_default_an_endless_table_stops_at_the_row_cap_with_its_error_type() -> None:
     stats = RequestStats()
     client = SnmpClient(FakeRequester({"127.0.0.1": EndlessRows({})}))
-    with pytest.raises(SnmpWalkRows, match=r"stopped at 10000 rows of ") as raised:
+    with pytest.raises(SnmpWalkRows, match=r"stopped at 5000 rows of ") as raised:
         asyncio.run(client.walk(target(max_repetitions=50), [A, B], stats))
     assert raised.value.error_type == "max_walk_rows"
-    assert stats.varbinds <= 2 * (10_000 + 50)  # bounded: the cap, and one answer past it
+    assert stats.varbinds <= 2 * (5_000 + 50)  # bounded: the cap, and one answer past it
