@@ -104,6 +104,12 @@ class SnmpWalkTime(SnmpWalkLimit):
     error_type = "max_walk_time"
 
 
+class SnmpWrongOid(SnmpError):
+    """The agent answered a GET with other OIDs than the ones asked, or in another order."""
+
+    error_type = "wrong_oid"
+
+
 class SnmpDecodeError(SnmpError):
     error_type = "decode"
 

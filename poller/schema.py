@@ -59,7 +59,7 @@ RESERVED_FIELDS = frozenset(COMMON_FIELDS + SCALARS_FIELDS + ROW_FIELDS + POLL_F
 
 #: the SNMP failures (poller.errors: each SnmpError class's `error_type`)
 SNMP_ERROR_TYPES = (
-    "timeout", "wrong_request_id", "wrong_source", "decode", "transport", "agent_error",
+    "timeout", "wrong_request_id", "wrong_source", "decode", "transport", "agent_error", "wrong_oid",
     "too_big", "no_such_name", "non_increasing_oid", "oid_loop", "max_walk_rows",
     "max_walk_requests", "max_walk_time", "walk_error", "auth_failed", "unknown_user",
     "unsupported_security_level", "decryption_failed", "not_in_time_window",

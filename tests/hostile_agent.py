@@ -13,6 +13,11 @@ the faults that agents in the field show, chosen by mode (several combine):
   endless         every row is followed by one more: always increasing, never leaves the table
   late            answers after `delay` seconds
   duplicate       answers twice
+  flood           sends each answer FLOOD times, then FLOOD copies of it with request-ids one to
+                  FLOOD above the request's (a requester with sequential ids takes them for the
+                  answers to its next requests)
+  echo_root       answers GETNEXT and GETBULK with the OIDs asked, as if each were its own next
+  wrong_oids      answers GET with OIDs that were not asked (each asked one's last arc + 1)
   wrong_request_id  answers with a request-id that was never sent
   wrong_source    answers from another UDP port
   garbage         answers random bytes and truncated messages, never a good answer
@@ -46,8 +51,8 @@ from pysnmp.proto import api, rfc1902, rfc1905
 
 MODES = frozenset({
     "normal", "too_big", "drop_big", "no_getbulk", "drop_getbulk", "non_increasing", "looping",
-    "endless", "late", "duplicate", "wrong_request_id", "wrong_source", "garbage", "noisy",
-    "silent",
+    "endless", "late", "duplicate", "flood", "echo_root", "wrong_oids", "wrong_request_id",
+    "wrong_source", "garbage", "noisy", "silent",
 })
 
 OidT = tuple[int, ...]
@@ -57,6 +62,8 @@ IFX_ENTRY = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1)
 IF_NUMBER = (1, 3, 6, 1, 2, 1, 2, 1, 0)
 #: where the row-order faults start (looping: after this row comes row 1 again)
 LOOP_AT = 3
+#: flood: copies of each answer, and request-ids above the request's it also answers with
+FLOOD = 100
 
 Value = Callable[[int, float], Any]  # (row, seconds since start) -> a pyasn1 value
 
@@ -230,22 +237,24 @@ class HostileAgent(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self.counts.requests += 1
         try:
-            reply = self.reply(data)
+            replies = self.replies(data)
         except (PyAsn1Error, ValueError, KeyError):
             return  # not a request we can read: a real agent drops it too
-        if reply is None or "silent" in self.modes:
+        if not replies or "silent" in self.modes:
             return
         if "late" in self.modes:
             timer = asyncio.get_running_loop().call_later(
-                self.behaviour.delay_s, self._send_late, reply, addr
+                self.behaviour.delay_s, self._send_late, replies, addr
             )
             self._timers.add(timer)
             return
-        self._send(reply, addr)
+        for reply in replies:
+            self._send(reply, addr)
 
-    def _send_late(self, reply: bytes, addr: Any) -> None:
+    def _send_late(self, replies: list[bytes], addr: Any) -> None:
         self._timers = {t for t in self._timers if not t.cancelled() and t.when() > time.monotonic()}
-        self._send(reply, addr)
+        for reply in replies:
+            self._send(reply, addr)
 
     def _send(self, reply: bytes, addr: Any) -> None:
         if self.transport is None or self.transport.is_closing():
@@ -262,6 +271,16 @@ class HostileAgent(asyncio.DatagramProtocol):
         self.counts.answers += 1
 
     # -- decoding the request, encoding the answer ------------------------------------------
+
+    def replies(self, data: bytes) -> list[bytes]:
+        """What goes back for one request: its answer, and in flood mode the copies."""
+        message = self.reply(data)
+        if message is None or "flood" not in self.modes:
+            return [] if message is None else [message]
+        request_id = int(decoder.decode(message[_request_id_at(message):])[0])
+        # the copies are patched bytes: encoding a large answer 100 times would take seconds
+        return [message] * FLOOD + [_with_request_id(message, (request_id + step) & 0x7FFFFFFF)
+                                    for step in range(1, FLOOD + 1)]
 
     def reply(self, data: bytes) -> bytes | None:
         version = int(api.decodeMessageVersion(data))
@@ -288,8 +307,14 @@ class HostileAgent(asyncio.DatagramProtocol):
             else:
                 answer = self.bulk(oids, int(proto.apiBulkPDU.get_non_repeaters(pdu)),
                                    int(proto.apiBulkPDU.get_max_repetitions(pdu)))
+        elif kind == "get":
+            answer = self.get(oids, v1)
         else:
-            answer = self.get(oids, v1) if kind == "get" else self.get_next(oids, v1)
+            answer = self.get_next(oids, v1)
+        if "echo_root" in self.modes and kind != "get":
+            answer = Answer([(oid, rfc1902.Integer32(1)) for oid in oids])
+        if "wrong_oids" in self.modes and kind == "get":
+            answer = Answer([(oid[:-1] + (oid[-1] + 1,), rfc1902.Integer32(1)) for oid in oids])
         request_id = int(proto.apiPDU.get_request_id(pdu))
         if "wrong_request_id" in self.modes:
             request_id = (request_id + 0x1234567) & 0x7FFFFFFF
@@ -355,6 +380,44 @@ class HostileAgent(asyncio.DatagramProtocol):
             if all(value is rfc1905.endOfMibView for _, value in row):
                 break
         return Answer(out)
+
+
+def _header(data: bytes, at: int) -> tuple[int, int]:
+    """Where the content of the BER element at `at` starts, and where the element ends."""
+    length, at = data[at + 1], at + 2
+    if length & 0x80:
+        size = length & 0x7F
+        length, at = int.from_bytes(data[at : at + size], "big"), at + size
+    return at, at + length
+
+
+def _pdu_at(message: bytes) -> int:
+    """The offset of the PDU in a v1/v2c message (after its version and community)."""
+    at, _ = _header(message, 0)
+    _, at = _header(message, at)
+    _, at = _header(message, at)
+    return at
+
+
+def _request_id_at(message: bytes) -> int:
+    return _header(message, _pdu_at(message))[0]
+
+
+def _length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    size = (n.bit_length() + 7) // 8
+    return bytes((0x80 | size,)) + n.to_bytes(size, "big")
+
+
+def _with_request_id(message: bytes, request_id: int) -> bytes:
+    """`message` (a v1/v2c response) with another request-id, the lengths around it redone."""
+    body, _ = _header(message, 0)
+    pdu_at = _pdu_at(message)
+    _, id_end = _header(message, _request_id_at(message))
+    pdu = bytes(encoder.encode(rfc1902.Integer32(request_id))) + message[id_end:]
+    content = message[body:pdu_at] + message[pdu_at : pdu_at + 1] + _length(len(pdu)) + pdu
+    return message[:1] + _length(len(content)) + content
 
 
 # -- as a process -----------------------------------------------------------------------------------

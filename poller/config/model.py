@@ -193,9 +193,10 @@ class WalkLimits:
 
     #: accept OIDs that do not increase (net-snmp's -Cc); an OID seen twice still ends the walk
     allow_non_increasing: bool = False
-    max_rows: int = 100_000
+    #: rows per column: an endless table then costs what a 5,000-interface device costs
+    max_rows: int = 5_000
     max_requests: int = 10_000
-    #: seconds; 0: only the poll deadline bounds the walk
+    #: seconds; 0: no cap beyond the poll deadline (the loader makes it 0.9 x the deadline)
     max_time_s: float = 0.0
 
 

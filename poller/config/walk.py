@@ -9,6 +9,11 @@ from typing import Any, Protocol
 from poller.config.model import WalkLimits
 
 _BASE = WalkLimits()
+#: max_walk_time 0 (the default): this share of the poll deadline (0.9 x interval) per walk, so
+#: that a table that never ends stops with its own error_type, before the poll's deadline cuts
+#: it; not less, so that a walk that shrinks its requests after timeouts still has time to end
+#: (what an endless table costs is bounded by max_walk_rows)
+DEADLINE_SHARE = 0.9
 #: the keys as written in [defaults] or [[devices]], with their defaults
 WALK_DEFAULTS: dict[str, Any] = {
     "allow_non_increasing": _BASE.allow_non_increasing,
@@ -34,7 +39,10 @@ def walk_limits(checks: Checks, values: Mapping[str, Any], where: Callable[[str]
     time_s = checks.duration(values["max_walk_time"], where("max_walk_time"), 0, 86_400)
     if 0 < time_s < 0.1:
         raise checks.fail(where("max_walk_time"), f"{time_s:g} s is below 0.1 s "
-                                                  "(0 means no cap beyond the poll deadline)")
+                                                  "(0 means 0.9 x the poll deadline)")
+    if time_s == 0:
+        interval_s = checks.duration(values["interval"], where("interval"), 1, 86_400)
+        time_s = round(interval_s * 0.9 * DEADLINE_SHARE, 3)
     return WalkLimits(
         allow_non_increasing=checks.boolean(values["allow_non_increasing"],
                                             where("allow_non_increasing")),

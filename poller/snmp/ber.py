@@ -7,7 +7,7 @@ anything malformed raises SnmpDecodeError, never IndexError or a wrong value.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from poller.errors import SnmpDecodeError
 from poller.oid import Oid
@@ -88,11 +88,6 @@ def encode_oid(oid: tuple[int, ...]) -> bytes:
 _NULL_TLV = b"\x05\x00"
 
 
-def encode_varbinds(oids: list[bytes]) -> bytes:
-    """The varbind list of a request, from OIDs already encoded by `encode_oid`."""
-    return varbind_list([null_varbind(oid) for oid in oids])
-
-
 def null_varbind(oid: bytes) -> bytes:
     """One varbind of a request: the OID (encoded by `encode_oid`) with a NULL value."""
     return _tlv(_SEQUENCE, oid + _NULL_TLV)
@@ -107,7 +102,7 @@ def encode_request(
     version: int, community: bytes, pdu: int, request_id: int, a: int, b: int, varbinds: bytes
 ) -> bytes:
     """A whole message. For GET/GETNEXT `a`, `b` are error-status and error-index (0, 0); for
-    GETBULK they are non-repeaters and max-repetitions. `varbinds` from `encode_varbinds`."""
+    GETBULK they are non-repeaters and max-repetitions. `varbinds` from `varbind_list`."""
     body = encode_integer(request_id) + encode_integer(a) + encode_integer(b) + varbinds
     message = encode_integer(version) + _tlv(_OCTETS, community) + _tlv(pdu, body)
     return _tlv(_SEQUENCE, message)
@@ -117,7 +112,7 @@ def encode_request(
 
 
 class Response:
-    __slots__ = ("version", "community", "pdu", "request_id", "error_status", "error_index", "varbinds")
+    __slots__ = ("community", "error_index", "error_status", "pdu", "request_id", "varbinds", "version")
 
     def __init__(self, version: int, community: bytes, pdu: int, request_id: int,
                  error_status: int, error_index: int, varbinds: list[VarBind]) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from bisect import bisect_left
+from collections.abc import Sequence
 from itertools import islice
 from operator import itemgetter, lt
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from poller.config.model import WalkLimits
 from poller.errors import (
@@ -21,6 +22,7 @@ from poller.errors import (
     SnmpWalkRequests,
     SnmpWalkRows,
     SnmpWalkTime,
+    SnmpWrongOid,
 )
 from poller.oid import Oid
 from poller.snmp.failures import who
@@ -43,6 +45,11 @@ class Requester(Protocol):
 
     async def close(self) -> None: ...
 
+    def dropped_replies(self) -> dict[str, int] | None:
+        """Datagrams dropped since start because they answered no request waited for, by
+        reason; None when the implementation cannot see them."""
+        ...
+
 
 class SnmpClient:
     """GET with request splitting and the multi-column GETBULK/GETNEXT walk, on a Requester.
@@ -60,6 +67,10 @@ class SnmpClient:
         if size is None or size.limits != limits:
             size = self._sizes[target.name] = RequestSize(*limits)
         return size
+
+    def replies_dropped(self) -> dict[str, int] | None:
+        """The requester's count of replies dropped (late, repeated, to ids never sent...)."""
+        return self._requester.dropped_replies()
 
     async def get(self, target: Target, oids: Sequence[Oid], stats: RequestStats) -> list[VarBind]:
         """GET `oids` (in requests of at most target.max_oids_per_request), in order.
@@ -104,9 +115,10 @@ class SnmpClient:
                 asked = asked[: exc.index - 1] + asked[exc.index :]
                 continue
             stats.varbinds += len(found)
-            by_oid = {vb.oid: vb for vb in found}
+            _check_get(found, asked, target)
+            by_oid = dict(zip(asked, found))
             by_oid.update(missing)
-            return [by_oid.get(oid, VarBind(oid, Kind.NO_SUCH_INSTANCE, None)) for oid in oids]
+            return [by_oid[oid] for oid in oids]
         return [missing[oid] for oid in oids]
 
     async def walk(
@@ -203,6 +215,7 @@ class SnmpClient:
             raise SnmpWalkError(
                 f"{who(target)} sent an empty answer to a walk at {oids[0]}"
             )
+        _check_next(answer, oids, target)
         width = len(batch)
         if width == 1:
             batch[0].take_all(answer, target)
@@ -219,6 +232,35 @@ class SnmpClient:
                     first = (at, exc)
         if first is not None:
             raise first[1]
+
+
+def _check_get(found: list[VarBind], asked: Sequence[Oid], target: Target) -> None:
+    """A GET's answer carries the OIDs asked, in their order: anything else answers another
+    request (a stray or forged datagram) or comes from a broken agent."""
+    if len(found) != len(asked):
+        raise SnmpWrongOid(f"{who(target)} answered a GET of {len(asked)} OIDs with "
+                           f"{len(found)} varbinds")
+    for oid, vb in zip(asked, found):
+        if vb.oid != oid:
+            raise SnmpWrongOid(f"{who(target)} answered a GET of {oid} with {vb.oid}")
+
+
+def _check_next(answer: list[VarBind], asked: Sequence[Oid], target: Target) -> None:
+    """The first varbind for each OID asked in a GETNEXT or GETBULK comes after it (an end
+    kind carries the OID asked itself). The OID asked echoed back would be asked again for
+    ever: with allow_non_increasing that is a loop, else an OID that does not increase (as
+    net-snmp says), as is any OID before the one asked."""
+    allowed = target.walk.allow_non_increasing
+    for oid, vb in zip(asked, answer):
+        if vb.oid > oid or vb.kind in _END_KINDS or (allowed and vb.oid != oid):
+            continue
+        if allowed:
+            raise SnmpOidLoop(f"{who(target)} answered a walk at {oid} with that OID itself "
+                              "(a loop)")
+        raise SnmpNonIncreasingOid(
+            f"{who(target)} returned {vb.oid} after {oid} (OIDs not increasing; "
+            "allow_non_increasing = true accepts them)"
+        )
 
 
 def _read(walks: list[_ColumnWalk]) -> str:
@@ -242,8 +284,8 @@ class RequestSize:
     a timeout per probe."""
 
     GROW_AFTER = 16
-    __slots__ = ("limits", "repetitions", "oids", "bulk", "answered", "_ceiling", "_good",
-                 "_next_proven")
+    __slots__ = ("_ceiling", "_good", "_next_proven", "answered", "bulk", "limits", "oids",
+                 "repetitions")
 
     def __init__(self, max_repetitions: int, max_oids: int) -> None:
         self.limits = (max_repetitions, max_oids)
@@ -318,7 +360,7 @@ class RequestSize:
 class _ColumnWalk:
     """Where the walk of one column stands."""
 
-    __slots__ = ("column", "end", "last", "varbinds", "done", "max_rows", "seen", "taken")
+    __slots__ = ("column", "done", "end", "last", "max_rows", "seen", "taken", "varbinds")
 
     def __init__(self, column: Oid, limits: WalkLimits) -> None:
         self.column = column
@@ -349,7 +391,9 @@ class _ColumnWalk:
         try:
             for vb in varbinds:
                 oid = vb[0]
-                if vb[1] in end_kinds or len(oid) <= width or oid[:width] != column:
+                # the column's own OID counts as inside, as in net-snmp: returned again, it is
+                # no row but a step back (or, allowed, a loop to the walk's start)
+                if vb[1] in end_kinds or len(oid) < width or oid[:width] != column:
                     self.done = True
                     return
                 if seen is None:
@@ -358,7 +402,7 @@ class _ColumnWalk:
                             f"{who(target)} returned {oid} after {last} "
                             "(OIDs not increasing; allow_non_increasing = true accepts them)"
                         )
-                elif oid in seen:
+                elif oid in seen or len(oid) == width:
                     raise SnmpOidLoop(
                         f"{who(target)} returned {oid} a second time in a walk of {column} "
                         f"(a loop), after {last}"

@@ -55,6 +55,9 @@ class VersionRouter:
     ) -> list[VarBind]:
         return await self._for(target).get_bulk(target, oids, max_repetitions)
 
+    def dropped_replies(self) -> dict[str, int] | None:
+        return self.plain.dropped_replies()  # pysnmp's (SNMPv3) are not seen
+
     async def close(self) -> None:
         await self.plain.close()
         if self.v3 is not None:

@@ -118,5 +118,8 @@ class FakeRequester:
         agent = await self._agent(target, "get_bulk", oids, max_repetitions)
         return agent.get_bulk(oids, max_repetitions)
 
+    def dropped_replies(self) -> dict[str, int] | None:
+        return None  # no datagrams
+
     async def close(self) -> None:
         self.closed = True

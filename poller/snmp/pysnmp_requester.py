@@ -4,6 +4,9 @@ One SnmpEngine for the whole process, created inside the running loop on first u
 with the client (SNMPv3: one more only for a user name that comes with other keys, see
 poller.snmp.usm). MIB lookups are off: OIDs go out and come back numeric. SNMPv3 engine
 discovery is pysnmp's, cached per agent address (5 minutes) by its message processing model.
+pysnmp numbers requests (v1/v2c request-ids, SNMPv3 msgIDs) from one counter for every engine;
+poller replaces it with random ids (poller.snmp.request_ids), so that no repeated or late
+answer is taken for the answer to a later request.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pyasn1.error import PyAsn1Error
+from pysnmp.error import PySnmpError
 from pysnmp.hlapi.v3arch.asyncio import (
     CommunityData,
     ContextData,
@@ -22,6 +27,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
     next_cmd,
 )
 from pysnmp.proto import errind, rfc1902, rfc1905
+from pysnmp.proto.mpmod import cache
 from pysnmp.proto.rfc1902 import ObjectName
 from pysnmp.smi.rfc1902 import ObjectIdentity, ObjectType
 
@@ -30,6 +36,7 @@ from poller.errors import SnmpDecodeError, SnmpError, SnmpTimeout, SnmpTransport
 from poller.oid import Oid
 from poller.snmp import usm, usm_reports
 from poller.snmp.failures import status_error, who
+from poller.snmp.request_ids import RequestIds
 from poller.snmp.types import Kind, Target, VarBind
 
 _KINDS = {
@@ -51,8 +58,24 @@ _BYTES_KINDS = frozenset({Kind.OCTETS, Kind.OPAQUE, Kind.IPADDRESS})
 _INT_KINDS = frozenset({Kind.INTEGER, Kind.COUNTER32, Kind.GAUGE32, Kind.TIMETICKS, Kind.COUNTER64})
 
 
+#: what pysnmp raises on its own (a bad address, a value it cannot encode or decode)
+_LIBRARY_ERRORS = (PySnmpError, PyAsn1Error, OSError, ValueError)
+
+
+def _random_message_ids() -> None:
+    """pysnmp's message cache draws every outgoing id from its class's generator (a counter):
+    a random one instead. The attribute is checked first, so a pysnmp that moved it fails here,
+    at start, not by going back to sequential ids unseen."""
+    name = "_Cache__message_id"
+    if not hasattr(cache.Cache, name):
+        raise RuntimeError(f"pysnmp {cache.__name__}.Cache has no {name}: cannot randomise ids")
+    if not isinstance(getattr(cache.Cache, name), RequestIds):
+        setattr(cache.Cache, name, staticmethod(RequestIds()))
+
+
 class PysnmpRequester:
     def __init__(self) -> None:
+        _random_message_ids()
         self._engines: list[SnmpEngine] = []
         self._transports: dict[tuple[str, int, float, int], Any] = {}
         self._auth: dict[tuple[object, ...], Any] = {}
@@ -74,7 +97,7 @@ class PysnmpRequester:
                 transport = await kind.create(
                     (target.host, target.port), timeout=target.timeout_s, retries=target.retries
                 )
-            except Exception as exc:  # pysnmp raises its own error for resolution failures
+            except _LIBRARY_ERRORS as exc:  # e.g. a name that does not resolve
                 raise SnmpTransportError(
                     f"cannot reach {who(target)}: {_first_line(exc)}"
                 ) from None
@@ -109,9 +132,7 @@ class PysnmpRequester:
                 engine, self._auth_data(target), transport, context, *extra, *objects,
                 lookupMib=False,
             )
-        except SnmpError:
-            raise
-        except Exception as exc:
+        except _LIBRARY_ERRORS as exc:
             # library text is not ours to trust: it must not carry a community or key out
             raise SnmpDecodeError(f"{who(target)}: {_scrubbed(_first_line(exc), target)}") from None
         if indication:
@@ -130,6 +151,9 @@ class PysnmpRequester:
         self, target: Target, oids: Sequence[Oid], max_repetitions: int
     ) -> list[VarBind]:
         return await self._request(bulk_cmd, target, oids, 0, max_repetitions)
+
+    def dropped_replies(self) -> dict[str, int] | None:
+        return None  # pysnmp drops them unseen
 
     async def close(self) -> None:
         for engine in self._engines:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from poller.config.model import Credential, WalkLimits
@@ -101,5 +101,3 @@ class RequestStats:
 
     requests: int = 0
     varbinds: int = 0
-    timeouts: int = 0
-    errors: list[str] = field(default_factory=list)

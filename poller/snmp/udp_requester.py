@@ -1,8 +1,9 @@
 """The Requester on the project's own BER codec and one UDP socket per address family: the fast
 path for SNMP v1/v2c, and for SNMPv3 with poller.snmp.usm_builtin. Answers are matched by
 request-id (an SNMPv3 message's msgID) and source address; late, duplicate, foreign or malformed
-datagrams are dropped and counted, never taken for an answer. An answer to
-an earlier try of the same request is taken (a slow agent, not a wrong one).
+datagrams are dropped and counted (`dropped`), never taken for an answer. An answer to an earlier
+try of the same request is taken (a slow agent, not a wrong one). Request-ids are random
+(poller.snmp.request_ids).
 
 When a request gets no valid answer, what did arrive says why: answers to it from another
 address (wrong_source), datagrams from the agent that are not SNMP (decode), or with
@@ -12,10 +13,9 @@ request-ids never sent (wrong_request_id); else a plain timeout.
 from __future__ import annotations
 
 import asyncio
-import itertools
-import random
 import socket
-from typing import TYPE_CHECKING, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from poller.errors import (
     SnmpDecodeError,
@@ -28,6 +28,7 @@ from poller.errors import (
 from poller.oid import Oid
 from poller.snmp import ber, usm_reports
 from poller.snmp.failures import status_error, who
+from poller.snmp.request_ids import RequestIds
 from poller.snmp.types import Target, VarBind
 
 if TYPE_CHECKING:
@@ -38,13 +39,14 @@ Address = tuple[str, int]
 #: busy (a 10,000-device fleet lost 0.5 % of its answers to the 208 KiB default during loop
 #: stalls of 0.1-1 s, each a timeout and a retry); the kernel grants at most net.core.rmem_max
 RECEIVE_BUFFER_BYTES = 4 << 20
-_ID_MASK = 0x7FFFFFFF
+#: why datagrams were dropped, the keys of UdpRequester.dropped
+DROP_REASONS = ("late_or_duplicate", "never_sent", "wrong_source", "not_snmp")
 
 
 class _Call:
     """One request, over its tries: every try's request-id leads here."""
 
-    __slots__ = ("future", "address", "wrong_source")
+    __slots__ = ("address", "future", "wrong_source")
 
     def __init__(self, address: Address) -> None:
         #: the current try's; None as its result means no answer in time
@@ -68,7 +70,7 @@ class _Endpoint(asyncio.DatagramProtocol):
         self.requester._received(data, (addr[0], addr[1]))
 
     def error_received(self, exc: Exception) -> None:
-        self.requester.stray += 1  # e.g. ICMP port unreachable: the retry timer handles it
+        pass  # e.g. ICMP port unreachable: not an answer; the retry timer handles it
 
 
 def _expire(future: asyncio.Future[bytes | None]) -> None:
@@ -80,15 +82,13 @@ class UdpRequester:
     def __init__(self) -> None:
         self._endpoints: dict[int, _Endpoint] = {}
         self._pending: dict[int, _Call] = {}
-        self._first_id = random.randrange(1, 1 << 30)
-        self._ids = itertools.count(self._first_id)
-        self._sent = 0
+        self._ids = RequestIds()
         #: per agent address: [datagrams that are not SNMP, request-ids never sent]
         self._noise: dict[Address, list[int]] = {}
         self._addresses: dict[tuple[str, int], tuple[int, Address]] = {}
         self._encoded: dict[Oid, bytes] = {}
-        #: datagrams that answered nothing we were waiting for
-        self.stray = 0
+        #: datagrams that answered nothing waited for, by reason (DROP_REASONS), since start
+        self.dropped: dict[str, int] = dict.fromkeys(DROP_REASONS, 0)
         #: SNMPv3 discovery, time and keys, made on the first v3 request
         self._usm: UsmEngine | None = None
 
@@ -104,6 +104,9 @@ class UdpRequester:
         self, target: Target, oids: Sequence[Oid], max_repetitions: int
     ) -> list[VarBind]:
         return await self._request(target, ber.GET_BULK, oids, 0, max_repetitions)
+
+    def dropped_replies(self) -> dict[str, int]:
+        return dict(self.dropped)
 
     async def close(self) -> None:
         for endpoint in self._endpoints.values():
@@ -148,8 +151,7 @@ class UdpRequester:
         noise = list(self._noise.get(address, (0, 0)))
         try:
             for _ in range(target.retries + 1):
-                request_id = next(self._ids) & _ID_MASK
-                self._sent += 1
+                request_id = self._new_id()
                 ids.append(request_id)
                 future: asyncio.Future[bytes | None] = loop.create_future()
                 call.future = future
@@ -171,6 +173,12 @@ class UdpRequester:
             for request_id in ids:
                 self._pending.pop(request_id, None)
         raise self._no_answer(target, call, noise)
+
+    def _new_id(self) -> int:
+        request_id = self._ids.new()
+        while request_id in self._pending:  # pending beyond the ids remembered: not reused
+            request_id = self._ids.new()
+        return request_id
 
     def _usm_engine(self) -> UsmEngine:
         if self._usm is None:  # imported here: a v1/v2c fleet needs no ciphers
@@ -220,20 +228,24 @@ class UdpRequester:
                 and not call.future.done():
             call.future.set_result(data)
             return
-        self.stray += 1
-        if call is not None:
-            if call.address != source:
-                call.wrong_source = source
-            return  # a duplicate
+        reason = self._drop_reason(request_id, call, source)
+        self.dropped[reason] += 1
         noise = self._noise.get(source)
         if noise is not None:  # from an agent we send to: say so if its request fails
-            if request_id is None:
+            if reason == "not_snmp":
                 noise[0] += 1
-            elif not self._issued(request_id):
-                noise[1] += 1  # (a late answer to a finished request was ours: not counted)
+            elif reason == "never_sent":
+                noise[1] += 1
 
-    def _issued(self, request_id: int) -> bool:
-        return (request_id - self._first_id) & _ID_MASK < min(self._sent, _ID_MASK)
+    def _drop_reason(self, request_id: int | None, call: _Call | None, source: Address) -> str:
+        if request_id is None:
+            return "not_snmp"
+        if call is not None and call.address != source:
+            call.wrong_source = source
+            return "wrong_source"
+        if call is not None or request_id in self._ids:
+            return "late_or_duplicate"  # a copy of an answer taken, or one given up on
+        return "never_sent"
 
     # -- sockets and addresses --------------------------------------------------------------------
 

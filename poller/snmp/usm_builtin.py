@@ -12,8 +12,8 @@ from __future__ import annotations
 import hmac
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 from poller.config.model import Usm
 from poller.errors import SnmpDecodeError, SnmpUnexpectedReport
@@ -57,8 +57,7 @@ class UsmEngine:
         peer = self._peers.get(address) or await self._discover(address, exchange, where)
         for again in (True, False):
             keys = self._keys_for(usm, peer.engine_id)
-            data = await exchange(lambda request_id: self._encode(
-                usm, keys, peer, request_id, pdu, a, b, varbinds))
+            data = await exchange(self._builder(usm, keys, peer, pdu, a, b, varbinds))
             response, authentic, message = self._decode(data, usm, keys, peer, where)
             if response.pdu != ber.REPORT:
                 return response
@@ -87,6 +86,11 @@ class UsmEngine:
         peer = self._peers[address] = Peer(message.engine_id, message.boots, message.time,
                                            time.monotonic())
         return peer
+
+    def _builder(self, usm: Usm, keys: Keys, peer: Peer, pdu: int, a: int, b: int,
+                 varbinds: bytes) -> Callable[[int], bytes]:
+        """The message for each request-id the exchange draws, with this try's keys and peer."""
+        return lambda request_id: self._encode(usm, keys, peer, request_id, pdu, a, b, varbinds)
 
     def _keys_for(self, usm: Usm, engine_id: bytes) -> Keys:
         auth = usm.auth_key.reveal().encode() if usm.auth_key else b""

@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 
 from poller.config.load import load_config
-from poller.config.model import IMPLEMENTATIONS, Device
+from poller.config.model import IMPLEMENTATIONS, Device, WalkLimits
 from poller.run.scheduler import Scheduler
 from poller.snmp.client import SnmpClient
 from poller.snmp.engines import make_requester
+from tests import hostile_agent
 from tests.hostile_agent import Behaviour, HostileAgent
 from tests.unit import test_scheduler as scheduler_tests
 
@@ -198,6 +199,28 @@ def test_rows_out_of_order_are_read_when_allowed(tmp_path: Path, engine: str) ->
     assert sorted(first, key=int) == [str(i) for i in range(1, ROWS + 1)]
 
 
+def test_a_flood_of_copies_and_of_answers_to_ids_not_asked_changes_no_poll(
+    tmp_path: Path, engine: str
+) -> None:
+    # each answer 100 times, then 100 copies with the request-ids that follow its own
+    run = run_fleet(tmp_path, engine, "flood")
+    check_good(run, 2)
+    polls = run.sink.polls("hostile")
+    assert [(p["status"], p["rows"]) for p in polls] == [("ok", ROWS)] * len(polls)
+    assert len(run.sink.rows("hostile")) == ROWS * len(polls)
+    dropped = run.client.replies_dropped()
+    if engine != "builtin":
+        assert dropped is None  # pysnmp drops them unseen
+        return
+    assert dropped is not None
+    # all but the copies of the last answer, which may still be unread when the run ends
+    requests = sum(p["requests"] for p in polls)
+    extra = hostile_agent.FLOOD * 2 - 1
+    assert extra * (requests - 1) <= sum(dropped.values()) <= extra * requests
+    assert dropped["late_or_duplicate"] >= (hostile_agent.FLOOD - 1) * (requests - 1)
+    assert dropped["never_sent"] >= hostile_agent.FLOOD * (requests - 1)
+
+
 # -- poller cannot adapt: the poll records why, the scalars and other devices stay ------------------
 
 
@@ -228,6 +251,35 @@ def test_a_loop_back_to_an_earlier_oid_is_stopped(
 
 
 @pytest.mark.parametrize("keys, error_type", [
+    ("", "non_increasing_oid"),
+    ("allow_non_increasing = true", "oid_loop"),
+])
+def test_a_walk_answered_with_the_oid_asked_is_stopped(
+    tmp_path: Path, engine: str, keys: str, error_type: str
+) -> None:
+    run = run_fleet(tmp_path, engine, "echo_root", keys=keys)
+    check_good(run, 2)
+    assert set(hostile_outcomes(run)) == {("partial", error_type)}
+    poll = run.sink.polls("hostile")[0]
+    assert poll["failed_parts"] == [{"part": "interfaces", "error_type": error_type}]
+    assert len(run.sink.scalars("hostile")) == len(run.sink.polls("hostile"))
+    assert run.sink.rows("hostile") == []
+
+
+def test_a_get_answered_with_oids_not_asked_fails_and_the_tables_stay(
+    tmp_path: Path, engine: str
+) -> None:
+    run = run_fleet(tmp_path, engine, "wrong_oids")
+    check_good(run, 2)
+    polls = run.sink.polls("hostile")
+    assert set(hostile_outcomes(run)) == {("partial", "wrong_oid")}
+    assert polls[0]["failed_parts"] == [{"part": "scalars", "error_type": "wrong_oid"}]
+    assert "1.3.6.1.2.1.1.3.1" in polls[0]["error"]  # what came instead of sysUpTime.0
+    assert run.sink.scalars("hostile") == []
+    assert len(run.sink.rows("hostile")) == ROWS * len(polls)
+
+
+@pytest.mark.parametrize("keys, error_type", [
     ("max_walk_rows = 40", "max_walk_rows"),
     ("max_walk_requests = 5", "max_walk_requests"),
     ('max_walk_time = "300ms"\nmax_repetitions = 1\nmax_oids_per_request = 1', "max_walk_time"),
@@ -241,6 +293,23 @@ def test_an_endless_table_stops_at_the_caps(
     assert set(hostile_outcomes(run)) == {("partial", error_type)}
     if error_type == "max_walk_requests":
         assert {p["requests"] for p in run.sink.polls("hostile")} == {1 + 5}
+
+
+def test_an_endless_table_stops_at_a_default_cap_and_the_device_beside_it_keeps_its_polls(
+    tmp_path: Path, engine: str
+) -> None:
+    # no walk keys: the default time cap (0.9 x the 1.8 s poll deadline) or row cap ends each walk
+    run = run_fleet(tmp_path, engine, "endless", interval=2.0, polls=3)
+    check_good(run, 3)
+    outcomes = set(hostile_outcomes(run))
+    assert outcomes and outcomes <= {("partial", "max_walk_time"), ("partial", "max_walk_rows")}
+    polls = run.sink.polls("hostile")
+    assert all(p["failed_parts"] == [{"part": "interfaces", "error_type": p["error_type"]}]
+               for p in polls)
+    # what one poll holds is bounded by the row cap (and one answer of 25 repetitions past it)
+    row_cap = WalkLimits().max_rows
+    assert max(p["varbinds"] for p in polls) <= IF_COLUMNS * (row_cap + 25) + 10
+    assert len(run.sink.scalars("hostile")) == len(polls)
 
 
 @pytest.mark.parametrize("modes, builtin_error, pysnmp_error", [

@@ -101,7 +101,7 @@ def test_requests_decode_in_pysnmp_as_sent(
 ) -> None:
     a, b = (3, repetitions) if pdu == ber.GET_BULK else (0, 0)
     data = ber.encode_request(version, community, pdu, request_id, a, b,
-                              ber.encode_varbinds([ber.encode_oid(o) for o in names]))
+                              ber.varbind_list([ber.null_varbind(ber.encode_oid(o)) for o in names]))
     message, rest = decoder.decode(data, asn1Spec=v2c.Message())
     assert rest == b""
     assert int(message["version"]) == version and bytes(message["community"]) == community
@@ -150,7 +150,7 @@ def test_malformed_messages_say_what_is_wrong(data: bytes, problem: str) -> None
 
 
 def test_a_request_pdu_is_not_taken_for_a_response() -> None:
-    request = ber.encode_request(1, b"public", ber.GET, 1, 0, 0, ber.encode_varbinds([ber.encode_oid((1, 3))]))
+    request = ber.encode_request(1, b"public", ber.GET, 1, 0, 0, ber.varbind_list([ber.null_varbind(ber.encode_oid((1, 3)))]))
     with pytest.raises(SnmpDecodeError, match="not a response"):
         ber.decode_response(request)
     assert ber.peek_request_id(request) == 1

@@ -5,18 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 from collections.abc import Sequence
 from typing import ClassVar
 
 import pytest
 
 from poller.config.model import Column, Credential, Device, Secret, Table, WalkLimits
-from poller.errors import SnmpOidLoop, SnmpTimeout, SnmpWalkRows, SnmpWalkTime
+from poller.errors import (
+    SnmpNonIncreasingOid,
+    SnmpOidLoop,
+    SnmpTimeout,
+    SnmpWalkRows,
+    SnmpWalkTime,
+    SnmpWrongOid,
+)
 from poller.oid import Oid
 from poller.poll.device import PollOutcome, poll_device, target_for
 from poller.poll.rates import CounterTracker
 from poller.snmp.client import SnmpClient
 from poller.snmp.fake import FakeAgent, FakeRequester
+from poller.snmp.request_ids import RequestIds
 from poller.snmp.types import Kind, RequestStats, Target, VarBind
 from tests.unit.test_client_walk import A, B, C, agent, target
 
@@ -163,3 +172,89 @@ def test_target_carries_the_devices_walk_limits() -> None:
     assert dataclasses.replace(device, walk=WalkLimits()) != device  # a reload sees the change
 
 
+
+
+# -- answers that do not answer the request ------------------------------------------------------
+
+
+class Echo(FakeAgent):
+    """Answers each GETNEXT/GETBULK with the OIDs asked; a GET with each OID's next sibling."""
+
+    def get_next(self, oids: Sequence[Oid]) -> list[VarBind]:
+        return [VarBind(oid, Kind.INTEGER, 1) for oid in oids]
+
+    def get(self, oids: Sequence[Oid]) -> list[VarBind]:
+        return [VarBind(Oid((*oid[:-1], oid[-1] + 1)), Kind.INTEGER, 1) for oid in oids]
+
+
+@pytest.mark.parametrize("bulk", [True, False])
+def test_a_walk_answered_with_the_oid_asked_does_not_increase_or_loops_when_allowed(
+    bulk: bool
+) -> None:
+    with pytest.raises(SnmpNonIncreasingOid, match=f"returned {A} after {A} .OIDs not increasing"):
+        walk(Echo({}, bulk=bulk), target(max_repetitions=3))
+    allowed = target(max_repetitions=3, walk=WalkLimits(allow_non_increasing=True))
+    with pytest.raises(SnmpOidLoop, match=f"answered a walk at {A} with that OID itself"):
+        walk(Echo({}, bulk=bulk), allowed)
+
+
+def test_a_walk_answered_below_the_oid_asked_and_outside_the_column_does_not_increase() -> None:
+    # (e.g. a stray answer to a GET of the system group, taken for the walk's answer)
+    class Behind(FakeAgent):
+        def get_next(self, oids: Sequence[Oid]) -> list[VarBind]:
+            return [VarBind(Oid.parse("1.3.6.1.2.1.1.3.0"), Kind.TIMETICKS, 5) for _ in oids]
+
+    with pytest.raises(SnmpNonIncreasingOid, match=r"returned 1\.3\.6\.1\.2\.1\.1\.3\.0 after "):
+        walk(Behind({}), target())
+
+
+def test_the_column_oid_itself_later_in_a_getbulk_answer_does_not_increase() -> None:
+    class RootAgain(FakeAgent):
+        def get_bulk(self, oids: Sequence[Oid], max_repetitions: int) -> list[VarBind]:
+            return [VarBind(A + (1,), Kind.INTEGER, 1), VarBind(A, Kind.INTEGER, 1)]
+
+    with pytest.raises(SnmpNonIncreasingOid, match=f"returned {A} after {A + (1,)}"):
+        walk(RootAgain({}), target(max_repetitions=2))
+
+
+def test_a_get_answered_with_other_oids_or_another_count_is_an_error() -> None:
+    client = SnmpClient(FakeRequester({"127.0.0.1": Echo({})}))
+    asked = [A + (1,), A + (2,)]
+    with pytest.raises(SnmpWrongOid, match=f"answered a GET of {A + (1,)} with {A + (2,)}"):
+        asyncio.run(client.get(target(), asked, RequestStats()))
+
+    class Short(FakeAgent):
+        def get(self, oids: Sequence[Oid]) -> list[VarBind]:
+            return super().get(oids)[:1]
+
+    values = {oid: (Kind.INTEGER, 1) for oid in asked}
+    client = SnmpClient(FakeRequester({"127.0.0.1": Short(values)}))
+    with pytest.raises(SnmpWrongOid, match="answered a GET of 2 OIDs with 1 varbinds"):
+        asyncio.run(client.get(target(), asked, RequestStats()))
+
+
+def test_request_ids_are_random_and_not_repeated_while_remembered() -> None:
+    ids = RequestIds()
+    drawn = [ids.new() for _ in range(2000)]
+    assert len(set(drawn)) == len(drawn) and all(0 < i < 2**31 for i in drawn)
+    steps = {b - a for a, b in itertools.pairwise(drawn)}
+    assert len(steps) > 1900  # not a counter (a counter has one step)
+    assert all(i in ids for i in drawn) and 0 not in ids
+
+
+class EndlessRows(FakeAgent):
+    """Every row is followed by one more, in every column: a table that never ends."""
+
+    def get_bulk(self, oids: Sequence[Oid], max_repetitions: int) -> list[VarBind]:
+        rows = [oid[-1] if len(oid) > len(A) else 0 for oid in oids]
+        return [VarBind(Oid((*oid[: len(A)], row + step)), Kind.INTEGER, 1)
+                for step in range(1, max_repetitions + 1) for oid, row in zip(oids, rows)]
+
+
+def test_by_default_an_endless_table_stops_at_the_row_cap_with_its_error_type() -> None:
+    stats = RequestStats()
+    client = SnmpClient(FakeRequester({"127.0.0.1": EndlessRows({})}))
+    with pytest.raises(SnmpWalkRows, match=r"stopped at 5000 rows of ") as raised:
+        asyncio.run(client.walk(target(max_repetitions=50), [A, B], stats))
+    assert raised.value.error_type == "max_walk_rows"
+    assert stats.varbinds <= 2 * (5_000 + 50)  # bounded: the cap, and one answer past it

@@ -24,9 +24,12 @@ def load(tmp_path: Path, text: str) -> WalkLimits:
 
 
 def test_defaults_bound_every_walk(tmp_path: Path) -> None:
+    # the time cap: 0.9 x the poll deadline (0.9 x the interval, 60 s by default)
     assert load(tmp_path, DEVICE) == WalkLimits(
-        allow_non_increasing=False, max_rows=100_000, max_requests=10_000, max_time_s=0.0
+        allow_non_increasing=False, max_rows=5_000, max_requests=10_000, max_time_s=48.6
     )
+    assert load(tmp_path, DEVICE + "interval = 10\n").max_time_s == 8.1
+    assert load(tmp_path, DEVICE + "interval = 10\nmax_walk_time = 0\n").max_time_s == 8.1
 
 
 def test_defaults_and_device_values_combine(tmp_path: Path) -> None:
@@ -48,8 +51,8 @@ D = "devices[0] (sw1)"
         ('max_walk_requests = "many"', f"{D}.max_walk_requests: 'many' is not an integer in 1..1000000"),
         ('max_walk_time = "forever"', (f"{D}.max_walk_time: 'forever' is not a duration (a number "
                                       'of seconds or a string like "500ms", "30s", "5m")')),
-        ('max_walk_time = "50ms"', (f"{D}.max_walk_time: 0.05 s is below 0.1 s (0 means no cap "
-                                   "beyond the poll deadline)")),
+        ('max_walk_time = "50ms"', (f"{D}.max_walk_time: 0.05 s is below 0.1 s (0 means 0.9 x "
+                                   "the poll deadline)")),
     ],
 )
 def test_mistakes_are_one_line(tmp_path: Path, extra: str, problem: str) -> None:

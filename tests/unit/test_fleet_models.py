@@ -23,7 +23,7 @@ HC_IN_OCTETS = Oid.parse("1.3.6.1.2.1.31.1.1.1.6")
 def ask(device: Device, pdu: int, oids: list[Oid], elapsed_s: float, a: int = 0, b: int = 0,
         version: int = ber.VERSION_2C) -> ber.Response:
     message = ber.encode_request(version, b"public", pdu, 7, a, b,
-                                 ber.encode_varbinds([ber.encode_oid(o) for o in oids]))
+                                 ber.varbind_list([ber.null_varbind(ber.encode_oid(o)) for o in oids]))
     request = codec.decode_request(message)
     template = device.model.template(request)
     assert template is not None

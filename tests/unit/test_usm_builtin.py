@@ -107,7 +107,7 @@ def _usm(level: str = "authPriv", auth: str | None = "SHA-256", priv: str | None
 def test_pysnmp_reads_the_message_we_build(msg_id: int, boots: int, time: int, user: bytes,
                                            engine_id: bytes, flags: int, auth_size: int,
                                            priv_params: bytes) -> None:
-    varbinds = ber.encode_varbinds([ber.encode_oid((1, 3, 6, 1, 2, 1, 1, 5, 0))])
+    varbinds = ber.varbind_list([ber.null_varbind(ber.encode_oid((1, 3, 6, 1, 2, 1, 1, 5, 0)))])
     scoped = ber_v3.scoped_pdu(engine_id, b"ctx", ber.GET_BULK, msg_id, 0, 25, varbinds)
     message, auth_at = ber_v3.encode_message(msg_id, flags, engine_id, boots, time, user,
                                              auth_size, priv_params, scoped)
