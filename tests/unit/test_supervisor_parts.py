@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from poller.config.load import load_config
 from poller.config import model as config_module
+from poller.config.load import load_config
 from poller.config.shard import CommandLine
 from poller.output.records import Recorder
 from poller.run.systemd import Notifier
