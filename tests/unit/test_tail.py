@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from poller.cli import main
-from poller.commands.tail import Follower, _start_of_last, output_of, short_line
+from poller.commands.follow import Follower, start_of_last
+from poller.commands.tail import output_of, short_line
 from poller.config.model import OutputSettings
 from poller.errors import ConfigError
 from poller.output.records import Recorder
@@ -64,7 +65,7 @@ def test_the_start_is_always_a_line_start(tmp_path: Path) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"a\nbb\nccc\npartial")
     with path.open("rb") as handle:
-        starts = [_start_of_last(handle, count) for count in (0, 1, 2, 3, 4, 100)]
+        starts = [start_of_last(handle, count) for count in (0, 1, 2, 3, 4, 100)]
     assert starts == [9, 5, 2, 0, 0, 0]
 
 
@@ -94,7 +95,7 @@ def test_filters_and_short_lines_then_ctrl_c_exits_0(
          "ifDescr": "Gi 0/1"},
     ]
     path.write_bytes(b"".join(json.dumps(r).encode() + b"\n" for r in records) + b"torn\n")
-    monkeypatch.setattr("poller.commands.tail.time.sleep", _interrupt)
+    monkeypatch.setattr("poller.commands.follow.time.sleep", _interrupt)
     assert main(["tail", str(path), "--from-start", "--device", "a", "--line"]) == 0
     out, err = capsys.readouterr()
     assert out.splitlines() == [
