@@ -7,23 +7,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
-import tomli
 
 from poller.commands.follow import Follower, warn
+from poller.config.load import load_config
 from poller.config.model import OutputSettings
-from poller.config.reader import Reader
 from poller.errors import ConfigError, OutputError
 
 #: the fleet file of the systemd unit, where the file names come from by default
 DEFAULT_CONFIG = "/etc/poller/poller.toml"
-MAX_CONFIG_BYTES = 16 * 2**20
 LINE_WIDTH = 160
 #: the fields `--line` shows for an event, in this order; other events show all their fields
 LINE_FIELDS = {"poll": ("status", "error_type", "duration_s", "rows", "error"),
@@ -86,29 +83,8 @@ def _file_of(args: argparse.Namespace) -> Path:
 
 
 def output_of(path: Path) -> OutputSettings:
-    """The record files of a fleet file: only its [output] names are read, so a fleet file whose
-    secrets live in the service's environment or credentials still names them."""
-    reader = Reader(path)
-    try:
-        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block, /dev/zero never end
-            raise reader.fail("", "not a regular file")
-        with path.open("rb") as file:
-            text = file.read(MAX_CONFIG_BYTES + 1)
-        if len(text) > MAX_CONFIG_BYTES:
-            raise reader.fail("", f"larger than {MAX_CONFIG_BYTES // 2**20} MiB")
-        doc = tomli.loads(text.decode("utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, tomli.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: not a TOML fleet file: {exc}") from None
-    raw = doc.get("output", {})
-    if not isinstance(raw, dict):
-        raise reader.fail("output", "expected a table")
-    base = OutputSettings()
-    names = {key: reader.string(raw.get(key, str(getattr(base, key))), f"output.{key}")
-             for key in ("directory", "data_file", "events_file")}
-    return OutputSettings(directory=Path.cwd() / names["directory"],
-                          data_file=names["data_file"], events_file=names["events_file"])
+    """The record files a fleet file names (its [output]), read as `poller check` reads it."""
+    return load_config(path).output
 
 
 def _selector(args: argparse.Namespace) -> Callable[[Record], bool]:

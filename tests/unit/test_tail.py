@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -106,21 +105,18 @@ def test_filters_and_short_lines_then_ctrl_c_exits_0(
     assert short_line({"timestamp": "T", "event": "stats", "x": "y" * 300}).endswith("…")
 
 
-def test_the_files_come_from_the_fleet_files_output_alone(tmp_path: Path) -> None:
-    """Only [output] is read: secrets the service alone can read do not stop it."""
+def test_the_files_come_from_the_fleet_files_output(tmp_path: Path) -> None:
     config = tmp_path / "poller.toml"
-    config.write_text('[output]\ndirectory = "/var/x"\nevents_file = "e.jsonl"\n'
-                      '[credentials.core]\ncommunity_credential = "core"\n')
+    fleet = ('[credentials.lab]\ncommunity = "x"\n'
+             '[[devices]]\nname = "a"\nhost = "127.0.0.1"\ncredential = "lab"\n')
+    config.write_text('[output]\ndirectory = "/var/x"\nevents_file = "e.jsonl"\n' + fleet)
+    config.chmod(0o600)
     output = output_of(config)
     assert (output.directory, output.data_file, output.events_file) == (
         Path("/var/x"), "poller.jsonl", "e.jsonl")
-    config.write_text("[output]\ndata_file = 5\n")
+    config.write_text("[output]\ndata_file = 5\n" + fleet)
     with pytest.raises(ConfigError, match=r"poller.toml: output.data_file: .* got 5$"):
         output_of(config)
-    fifo = tmp_path / "fifo"
-    os.mkfifo(fifo)
-    with pytest.raises(ConfigError, match="not a regular file"):
-        output_of(fifo)
 
 
 def test_a_file_and_events_together_are_a_usage_error(
