@@ -30,8 +30,13 @@ agents: ## install net-snmp's snmpd and tools, and systemd-analyze, when missing
 run: venv ## poll a simulated fleet on 127.0.0.1 (snmpsim + config/demo.toml); Ctrl-C stops
 	$(PY) -m tools.demo --config $(CONFIG)
 
+.PHONY: lint
+lint: venv ## ruff check and mypy --strict on poller, with pyproject.toml's settings
+	$(VENV)/bin/ruff check poller tests tools
+	$(VENV)/bin/mypy poller
+
 .PHONY: test
-test: venv agents ## run the whole test suite (installs what it needs)
+test: venv agents lint ## lint, then the whole test suite (installs what it needs)
 	$(PY) -m pytest -q tests/unit tests/integration
 
 .PHONY: check

@@ -236,7 +236,7 @@ class DaemonSettings:
     #: worker processes, each polling its stable share of the fleet (1: no extra process)
     workers: int = 1
     #: the part of the fleet this host polls (`--shard i/n`); 0/1 is all of it
-    shard: Shard = Shard()  # noqa: RUF009 - frozen, so one shared default is safe
+    shard: Shard = Shard()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

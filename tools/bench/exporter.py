@@ -78,11 +78,12 @@ class Exporter:
         binary = available()
         if binary is None:
             raise RuntimeError(f"{BINARY} not installed")
-        self.process = subprocess.Popen(
-            [binary, f"--config.file={config}",
-             f"--web.listen-address={LISTEN[0]}:{LISTEN[1]}"],
-            stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
-        )
+        with open(log, "wb") as stderr:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(
+                [binary, f"--config.file={config}",
+                 f"--web.listen-address={LISTEN[0]}:{LISTEN[1]}"],
+                stdout=subprocess.DEVNULL, stderr=stderr,
+            )
         deadline = time.monotonic() + 15
         while True:
             try:

@@ -231,10 +231,11 @@ def _measure_poller(
     shutil.rmtree(out_dir, ignore_errors=True)
     config = tmp / f"bench-{name}.toml"
     config.write_text(_fleet_toml(settings, out_dir, engine))
-    poller = subprocess.Popen(
-        [sys.executable, "-m", "poller", "run", "--config", str(config)],
-        cwd=tree or ROOT, stderr=open(OUT / f"poller-{name}.stderr", "wb"),
-    )
+    with open(OUT / f"poller-{name}.stderr", "wb") as stderr:  # the child keeps its own copy
+        poller = subprocess.Popen(
+            [sys.executable, "-m", "poller", "run", "--config", str(config)],
+            cwd=tree or ROOT, stderr=stderr,
+        )
     try:
         time.sleep(settings.interval_s * 1.5)  # start-up and the first round stay out of the window
         t0, cpu0 = time.time(), host.cpu_s(poller.pid)

@@ -104,10 +104,11 @@ def _measure(settings: Settings, devices: int) -> dict[str, Any]:
         config.write_text(fleet_toml(settings, devices, work / "records"))
         config.chmod(0o600)  # it holds a community
         udp0 = _udp_counters()
-        poller = subprocess.Popen(
-            [sys.executable, "-m", "poller", "run", "--config", str(config)],
-            cwd=ROOT, stderr=open(work / "poller.stderr", "wb"),
-        )
+        with open(work / "poller.stderr", "wb") as stderr:  # the child keeps its own copy
+            poller = subprocess.Popen(
+                [sys.executable, "-m", "poller", "run", "--config", str(config)],
+                cwd=ROOT, stderr=stderr,
+            )
         try:
             window = _watch(poller.pid, settings.warmup_s, settings.window_s(devices))
         finally:

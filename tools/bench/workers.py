@@ -102,9 +102,10 @@ def _measure(settings: Settings, tmp: Path, workers: int) -> dict[str, float]:
     config = tmp / f"workers-{workers}.toml"
     text = _fleet_toml(settings, out_dir, "builtin")
     config.write_text(text.replace("[daemon]\n", f"[daemon]\nworkers = {workers}\n", 1))
-    stderr = open(OUT / f"poller-workers-{workers}.stderr", "wb")
-    poller = subprocess.Popen([sys.executable, "-m", "poller", "run", "--config", str(config)],
-                              cwd=ROOT, stderr=stderr)
+    log = OUT / f"poller-workers-{workers}.stderr"
+    with open(log, "wb") as stderr:  # the child keeps its own copy of the descriptor
+        poller = subprocess.Popen([sys.executable, "-m", "poller", "run", "--config", str(config)],
+                                  cwd=ROOT, stderr=stderr)
     try:
         time.sleep(settings.interval_s * 1.5 + 2)  # start-up and the first round stay out
         t0, cpu0, parent0 = time.time(), _tree_cpu_s(poller.pid), host.cpu_s(poller.pid)
@@ -113,9 +114,8 @@ def _measure(settings: Settings, tmp: Path, workers: int) -> dict[str, float]:
     finally:
         poller.send_signal(signal.SIGTERM)
         code = poller.wait(60)
-        stderr.close()
     if code != 0:
-        raise SystemExit(f"bench: poller exited {code}; see {stderr.name}")
+        raise SystemExit(f"bench: poller exited {code}; see {log}")
     polls = _polls_between(out_dir / "poller.jsonl", t0, t1)
     varbinds = sum(int(str(p["varbinds"])) for p in polls)
     requests = sum(int(str(p["requests"])) for p in polls)
