@@ -348,7 +348,7 @@ def test_unreadable_files_are_one_line(tmp_path: Path) -> None:
     assert str(caught.value) == f"{binary}: not UTF-8 text (byte 8)"
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path)
-    assert str(caught.value) == f"{tmp_path}: cannot read: Is a directory"
+    assert str(caught.value) == f"{tmp_path}: not a regular file (a directory)"
 
 
 @pytest.mark.parametrize(
