@@ -177,10 +177,11 @@ def _name(reader: Reader, raw: Any, where: str, *, required: bool) -> str:
         raise reader.fail(where, "missing (the SNMPv3 user name)")
     if raw == "" and not required:
         return ""
-    text = reader.string(raw, where)
-    if (required and not text) or len(text) > MAX_NAME_LENGTH:
-        raise reader.fail(where, f"{text!r} must be 1 to {MAX_NAME_LENGTH} characters"
-                          if required else f"{text!r} is longer than {MAX_NAME_LENGTH} characters")
+    # not echoed: a key typed into the wrong field is the usual way to get here
+    text = reader.string(raw, where, secret=True)
+    if len(text) > MAX_NAME_LENGTH:
+        raise reader.fail(where, f"is {len(text)} characters, longer than {MAX_NAME_LENGTH} "
+                                 "(the value is not shown: it may be a key typed in the wrong field)")
     return text
 
 

@@ -58,6 +58,10 @@ class DeviceSection:
     def devices(self, raw: Any, defaults: Mapping[str, Any]) -> tuple[Device, ...]:
         if not isinstance(raw, list):
             raise self.reader.fail("devices", "expected an array of tables ([[devices]])")
+        if not raw:
+            raise self.reader.fail("devices", "no devices: a fleet needs at least one [[devices]] "
+                                              "entry (an empty or cut-off file would stop all "
+                                              "polling)")
         built: dict[str, Device] = {}
         for i, entry in enumerate(raw):
             device = self.device(i, entry, defaults)

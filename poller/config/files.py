@@ -16,13 +16,13 @@ MAX_SECRET_TEXT = "64 KiB"
 
 
 def read_regular(path: Path, max_bytes: int, max_text: str) -> bytes:
-    """The bytes of `path`; ValueError with a reason (no path) when it is not a regular file,
-    cannot be read or is larger than `max_bytes`."""
+    """The bytes of `path`; ValueError with the reason alone (no path) when it is not a regular
+    file, cannot be read or is larger than `max_bytes`."""
     try:
         # O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting for one
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
-        raise ValueError(f"cannot read: {exc.strerror or exc}") from None
+        raise ValueError(exc.strerror or str(exc)) from None
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
@@ -32,7 +32,7 @@ def read_regular(path: Path, max_bytes: int, max_text: str) -> bytes:
             chunks.append(chunk)
             size += len(chunk)
     except OSError as exc:
-        raise ValueError(f"cannot read: {exc.strerror or exc}") from None
+        raise ValueError(exc.strerror or str(exc)) from None
     finally:
         os.close(fd)
     if size > max_bytes:

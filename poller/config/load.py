@@ -47,7 +47,7 @@ def read_text(path: Path) -> str:
     try:
         data = read_regular(path, MAX_CONFIG_BYTES, MAX_CONFIG_TEXT)
     except ValueError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -184,9 +184,9 @@ def _compile(sources: dict[str, Path], wanted: list[str], cache: Path) -> None:
     except smi_error.PySmiError as exc:
         raise MibError(f"compiling {', '.join(wanted)}: {_one_line(exc)}") from None
     except RecursionError:
-        # pysmi follows IMPORTS depth first, without a guard against a loop between modules
-        raise MibError(f"compiling {', '.join(wanted)}: the modules import each other in a "
-                       "loop (or nest their imports too deeply)") from None
+        # pysmi resolves a module's imports and OIDs recursively, with no guard against a loop
+        raise MibError(f"compiling {', '.join(wanted)}: definitions refer to each other in a "
+                       "loop (an OID under itself, or modules that import each other)") from None
     for name, status in results.items():
         if str(status) in ("failed", "missing"):
             raise MibError(_failure(name, status, sources))
