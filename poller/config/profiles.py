@@ -34,9 +34,13 @@ BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
         "columns": ["ifDescr", "ifName", "ifAlias", "ifType", "ifMtu", "ifSpeed", "ifHighSpeed",
                     "ifPhysAddress", "ifAdminStatus", "ifOperStatus", "ifLastChange",
                     "ifHCInOctets", "ifHCOutOctets", "ifHCInUcastPkts", "ifHCOutUcastPkts",
+                    # the 32-bit counters, for the rows of an agent without ifXTable and for
+                    # SNMPv1 (no Counter64): a rate comes from them only where the 64-bit
+                    # counter is missing, with `_from` naming the column (poller.poll.rows)
+                    "ifInOctets", "ifOutOctets", "ifInUcastPkts", "ifOutUcastPkts",
                     "ifInDiscards", "ifOutDiscards", "ifInErrors", "ifOutErrors",
                     "ifInUnknownProtos", "ifCounterDiscontinuityTime"],
-        "bits": ["ifHCInOctets", "ifHCOutOctets"],
+        "bits": ["ifHCInOctets", "ifHCOutOctets", "ifInOctets", "ifOutOctets"],
     }]},
 }
 

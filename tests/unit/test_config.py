@@ -43,7 +43,12 @@ def test_a_minimal_file_gets_the_defaults(tmp_path: Path) -> None:
     assert scalars[2].oid == Oid.parse("1.3.6.1.2.1.1.3.0")
     (table,) = device.tables
     bits = {c.name for c in table.columns if c.bits}
-    assert table.name == "interfaces" and bits == {"ifHCInOctets", "ifHCOutOctets"}
+    assert table.name == "interfaces"
+    assert bits == {"ifHCInOctets", "ifHCOutOctets", "ifInOctets", "ifOutOctets"}
+    # each 64-bit counter has its 32-bit stand-in, for v1 and for agents without ifXTable
+    assert [(wide.name, narrow.name) for wide, narrow in table.wide_pairs] == [
+        ("ifHCInOctets", "ifInOctets"), ("ifHCOutOctets", "ifOutOctets"),
+        ("ifHCInUcastPkts", "ifInUcastPkts"), ("ifHCOutUcastPkts", "ifOutUcastPkts")]
     assert config.output.directory == Path("/var/log/poller")
     assert config.daemon.max_in_flight == 256
 
