@@ -54,15 +54,7 @@ def summary(config: Config) -> list[str]:
         lines.append(f"  every {interval:g} s: {len(names)} ({shown})")
     credentials = ", ".join(f"{c.name} (v{c.version})" for c in config.credentials.values())
     lines.append(f"credentials  {credentials or 'none'}")
-    for profile in config.profiles.values():
-        origin = " (built-in)" if profile.builtin else \
-            " (replaces the built-in)" if profile.name in ("system", "interfaces") else ""
-        columns = sum(len(t.columns) for t in profile.tables)
-        used = sum(1 for d in devices if profile.name in d.profiles)
-        lines.append(f"profile      {profile.name}{origin}: "
-                     f"{_count(len(profile.scalars), 'scalar')}, "
-                     f"{_count(len(profile.tables), 'table')} with {_count(columns, 'column')}; "
-                     f"used by {_count(used, 'device')}")
+    lines += profile_lines(config)
     polls = sum(60.0 / d.interval_s for d in devices)
     requests = sum(60.0 / d.interval_s * min_requests(d) for d in devices)
     lines.append(f"polls/min    {polls:.1f}")
@@ -71,6 +63,21 @@ def summary(config: Config) -> list[str]:
     output = config.output
     lines.append(f"output       {output.directory} ({output.data_file}, {output.events_file}; "
                  f"rotate at {output.max_bytes} bytes, keep {output.backups})")
+    return lines
+
+
+def profile_lines(config: Config) -> list[str]:
+    """Each profile: where it comes from, what it reads, how many devices use it."""
+    lines = []
+    for profile in config.profiles.values():
+        origin = " (built-in)" if profile.builtin else \
+            " (replaces the built-in)" if profile.name in ("system", "interfaces") else ""
+        columns = sum(len(t.columns) for t in profile.tables)
+        used = sum(1 for d in config.devices if profile.name in d.profiles)
+        lines.append(f"profile      {profile.name}{origin}: "
+                     f"{_count(len(profile.scalars), 'scalar')}, "
+                     f"{_count(len(profile.tables), 'table')} with {_count(columns, 'column')}; "
+                     f"used by {_count(used, 'device')}")
     return lines
 
 

@@ -159,6 +159,20 @@ def _write(path: Path, text: str) -> None:
 
 def _compile(sources: dict[str, Path], wanted: list[str], cache: Path) -> None:
     """Compile the wanted modules and their imports into the cache, replacing what it held."""
+    compiled = _run_pysmi(sources, wanted)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        for old in cache.glob("*.json"):
+            old.unlink()
+        for name, data in compiled.items():
+            _write(cache / f"{name}.json", data)
+    except OSError as exc:
+        raise MibError(f"cannot write the MIB cache {cache}: {exc.strerror or exc}",
+                       "cache") from None
+
+
+def _run_pysmi(sources: dict[str, Path], wanted: list[str]) -> dict[str, str]:
+    """{module: pysmi's JSON} of the wanted modules and what they import."""
     from pysmi import error as smi_error
     from pysmi.codegen import JsonCodeGen
     from pysmi.compiler import MibCompiler
@@ -171,7 +185,10 @@ def _compile(sources: dict[str, Path], wanted: list[str], cache: Path) -> None:
 
     def read(name: str, _ctx: Any) -> str:
         path = sources.get(name)
-        return path.read_text(encoding="utf-8", errors="replace") if path else ""
+        try:
+            return path.read_text(encoding="utf-8", errors="replace") if path else ""
+        except OSError:
+            return ""  # gone since it was listed: pysmi reports the module missing
 
     def write(name: str, data: str, _ctx: Any) -> None:
         compiled[name] = data
@@ -190,15 +207,7 @@ def _compile(sources: dict[str, Path], wanted: list[str], cache: Path) -> None:
     for name, status in results.items():
         if str(status) in ("failed", "missing"):
             raise MibError(_failure(name, status, sources))
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        for old in cache.glob("*.json"):
-            old.unlink()
-        for name, data in compiled.items():
-            _write(cache / f"{name}.json", data)
-    except OSError as exc:
-        raise MibError(f"cannot write the MIB cache {cache}: {exc.strerror or exc}",
-                       "cache") from None
+    return compiled
 
 
 def _failure(name: str, status: Any, sources: dict[str, Path]) -> str:
