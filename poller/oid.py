@@ -40,10 +40,6 @@ class Oid(tuple[int, ...]):
         """True when `prefix` is this OID or an ancestor of it."""
         return self[: len(prefix)] == prefix
 
-    def is_under(self, prefix: tuple[int, ...]) -> bool:
-        """True when this OID is strictly inside the subtree rooted at `prefix`."""
-        return len(self) > len(prefix) and self.startswith(prefix)
-
     def index_after(self, column: tuple[int, ...]) -> tuple[int, ...]:
         """The instance part of this OID below `column` (e.g. the ifIndex)."""
         if not self.startswith(column):

@@ -27,8 +27,11 @@ ROW_FIELDS = ("device", "table", "index")
 POLL_FIELDS = (
     "device", "address", "seq", "scheduled_at", "status", "error_type", "error", "duration_s",
     "queue_delay_s", "requests", "varbinds", "rows", "uptime_s", "agent_restarted",
-    "failed_parts", "worker",
+    "failed_parts", "warnings", "worker",
 )
+#: the fields of each entry of a poll's `warnings`, and the warnings
+WARNING_FIELDS = ("part", "warning")
+NO_COUNTERS = "no_counters"
 #: the fields of each entry of a poll's `failed_parts`
 FAILED_PART_FIELDS = ("part", "error_type")
 
@@ -99,7 +102,8 @@ EVENTS: dict[str, tuple[str, ...]] = {
     RELOADED: ("config", "devices", "added", "removed", "changed", "unchanged", "needs_restart"),
     RELOAD_FAILED: ("config", "error"),
     STATS: ("devices", "polls", "overruns", "lag_p50_s", "lag_p99_s", "lag_max_s", "in_flight",
-            "records_written", "records_dropped", "loop_lag_s", "rss_mib", "open_fds", "worker"),
+            "records_written", "records_dropped", "replies_dropped", "loop_lag_s", "rss_mib",
+            "open_fds", "worker"),
     DRAIN: ("signal", "grace_s", "workers", "cause"),
     STOPPED: ("polls", "cancelled", "uptime_s"),
     OVERRUN: ("device", "seq", "scheduled_at"),

@@ -7,7 +7,7 @@ from dataclasses import replace
 from math import ceil
 
 from poller.config.load import load_config
-from poller.config.model import Config, Device
+from poller.config.model import Column, Config, Device, Table
 from poller.config.shard import CommandLine, owned, split
 from poller.poll.device import SYS_UPTIME
 
@@ -19,10 +19,10 @@ def run_check(path: str, command_line: CommandLine | None = None) -> int:
     if command_line is not None:
         config = command_line.apply(config)
     print(f"{config.path}: valid")
-    for warning in config.warnings:
+    mine = replace(config, devices=owned(config.devices, config.daemon.shard))
+    for warning in [*config.warnings, *v1_counters(mine)]:
         print(f"  warning      {warning}")
     lines = scaling(config)
-    mine = replace(config, devices=owned(config.devices, config.daemon.shard))
     for line in [*lines, *summary(mine)]:
         print(f"  {line}")
     return 0
@@ -54,15 +54,7 @@ def summary(config: Config) -> list[str]:
         lines.append(f"  every {interval:g} s: {len(names)} ({shown})")
     credentials = ", ".join(f"{c.name} (v{c.version})" for c in config.credentials.values())
     lines.append(f"credentials  {credentials or 'none'}")
-    for profile in config.profiles.values():
-        origin = " (built-in)" if profile.builtin else \
-            " (replaces the built-in)" if profile.name in ("system", "interfaces") else ""
-        columns = sum(len(t.columns) for t in profile.tables)
-        used = sum(1 for d in devices if profile.name in d.profiles)
-        lines.append(f"profile      {profile.name}{origin}: "
-                     f"{_count(len(profile.scalars), 'scalar')}, "
-                     f"{_count(len(profile.tables), 'table')} with {_count(columns, 'column')}; "
-                     f"used by {_count(used, 'device')}")
+    lines += profile_lines(config)
     polls = sum(60.0 / d.interval_s for d in devices)
     requests = sum(60.0 / d.interval_s * min_requests(d) for d in devices)
     lines.append(f"polls/min    {polls:.1f}")
@@ -72,6 +64,55 @@ def summary(config: Config) -> list[str]:
     lines.append(f"output       {output.directory} ({output.data_file}, {output.events_file}; "
                  f"rotate at {output.max_bytes} bytes, keep {output.backups})")
     return lines
+
+
+def profile_lines(config: Config) -> list[str]:
+    """Each profile: where it comes from, what it reads, how many devices use it."""
+    lines = []
+    for profile in config.profiles.values():
+        origin = " (built-in)" if profile.builtin else \
+            " (replaces the built-in)" if profile.name in ("system", "interfaces") else ""
+        columns = sum(len(t.columns) for t in profile.tables)
+        used = sum(1 for d in config.devices if profile.name in d.profiles)
+        lines.append(f"profile      {profile.name}{origin}: "
+                     f"{_count(len(profile.scalars), 'scalar')}, "
+                     f"{_count(len(profile.tables), 'table')} with {_count(columns, 'column')}; "
+                     f"used by {_count(used, 'device')}")
+    return lines
+
+
+def v1_counters(config: Config) -> list[str]:
+    """What SNMPv1 devices cannot read: Counter64 does not exist in v1, so each table's 64-bit
+    counters give no rate there; say which 32-bit columns stand in and what stays empty."""
+    by_table: dict[str, tuple[Table, list[str]]] = {}
+    for device in config.devices:
+        if device.credential.version == "1":
+            for table in device.tables:
+                by_table.setdefault(table.name, (table, []))[1].append(device.name)
+    lines = []
+    for table, names in by_table.values():
+        wide = [c for c in table.counters if _syntax(config, c) == "Counter64"]
+        if not wide:
+            continue
+        stand_ins = {w.name: n.name for w, n in table.wide_pairs}
+        parts = [f"rates from the 32-bit {', '.join(stand_ins.values())}"] if stand_ins else []
+        lost = [c.name for c in wide if c.name not in stand_ins]
+        if len(wide) == len(table.counters):
+            parts.append("none of its counters can be read: its polls will warn no_counters")
+        elif lost:
+            parts.append(f"no rate for {', '.join(lost)}")
+        lines.append(f"SNMPv1 has no Counter64: table {table.name} on {_names(names)}: "
+                     + "; ".join(parts))
+    return lines
+
+
+def _syntax(config: Config, column: Column) -> str | None:
+    obj = config.mibs.by_oid.get(column.oid)
+    return obj.syntax if obj is not None else None
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f", ... ({len(names) - 3} more)" if len(names) > 3 else "")
 
 
 def _count(n: int, noun: str) -> str:

@@ -13,9 +13,9 @@ import uvloop
 
 from poller.config import credentials as v3
 from poller.config.load import load_config
-from poller.config.model import DEFAULT_ENGINE, ENGINES, Credential, Secret, Usm
+from poller.config.model import DEFAULT_ENGINE, ENGINES, Config, Credential, Secret, Usm
 from poller.errors import ConfigError
-from poller.mib import names as mib
+from poller.mib.names import STANDARD, MibNames
 from poller.oid import Oid
 from poller.poll.device import target_for
 from poller.snmp.client import SnmpClient
@@ -62,9 +62,11 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
                         help=f"SNMP implementation (default {DEFAULT_ENGINE}, or the fleet file's)")
 
 
-def target_from(args: argparse.Namespace) -> Target:
+def target_from(args: argparse.Namespace, config: Config | None = None) -> Target:
+    """The device named by TARGET in the fleet file (`config`, else --config read), or the
+    address TARGET with the command line's credential."""
     if args.config:
-        config = load_config(args.config)
+        config = config or load_config(args.config)
         for device in config.devices:
             if device.name == args.target:
                 return target_for(device)
@@ -143,37 +145,41 @@ def _split_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _oids(texts: Sequence[str]) -> list[Oid]:
+def _oids(config: Config | None, texts: Sequence[str]) -> list[Oid]:
+    """The OIDs of names or numbers; with a fleet file, names of its [mibs] too."""
+    names: MibNames = config.mibs if config is not None else STANDARD
     try:
-        return [mib.resolve(text)[1] for text in texts]
+        return [names.resolve(text)[1] for text in texts]
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
 
 def _get(args: argparse.Namespace) -> int:
-    target, oids = target_from(args), _oids(args.oids)
+    config = load_config(args.config) if args.config else None
+    target, oids = target_from(args, config), _oids(config, args.oids)
 
     async def run(client: SnmpClient) -> list[VarBind]:
         return await client.get(target, oids, RequestStats())
 
-    return _print(_run(run, _engine(args)), args.json)
+    return _print(_run(run, _engine(args, config)), args.json)
 
 
 def _walk(args: argparse.Namespace) -> int:
-    target, roots = target_from(args), _oids(args.oids or [DEFAULT_WALK_ROOT])
+    config = load_config(args.config) if args.config else None
+    target, roots = target_from(args, config), _oids(config, args.oids or [DEFAULT_WALK_ROOT])
 
     async def run(client: SnmpClient) -> list[VarBind]:
         walked = await client.walk(target, roots, RequestStats())
         return [vb for root in roots for vb in walked[root]]
 
-    return _print(_run(run, _engine(args)), args.json)
+    return _print(_run(run, _engine(args, config)), args.json)
 
 
-def _engine(args: argparse.Namespace) -> str:
+def _engine(args: argparse.Namespace, config: Config | None) -> str:
     if args.engine:
         return str(args.engine)
-    if args.config:
-        return load_config(args.config).daemon.engine
+    if config is not None:
+        return config.daemon.engine
     return DEFAULT_ENGINE
 
 

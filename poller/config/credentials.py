@@ -1,18 +1,24 @@
-"""SNMPv3 credentials (`version = "3"`) in the fleet file: user, security level, protocols and
-keys, checked as strictly as the rest of the file. Names are accepted in net-snmp's spellings
-(`-l authPriv -a SHA-256 -x AES-256`) and gosnmp's (`SHA256`, `AES256`, `AES256C`), without
-regard to case, and stored in net-snmp's. Keys are secrets: no message shows them."""
+"""The fleet file's `[credentials.NAME]` entries: v1/v2c communities, and SNMPv3 users with
+security level, protocols and keys, checked as strictly as the rest of the file. v3 names are
+accepted in net-snmp's spellings (`-l authPriv -a SHA-256 -x AES-256`) and gosnmp's (`SHA256`,
+`AES256`, `AES256C`), without regard to case, and stored in net-snmp's. Communities and keys
+are secrets: no message shows them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 from poller.config import secrets
 from poller.config.model import Credential, Secret, Usm
-from poller.errors import ConfigError
+from poller.config.reader import Reader, show
 
 V3_VERSIONS: tuple[object, ...] = ("3", "v3", 3)
+#: accepted spellings: net-snmp's ("1", "2c"), with a v ("v2c"), and Telegraf's integers (1, 2)
+VERSIONS: dict[object, str] = {"1": "1", "v1": "1", 1: "1", "2c": "2c", "v2c": "2c", 2: "2c"}
+VERSIONS_ALLOWED = '"1", "2c", "3", "v1", "v2c", "v3", 1, 2, 3'
+COMMUNITY_KEYS = secrets.source_keys("community")
 
 LEVELS = {"noauthnopriv": "noAuthNoPriv", "authnopriv": "authNoPriv", "authpriv": "authPriv",
           # net-snmp's short forms of -l
@@ -48,41 +54,86 @@ KEYS = ("version", "user", "security_level", "auth_protocol", *AUTH_KEYS, "priv_
         *PRIV_KEYS, "context")
 
 
-class Loader(Protocol):
-    """The parts of config_load's loader this module uses."""
+@dataclass(slots=True)
+class CredentialSection:
+    """Reads `[credentials]` with the loader's Reader; remembers whether any secret was written
+    inline (the file then had better not be readable by everyone)."""
 
-    def fail(self, where: str, problem: str) -> ConfigError: ...
+    reader: Reader
+    inline_secrets: bool = False
 
-    def table(self, value: Any, where: str, allowed: Any) -> dict[str, Any]: ...
+    def read(self, raw: Any) -> dict[str, Credential]:
+        raw = self.reader.table(raw, "credentials", raw if isinstance(raw, dict) else ())
+        out = {}
+        for name, entry in raw.items():
+            where = f"credentials.{name}"
+            if isinstance(entry, dict) and is_v3(entry.get("version")):
+                out[name] = self.v3_credential(name, entry, where)
+            else:
+                out[name] = self.community_credential(name, entry, where)
+        return out
 
-    def string(self, value: Any, where: str, *, secret: bool = False) -> str: ...
+    def community_credential(self, name: str, raw: Any, where: str) -> Credential:
+        entry = self.reader.table(raw, where, ("version", *COMMUNITY_KEYS))
+        version = entry.get("version", "2c")
+        # a TOML array or table is no version, and unhashable: look it up only when scalar
+        if not isinstance(version, (str, int)) or isinstance(version, bool) \
+                or version not in VERSIONS:
+            raise self.reader.fail(f"{where}.version", f"{show(version)} is not a supported SNMP "
+                                                       f"version (allowed: {VERSIONS_ALLOWED})")
+        return Credential(name=name, version=VERSIONS[version],  # type: ignore[arg-type]
+                          community=Secret(self.secret(entry, where, COMMUNITY_KEYS)))
 
-    def secret(self, entry: dict[str, Any], where: str, sources: tuple[str, ...]) -> str: ...
+    def secret(self, entry: dict[str, Any], where: str, sources: tuple[str, ...]) -> str:
+        """The secret of one of `sources` (inline, *_env, *_file, *_credential): exactly one."""
+        reader = self.reader
+        given = [key for key in sources if key in entry]
+        if len(given) != 1:
+            problem = "missing" if not given else f"set more than once ({', '.join(given)})"
+            raise reader.fail(f"{where}.{sources[0]}",
+                              f"{problem} (set one of: {', '.join(sources)})")
+        key = given[0]
+        value = reader.string(entry[key], f"{where}.{key}", secret=key == sources[0])
+        if key == sources[0]:
+            self.inline_secrets = True
+        try:
+            return secrets.read(key, value)
+        except ValueError as exc:
+            raise reader.fail(f"{where}.{key}", str(exc)) from None
+
+    def v3_credential(self, name: str, raw: Any, where: str) -> Credential:
+        reader = self.reader
+        entry = reader.table(raw, where, KEYS)
+        user = _name(reader, entry.get("user"), f"{where}.user", required=True)
+        level = _level(reader, entry.get("security_level"), f"{where}.security_level")
+        needs_auth, needs_priv = level != "noAuthNoPriv", level == "authPriv"
+        _check_present(reader, entry, where, level, ("auth_protocol", *AUTH_KEYS), needs_auth)
+        _check_present(reader, entry, where, level, ("priv_protocol", *PRIV_KEYS), needs_priv)
+        usm = Usm(
+            user=user,
+            level=level,
+            auth_protocol=_protocol(reader, entry, where, "auth_protocol", AUTH_PROTOCOLS)
+            if needs_auth else None,
+            auth_key=self.key(entry, where, AUTH_KEYS) if needs_auth else None,
+            priv_protocol=_protocol(reader, entry, where, "priv_protocol", PRIV_PROTOCOLS)
+            if needs_priv else None,
+            priv_key=self.key(entry, where, PRIV_KEYS) if needs_priv else None,
+            context=_name(reader, entry.get("context", ""), f"{where}.context", required=False),
+        )
+        return Credential(name=name, version="3", usm=usm)
+
+    def key(self, entry: dict[str, Any], where: str, sources: tuple[str, ...]) -> Secret:
+        value = self.secret(entry, where, sources)
+        problem = check_key(value)
+        if problem:
+            given = next(key for key in sources if key in entry)
+            raise self.reader.fail(f"{where}.{given}", problem)
+        return Secret(value)
 
 
 def is_v3(version: object) -> bool:
-    return not isinstance(version, bool) and version in V3_VERSIONS
-
-
-def v3_credential(loader: Loader, name: str, raw: Any, where: str) -> Credential:
-    entry = loader.table(raw, where, KEYS)
-    user = _name(loader, entry.get("user"), f"{where}.user", required=True)
-    level = _level(loader, entry.get("security_level"), f"{where}.security_level")
-    needs_auth, needs_priv = level != "noAuthNoPriv", level == "authPriv"
-    _check_present(loader, entry, where, level, ("auth_protocol", *AUTH_KEYS), needs_auth)
-    _check_present(loader, entry, where, level, ("priv_protocol", *PRIV_KEYS), needs_priv)
-    usm = Usm(
-        user=user,
-        level=level,
-        auth_protocol=_protocol(loader, entry, where, "auth_protocol", AUTH_PROTOCOLS)
-        if needs_auth else None,
-        auth_key=_key(loader, entry, where, AUTH_KEYS) if needs_auth else None,
-        priv_protocol=_protocol(loader, entry, where, "priv_protocol", PRIV_PROTOCOLS)
-        if needs_priv else None,
-        priv_key=_key(loader, entry, where, PRIV_KEYS) if needs_priv else None,
-        context=_name(loader, entry.get("context", ""), f"{where}.context", required=False),
-    )
-    return Credential(name=name, version="3", usm=usm)
+    return isinstance(version, (str, int)) and not isinstance(version, bool) \
+        and version in V3_VERSIONS
 
 
 def secret_values(credentials: Iterable[Credential]) -> set[str]:
@@ -121,54 +172,46 @@ def check_key(key: str) -> str | None:
     return None
 
 
-def _name(loader: Loader, raw: Any, where: str, *, required: bool) -> str:
+def _name(reader: Reader, raw: Any, where: str, *, required: bool) -> str:
     if raw is None:
-        raise loader.fail(where, "missing (the SNMPv3 user name)")
+        raise reader.fail(where, "missing (the SNMPv3 user name)")
     if raw == "" and not required:
         return ""
-    text = loader.string(raw, where)
-    if (required and not text) or len(text) > MAX_NAME_LENGTH:
-        raise loader.fail(where, f"{text!r} must be 1 to {MAX_NAME_LENGTH} characters"
-                          if required else f"{text!r} is longer than {MAX_NAME_LENGTH} characters")
+    # not echoed: a key typed into the wrong field is the usual way to get here
+    text = reader.string(raw, where, secret=True)
+    if len(text) > MAX_NAME_LENGTH:
+        raise reader.fail(where, f"is {len(text)} characters, longer than {MAX_NAME_LENGTH} "
+                                 "(the value is not shown: it may be a key typed in the wrong field)")
     return text
 
 
-def _level(loader: Loader, raw: Any, where: str) -> str:
+def _level(reader: Reader, raw: Any, where: str) -> str:
     if raw is None:
-        raise loader.fail(where, f"missing (one of: {LEVELS_ALLOWED})")
-    text = loader.string(raw, where)
+        raise reader.fail(where, f"missing (one of: {LEVELS_ALLOWED})")
+    text = reader.string(raw, where)
     level = parse_level(text)
     if level is None:
-        raise loader.fail(where, f"{text!r} is not a security level (allowed: {LEVELS_ALLOWED})")
+        raise reader.fail(where, f"{text!r} is not a security level (allowed: {LEVELS_ALLOWED})")
     return level
 
 
-def _check_present(loader: Loader, entry: dict[str, Any], where: str, level: str,
+def _check_present(reader: Reader, entry: dict[str, Any], where: str, level: str,
                    keys: tuple[str, ...], needed: bool) -> None:
     if needed:
         return
     extra = [key for key in keys if key in entry]
     if extra:
-        raise loader.fail(f"{where}.{extra[0]}", f"is set, but security_level {level} uses no "
+        raise reader.fail(f"{where}.{extra[0]}", f"is set, but security_level {level} uses no "
                           f"{'authentication' if keys[0].startswith('auth') else 'privacy'}")
 
 
-def _protocol(loader: Loader, entry: dict[str, Any], where: str, key: str,
+def _protocol(reader: Reader, entry: dict[str, Any], where: str, key: str,
               table: dict[str, tuple[str, ...]]) -> str:
     if key not in entry:
-        raise loader.fail(f"{where}.{key}", f"missing (one of: {allowed(table)})")
-    text = loader.string(entry[key], f"{where}.{key}")
+        raise reader.fail(f"{where}.{key}", f"missing (one of: {allowed(table)})")
+    text = reader.string(entry[key], f"{where}.{key}")
     canonical = parse_protocol(text, table)
     if canonical is None:
-        raise loader.fail(f"{where}.{key}", f"{text!r} is not a supported protocol "
+        raise reader.fail(f"{where}.{key}", f"{text!r} is not a supported protocol "
                                             f"(allowed: {allowed(table)})")
     return canonical
-
-
-def _key(loader: Loader, entry: dict[str, Any], where: str, sources: tuple[str, ...]) -> Secret:
-    value = loader.secret(entry, where, sources)
-    problem = check_key(value)
-    if problem:
-        given = next(key for key in sources if key in entry)
-        raise loader.fail(f"{where}.{given}", problem)
-    return Secret(value)

@@ -12,31 +12,29 @@ from __future__ import annotations
 from typing import Any
 
 from poller.config.reader import Reader
-from poller.mib import names as mib
 from poller.mib import user as mib_user
+from poller.mib.names import STANDARD, MibNames
 
 KEYS = ("dirs", "modules", "cache")
 
 
-def read_mibs(reader: Reader, raw: Any) -> list[str]:
-    """Load the section's MIB modules into poller.mib.names; returns their names. Without dirs, the
-    names are the standard ones only (an earlier load's modules are dropped)."""
+def read_mibs(reader: Reader, raw: Any) -> MibNames:
+    """The names profiles may use: the standard ones, plus the section's MIB modules."""
     raw = reader.table(raw, "mibs", KEYS)
     if "dirs" not in raw:
         for key in ("modules", "cache"):
             if key in raw:
                 raise reader.fail(f"mibs.{key}", "has no effect without mibs.dirs")
-        mib.set_user((), {})
-        return []
+        return STANDARD
     base = reader.path.parent
-    dirs = [base / d for d in reader.strings(raw["dirs"], "mibs.dirs")]
-    if not dirs:
-        raise reader.fail("mibs.dirs", "is empty (directories of MIB files)")
+    if not isinstance(raw["dirs"], list) or not raw["dirs"]:
+        raise reader.fail("mibs.dirs", "expected a non-empty array (directories of MIB files)")
+    dirs = [base / reader.pathname(d, f"mibs.dirs[{i}]") for i, d in enumerate(raw["dirs"])]
     modules = reader.strings(raw["modules"], "mibs.modules") if "modules" in raw else None
-    cache = base / reader.string(raw["cache"], "mibs.cache") if "cache" in raw \
+    cache = base / reader.pathname(raw["cache"], "mibs.cache") if "cache" in raw \
         else mib_user.default_cache()
     try:
-        return mib_user.load(dirs, modules, cache)
+        return mib_user.load(dirs, modules, cache).names
     except mib_user.MibError as exc:
         key = f"mibs.{exc.key}" if exc.key in raw else f"mibs.{exc.key} (default)"
         raise reader.fail(key, str(exc)) from None

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from poller.mib import names as mib
+from poller.mib.names import COUNTER_SYNTAXES, STANDARD, IndexPart, MibNames
 from poller.oid import Oid
 
 SnmpVersion = Literal["1", "2c", "3"]
@@ -95,10 +95,12 @@ class Column:
     #: the record fields of a counter's rate and of the reason it is null
     rate_field: str = field(init=False, compare=False)
     reason_field: str = field(init=False, compare=False)
+    #: the names the hint comes from: the loader passes its Config's
+    mibs: InitVar[MibNames] = STANDARD
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, mibs: MibNames) -> None:
         rate_field = f"{self.name}_bps" if self.bits else f"{self.name}_rate"
-        object.__setattr__(self, "hint", mib.display_hint(self.name))
+        object.__setattr__(self, "hint", mibs.display_hint(self.name))
         object.__setattr__(self, "rate_field", rate_field)
         object.__setattr__(self, "reason_field", f"{rate_field}_reason")
 
@@ -147,7 +149,7 @@ class Table:
     counter_oids: tuple[Oid, ...] = field(init=False, compare=False)
     label_oids: tuple[Oid, ...] = field(init=False, compare=False)
     #: the INDEX clause, to decode a row's index into named fields (None: unknown table)
-    index_parts: tuple[mib.IndexPart, ...] | None = field(init=False, compare=False)
+    index_parts: tuple[IndexPart, ...] | None = field(init=False, compare=False)
     #: (64-bit column, 32-bit column) pairs of the same counter both asked for
     wide_pairs: tuple[tuple[Column, Column], ...] = field(init=False, compare=False)
     #: (name, rate field) of the columns whose rates are bits/s (summed for the console line)
@@ -155,8 +157,12 @@ class Table:
     discontinuity: Column | None = field(init=False, compare=False)
     #: whether rows carry a speed to check octet rates against
     has_speed: bool = field(init=False, compare=False)
+    #: the columns the MIB says are counters: a poll whose rows carry none of them says so
+    counters: tuple[Column, ...] = field(init=False, compare=False)
+    #: the names the INDEX clause comes from: the loader passes its Config's
+    mibs: InitVar[MibNames] = STANDARD
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, mibs: MibNames) -> None:
         object.__setattr__(self, "oids", tuple(c.oid for c in self.columns))
         object.__setattr__(self, "bits_fields",
                            tuple((c.name, c.rate_field) for c in self.columns if c.bits))
@@ -170,12 +176,15 @@ class Table:
         object.__setattr__(self, "label_oids",
                            tuple(c.oid for c in self.columns if c.name in labels)
                            + tuple(lookup.column.oid for lookup in self.lookups))
-        parts = next((p for c in self.columns if (p := mib.index_of(c.oid)) is not None), None)
+        parts = next((p for c in self.columns if (p := mibs.index_of(c.oid)) is not None), None)
         object.__setattr__(self, "index_parts", parts)
         by_name = {c.name: c for c in self.columns}
         pairs = tuple((by_name[wide], by_name[narrow]) for wide, narrow in WIDE_COUNTERS.items()
                       if wide in by_name and narrow in by_name)
         object.__setattr__(self, "wide_pairs", pairs)
+        object.__setattr__(self, "counters", tuple(
+            c for c in self.columns
+            if (obj := mibs.by_oid.get(c.oid)) is not None and obj.syntax in COUNTER_SYNTAXES))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -237,6 +246,13 @@ class DaemonSettings:
     workers: int = 1
     #: the part of the fleet this host polls (`--shard i/n`); 0/1 is all of it
     shard: Shard = Shard()
+    #: where counter state survives restarts (poller.run.state_keeper); the loader fills it in:
+    #: [daemon] state_directory, else $STATE_DIRECTORY (StateDirectory=), else OUTPUT_DIR/state
+    state_directory: Path | None = None
+    #: how often the counter state is written (0: only at stop)
+    state_interval_s: float = 60.0
+    #: how old a device's counter state may be to carry on from (0: 2.5 of its intervals, >= 60 s)
+    state_max_age_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -262,6 +278,8 @@ class Config:
     devices: tuple[Device, ...]
     #: one-line notes for the operator that do not stop the load (e.g. a world-readable secret)
     warnings: tuple[str, ...] = ()
+    #: the MIB names this file's profiles were resolved with (the standard ones plus [mibs])
+    mibs: MibNames = field(default=STANDARD, compare=False)
     #: the longest poll interval of the fleet: how long the watchdog waits for a summary
     slowest_interval_s: float = field(init=False, compare=False)
 

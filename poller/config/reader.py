@@ -33,6 +33,9 @@ def show(value: Any) -> str:
 
 
 class Reader:
+    """The typed getters every section's parser is handed: each checks one value and raises
+    the one-line ConfigError naming this file and the key."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
 
@@ -64,6 +67,13 @@ class Reader:
         if _CONTROL.search(name) or name != name.strip():
             raise self.fail(where, f"{show(name)} has spaces around it or control characters")
         return name
+
+    def pathname(self, value: Any, where: str) -> Path:
+        """A file or directory name as written (relative ones are the caller's to place)."""
+        text = self.string(value, where)
+        if "\0" in text:
+            raise self.fail(where, f"{show(text)} holds a NUL character, which no path can")
+        return Path(text)
 
     def integer(self, value: Any, where: str, low: int, high: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -110,7 +120,6 @@ class Reader:
             if name in seen:
                 raise self.fail(where, f"duplicate {what} {name!r}")
             seen.add(name)
-
 
     def reference(self, raw: Any, where: str, known: Mapping[str, Any], what: str) -> Any:
         name = self.string(raw, where)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from poller.config.files import MAX_SECRET_BYTES, MAX_SECRET_TEXT, read_regular
+
 #: key suffix -> what it names; `community` alone is the inline value
 SOURCES = ("", "_env", "_file", "_credential")
 
@@ -37,10 +39,11 @@ def read(key: str, value: str) -> str:
 
 def _read_file(path: Path) -> str:
     try:
-        text = path.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
-        raise ValueError(f"cannot read {path}: {reason}") from None
+        text = read_regular(path, MAX_SECRET_BYTES, MAX_SECRET_TEXT).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"cannot read {path}: not UTF-8 text") from None
+    except ValueError as exc:  # not a regular file, too large, unreadable
+        raise ValueError(f"cannot read {path}: {exc}") from None
     secret = text.rstrip("\r\n")  # the trailing newline editors add is not part of it
     if not secret:
         raise ValueError(f"{path} is empty")

@@ -4,9 +4,10 @@ max_walk_requests, max_walk_time): their defaults and their checks, for poller.c
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from poller.config.model import WalkLimits
+from poller.config.reader import Reader
 
 _BASE = WalkLimits()
 #: max_walk_time 0 (the default): this share of the poll deadline (0.9 x interval) per walk, so
@@ -23,31 +24,19 @@ WALK_DEFAULTS: dict[str, Any] = {
 }
 
 
-class Checks(Protocol):
-    """The typed getters of the loader, which raise its one-line ConfigError."""
-
-    def boolean(self, value: Any, where: str) -> bool: ...
-
-    def integer(self, value: Any, where: str, low: int, high: int) -> int: ...
-
-    def duration(self, value: Any, where: str, low: float, high: float) -> float: ...
-
-    def fail(self, where: str, problem: str) -> Exception: ...
-
-
-def walk_limits(checks: Checks, values: Mapping[str, Any], where: Callable[[str], str]) -> WalkLimits:
-    time_s = checks.duration(values["max_walk_time"], where("max_walk_time"), 0, 86_400)
+def walk_limits(reader: Reader, values: Mapping[str, Any], where: Callable[[str], str]) -> WalkLimits:
+    time_s = reader.duration(values["max_walk_time"], where("max_walk_time"), 0, 86_400)
     if 0 < time_s < 0.1:
-        raise checks.fail(where("max_walk_time"), f"{time_s:g} s is below 0.1 s "
+        raise reader.fail(where("max_walk_time"), f"{time_s:g} s is below 0.1 s "
                                                   "(0 means 0.9 x the poll deadline)")
     if time_s == 0:
-        interval_s = checks.duration(values["interval"], where("interval"), 1, 86_400)
+        interval_s = reader.duration(values["interval"], where("interval"), 1, 86_400)
         time_s = round(interval_s * 0.9 * DEADLINE_SHARE, 3)
     return WalkLimits(
-        allow_non_increasing=checks.boolean(values["allow_non_increasing"],
+        allow_non_increasing=reader.boolean(values["allow_non_increasing"],
                                             where("allow_non_increasing")),
-        max_rows=checks.integer(values["max_walk_rows"], where("max_walk_rows"), 1, 10_000_000),
-        max_requests=checks.integer(values["max_walk_requests"], where("max_walk_requests"),
+        max_rows=reader.integer(values["max_walk_rows"], where("max_walk_rows"), 1, 10_000_000),
+        max_requests=reader.integer(values["max_walk_requests"], where("max_walk_requests"),
                                     1, 1_000_000),
         max_time_s=time_s,
     )

@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from poller.mib import names as mib
-from poller.mib.names import MibObject
+from poller.mib.names import STANDARD, MibNames, MibObject
 from poller.oid import Oid
 
 BASE_DIR = Path(__file__).with_name("base")
@@ -66,9 +67,16 @@ def default_cache() -> Path:
     return Path(xdg) / "poller" / "mibs"
 
 
-def load(dirs: list[Path], modules: list[str] | None, cache: Path) -> list[str]:
-    """Compile what changed, read the cache, and add the objects to poller.mib.names's names.
-    Returns the modules loaded. Raises MibError with one line."""
+class Loaded(NamedTuple):
+    #: the modules compiled into the cache (the wanted ones and what they import)
+    modules: list[str]
+    #: the standard names plus theirs
+    names: MibNames
+
+
+def load(dirs: list[Path], modules: list[str] | None, cache: Path) -> Loaded:
+    """Compile what changed and read the cache: the standard names plus the modules'. Changes
+    no names anyone else holds. Raises MibError with one line."""
     sources = _sources(dirs)
     wanted = modules if modules is not None else sorted(sources)
     for name in wanted:
@@ -79,31 +87,56 @@ def load(dirs: list[Path], modules: list[str] | None, cache: Path) -> list[str]:
                 "sources": {n: _stamp(p) for n, p in sorted(sources.items())}}
     if _read_manifest(cache) != manifest:
         _compile(sources, wanted, cache)
-        _write(cache / MANIFEST, json.dumps(manifest, indent=1))
-    docs = {p.stem: json.loads(p.read_text()) for p in sorted(cache.glob("*.json"))
-            if p.name != MANIFEST}
-    objects, indexes = _objects(docs)
-    mib.set_user(objects, indexes)
-    return sorted(docs)
+        try:
+            _write(cache / MANIFEST, json.dumps(manifest, indent=1))
+        except OSError as exc:
+            raise MibError(f"cannot write the MIB cache {cache}: {exc.strerror or exc}",
+                           "cache") from None
+    return _read_cache(cache)
+
+
+def _read_cache(cache: Path) -> Loaded:
+    try:
+        docs = {p.stem: json.loads(p.read_text()) for p in sorted(cache.glob("*.json"))
+                if p.name != MANIFEST}
+        objects, indexes = _objects(docs)
+    except (OSError, ValueError, LookupError, TypeError, AttributeError) as exc:
+        # written by another program, or damaged: say so rather than guess what it meant
+        raise MibError(f"cannot read the MIB cache {cache} ({type(exc).__name__}); remove it "
+                       "to compile the MIB files again", "cache") from None
+    return Loaded(sorted(docs), STANDARD.with_modules(objects, indexes))
 
 
 def _sources(dirs: list[Path]) -> dict[str, Path]:
     """{module name: file} for every MIB module file in the dirs (first dir wins)."""
     found: dict[str, Path] = {}
     for directory in dirs:
-        if not directory.is_dir():
-            raise MibError(f"{directory} is not a directory")
-        for path in sorted(directory.iterdir()):
-            if not path.is_file() or path.name.startswith("."):
+        try:
+            files = sorted(directory.iterdir())
+        except NotADirectoryError:
+            raise MibError(f"{directory} is not a directory") from None
+        except OSError as exc:  # missing, unreadable, a name too long...
+            raise MibError(f"cannot list {directory}: {exc.strerror or exc}") from None
+        for path in files:
+            if path.name.startswith("."):
                 continue
-            try:
-                head = path.read_bytes()[:65536]
-            except OSError as exc:
-                raise MibError(f"cannot read {path}: {exc.strerror or exc}") from None
-            match = _DEFINITIONS.search(head)
-            if match is not None:
-                found.setdefault(match[1].decode(), path)
+            module = _module_defined(path)
+            if module is not None:
+                found.setdefault(module, path)
     return found
+
+
+def _module_defined(path: Path) -> str | None:
+    """The module a regular file defines (None: not a MIB file, or not a regular file)."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return None  # a FIFO or device would hang or never end the read
+        with path.open("rb") as file:
+            head = file.read(65536)
+    except OSError as exc:
+        raise MibError(f"cannot read {path}: {exc.strerror or exc}") from None
+    match = _DEFINITIONS.search(head)
+    return match[1].decode() if match is not None else None
 
 
 def _stamp(path: Path) -> list[Any]:
@@ -126,6 +159,20 @@ def _write(path: Path, text: str) -> None:
 
 def _compile(sources: dict[str, Path], wanted: list[str], cache: Path) -> None:
     """Compile the wanted modules and their imports into the cache, replacing what it held."""
+    compiled = _run_pysmi(sources, wanted)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        for old in cache.glob("*.json"):
+            old.unlink()
+        for name, data in compiled.items():
+            _write(cache / f"{name}.json", data)
+    except OSError as exc:
+        raise MibError(f"cannot write the MIB cache {cache}: {exc.strerror or exc}",
+                       "cache") from None
+
+
+def _run_pysmi(sources: dict[str, Path], wanted: list[str]) -> dict[str, str]:
+    """{module: pysmi's JSON} of the wanted modules and what they import."""
     from pysmi import error as smi_error
     from pysmi.codegen import JsonCodeGen
     from pysmi.compiler import MibCompiler
@@ -138,7 +185,10 @@ def _compile(sources: dict[str, Path], wanted: list[str], cache: Path) -> None:
 
     def read(name: str, _ctx: Any) -> str:
         path = sources.get(name)
-        return path.read_text(encoding="utf-8", errors="replace") if path else ""
+        try:
+            return path.read_text(encoding="utf-8", errors="replace") if path else ""
+        except OSError:
+            return ""  # gone since it was listed: pysmi reports the module missing
 
     def write(name: str, data: str, _ctx: Any) -> None:
         compiled[name] = data
@@ -150,18 +200,14 @@ def _compile(sources: dict[str, Path], wanted: list[str], cache: Path) -> None:
         results = compiler.compile(*wanted, rebuild=True, genTexts=False)
     except smi_error.PySmiError as exc:
         raise MibError(f"compiling {', '.join(wanted)}: {_one_line(exc)}") from None
+    except RecursionError:
+        # pysmi resolves a module's imports and OIDs recursively, with no guard against a loop
+        raise MibError(f"compiling {', '.join(wanted)}: definitions refer to each other in a "
+                       "loop (an OID under itself, or modules that import each other)") from None
     for name, status in results.items():
         if str(status) in ("failed", "missing"):
             raise MibError(_failure(name, status, sources))
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        for old in cache.glob("*.json"):
-            old.unlink()
-        for name, data in compiled.items():
-            _write(cache / f"{name}.json", data)
-    except OSError as exc:
-        raise MibError(f"cannot write the MIB cache {cache}: {exc.strerror or exc}",
-                       "cache") from None
+    return compiled
 
 
 def _failure(name: str, status: Any, sources: dict[str, Path]) -> str:
@@ -208,7 +254,7 @@ def _augmented(row: dict[str, Any], docs: dict[str, dict[str, Any]]) -> list[Any
 def _conventions(docs: dict[str, dict[str, Any]]) -> dict[str, tuple[str, str | None, int | None]]:
     """Textual conventions by name: SNMPv2-TC's, the standard table's, the compiled modules'."""
     known = dict(_BASE_CONVENTIONS)
-    for obj in mib.standard_objects():
+    for obj in STANDARD.objects():
         if obj.convention and obj.syntax:
             known.setdefault(obj.convention, (obj.syntax, obj.display_hint, obj.size))
     for doc in docs.values():

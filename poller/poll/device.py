@@ -22,6 +22,8 @@ from poller.snmp.types import COUNTER_WIDTHS, Kind, RequestStats, Target, VarBin
 SYS_UPTIME = Oid.parse("1.3.6.1.2.1.1.3.0")
 
 Record = tuple[str, dict[str, Any]]
+#: a poll warning: the table's rows carry none of the counters the profile lists
+NO_COUNTERS = "no_counters"
 
 
 @dataclass(slots=True)
@@ -43,6 +45,9 @@ class PollOutcome:
     running: str | None = None
     #: per bits-column sums over all rows, for the console line (e.g. total ifHCInOctets bps)
     bps_totals: dict[str, float] = field(default_factory=dict)
+    #: what was read but is not what the profile asked for (a table whose rows carry none of
+    #: its counters): the poll is `ok`, its records say what is missing
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
     def fail(self, exc: SnmpError, part: str) -> None:
         self.parts_failed += 1
@@ -209,6 +214,12 @@ class _Poll:
                 if bps is not None:
                     outcome.bps_totals[name] = outcome.bps_totals.get(name, 0.0) + bps
             outcome.records.append(("row", row))
+        if table.counters and not any(walked.get(c.oid) for c in table.counters) \
+                and (rows or labels.has_rows(table)):
+            # e.g. a 64-bit-only profile on an SNMPv1 agent or one without ifXTable: rows with
+            # names and states (or, between label reads, none at all) but no traffic, which
+            # must not pass for a complete poll
+            outcome.warnings.append({"part": table.name, "warning": NO_COUNTERS})
         outcome.rows += len(rows)
         outcome.parts_ok += 1
 

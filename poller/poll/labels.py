@@ -71,6 +71,11 @@ class LabelCache:
                                            for vb in walked.get(column.oid, ())}
         self._tables[table.name] = cached
 
+    def has_rows(self, table: Table) -> bool:
+        """Whether the last label read of the table found any row."""
+        cached = self._tables.get(table.name)
+        return cached is not None and bool(cached.rows)
+
     def label_row(self, table: Table, index: tuple[int, ...]) -> dict[str, Any]:
         """The cached label values of one row (empty when none)."""
         cached = self._tables.get(table.name)

@@ -11,6 +11,7 @@ from poller.config.shard import CommandLine, owned
 from poller.output.recorder import Recorder
 from poller.run.lifecycle import Lifecycle, run_loop
 from poller.run.local import LocalPolling
+from poller.run.state_keeper import keeper_settings
 from poller.run.systemd import Notifier
 from poller.run.workers.supervisor import Supervisor
 
@@ -49,6 +50,7 @@ def local_polling(life: Lifecycle, console: bool) -> LocalPolling:
         max_in_flight=config.daemon.max_in_flight, console=console,
         # read at every record: a reload's new interval applies at the next one
         stats_interval_s=lambda: life.config.daemon.stats_interval_s, on_stats=on_stats,
+        keeper=keeper_settings(config.daemon),
     )
     return polling
 

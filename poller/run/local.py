@@ -86,7 +86,8 @@ class LocalPolling:
         return helpers
 
     def _report_stats(self, loop_lag_s: float) -> None:
-        self._on_stats(stats_fields(self.scheduler, self._sink, loop_lag_s))
+        self._on_stats(stats_fields(self.scheduler, self._sink, loop_lag_s,
+                                    self._client.replies_dropped()))
 
     def status(self) -> str:
         s = self.scheduler
@@ -108,8 +109,10 @@ class LocalPolling:
         return cancelled
 
 
-def stats_fields(scheduler: Scheduler, sink: RecordSink, loop_lag_s: float) -> dict[str, Any]:
-    """The `stats` record: the polls since the last one, their queueing lag, and the process."""
+def stats_fields(scheduler: Scheduler, sink: RecordSink, loop_lag_s: float,
+                 replies_dropped: dict[str, int] | None = None) -> dict[str, Any]:
+    """The `stats` record: the polls since the last one, their queueing lag, and the process.
+    `replies_dropped`: the SNMP replies dropped since start, by reason (None: not counted)."""
     window = scheduler.take_window()
     lags = sorted(window.lags_s)
 
@@ -127,6 +130,7 @@ def stats_fields(scheduler: Scheduler, sink: RecordSink, loop_lag_s: float) -> d
         "in_flight": scheduler.in_flight,
         "records_written": sink.written,
         "records_dropped": sink.dropped,
+        "replies_dropped": replies_dropped,
         "loop_lag_s": round(loop_lag_s, 6),
         "rss_mib": round(_rss_kib() / 1024, 1),
         "open_fds": _open_fds(),

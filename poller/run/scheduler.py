@@ -293,6 +293,8 @@ class Scheduler:
             fields["error"] = outcome.error_message
         if outcome.failed_parts:
             fields["failed_parts"] = outcome.failed_parts
+        if outcome.warnings:
+            fields["warnings"] = outcome.warnings
         now = self._loop.time()
         self.completed += 1
         self._summary(

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from poller.config.model import DaemonSettings
 from poller.output.sink import RecordSink
 from poller.poll.snapshot import Clocks, Refused, export_device, import_device
 from poller.run import counter_state
@@ -36,6 +37,14 @@ class KeeperSettings:
     interval_s: float
     #: entries older than this are stale; 0: 2.5 intervals of the device (at least 60 s)
     max_age_s: float
+
+
+def keeper_settings(daemon: DaemonSettings, worker: int | None = None) -> KeeperSettings | None:
+    """The keeper of a process: the one-process daemon (`worker` None) or worker N."""
+    if daemon.state_directory is None:
+        return None
+    return KeeperSettings(daemon.state_directory, counter_state.file_name(worker),
+                          daemon.state_interval_s, daemon.state_max_age_s)
 
 
 class StateKeeper:

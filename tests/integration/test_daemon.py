@@ -152,7 +152,8 @@ def test_bad_inputs_are_one_line_and_a_nonzero_exit(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     config = tmp_path / "bad-output.toml"
-    config.write_text(f'[output]\ndirectory = "{blocker}/logs"\n[credentials.public]\ncommunity = "x"\n')
+    config.write_text(f'[output]\ndirectory = "{blocker}/logs"\n[credentials.public]\ncommunity = "x"\n'
+                      '[[devices]]\nname = "d"\nhost = "127.0.0.1"\nport = 9\n')
     config.chmod(0o600)  # inline secrets: others must not read it (else a warning line too)
     cases = [
         (["run", "--config", str(config)], 1, "cannot write records in"),

@@ -9,10 +9,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
-from poller.mib import names as mib
 from poller.mib import user as mib_user
+from poller.mib.names import STANDARD
 from tests import agents
 
 NETSNMP_MIBS = Path("/usr/share/snmp/mibs")
@@ -31,15 +29,9 @@ def snmptranslate_tree(dirs: list[Path], modules: str) -> dict[str, str]:
     return tree
 
 
-@pytest.fixture(autouse=True)
-def standard_names_after() -> object:
-    yield
-    mib.set_user((), {})
-
-
 def test_standard_ucd_objects_match_net_snmp() -> None:
     tree = snmptranslate_tree([NETSNMP_MIBS], "UCD-SNMP-MIB")
-    ours = [o for o in mib.standard_objects() if o.module == "UCD-SNMP-MIB"]
+    ours = [o for o in STANDARD.objects() if o.module == "UCD-SNMP-MIB"]
     common = [o for o in ours if o.name in tree]
     assert len(common) > 150
     assert [(o.name, str(o.oid)) for o in common] == [(o.name, tree[o.name]) for o in common]
@@ -51,11 +43,11 @@ def test_compiled_modules_match_net_snmp(tmp_path: Path) -> None:
     shutil.copy(DATA / "POLLER-TEST-MIB.txt", vendor)
     loaded = mib_user.load([vendor, NETSNMP_MIBS], ["POLLER-TEST-MIB", "UCD-SNMP-MIB"],
                            tmp_path / "cache")
-    assert {"POLLER-TEST-MIB", "UCD-SNMP-MIB"} <= set(loaded)
+    assert {"POLLER-TEST-MIB", "UCD-SNMP-MIB"} <= set(loaded.modules)
     tree = snmptranslate_tree([vendor, NETSNMP_MIBS], "POLLER-TEST-MIB:UCD-SNMP-MIB")
     for module in ("POLLER-TEST-MIB", "UCD-SNMP-MIB"):
-        names = [n for n in tree if mib.lookup(f"{module}::{n}") is not None]
+        names = [n for n in tree if loaded.names.lookup(f"{module}::{n}") is not None]
         assert len(names) > 5
         for name in names:
-            obj = mib.lookup(f"{module}::{name}")
+            obj = loaded.names.lookup(f"{module}::{name}")
             assert obj is not None and str(obj.oid) == tree[name], name

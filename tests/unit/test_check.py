@@ -124,3 +124,18 @@ credential = "old"
     assert min_requests(ups1) == 1  # system only
     assert min_requests(small) == 3 + 2  # 6 scalar OIDs 2 at a time; 3 columns 2 at a time
     assert min_requests(old) == 1 + 2  # v1: GETNEXT needs a second round to see the end
+
+
+def test_v1_devices_are_told_what_their_64_bit_counters_become(tmp_path: Path) -> None:
+    """SNMPv1 has no Counter64: the built-in interfaces profile falls back to the 32-bit
+    columns; a profile of 64-bit counters only reads no traffic at all, and check says so."""
+    old = '[[devices]]\nname = "old-switch"\nhost = "192.0.2.10"\ncredential = "old"\n'
+    builtin = GOOD.split("[profiles.interfaces]")[0] + old
+    out = check(tmp_path, builtin).stdout
+    assert ("  warning      SNMPv1 has no Counter64: table interfaces on old-switch: rates from "
+            "the 32-bit ifInOctets, ifOutOctets, ifInUcastPkts, ifOutUcastPkts\n") in out
+    out = check(tmp_path, GOOD + old).stdout
+    assert ("  warning      SNMPv1 has no Counter64: table interfaces on old-switch: none of its "
+            "counters can be read: its polls will warn no_counters\n") in out
+    # v2c devices and v1 devices without tables draw no such line
+    assert "SNMPv1" not in check(tmp_path, GOOD).stdout

@@ -43,7 +43,12 @@ def test_a_minimal_file_gets_the_defaults(tmp_path: Path) -> None:
     assert scalars[2].oid == Oid.parse("1.3.6.1.2.1.1.3.0")
     (table,) = device.tables
     bits = {c.name for c in table.columns if c.bits}
-    assert table.name == "interfaces" and bits == {"ifHCInOctets", "ifHCOutOctets"}
+    assert table.name == "interfaces"
+    assert bits == {"ifHCInOctets", "ifHCOutOctets", "ifInOctets", "ifOutOctets"}
+    # each 64-bit counter has its 32-bit stand-in, for v1 and for agents without ifXTable
+    assert [(wide.name, narrow.name) for wide, narrow in table.wide_pairs] == [
+        ("ifHCInOctets", "ifInOctets"), ("ifHCOutOctets", "ifOutOctets"),
+        ("ifHCInUcastPkts", "ifInUcastPkts"), ("ifHCOutUcastPkts", "ifOutUcastPkts")]
     assert config.output.directory == Path("/var/log/poller")
     assert config.daemon.max_in_flight == 256
 
@@ -249,7 +254,7 @@ community_env = "POLLER_TEST_COMMUNITY"
 community_file = "{tmp_path / 'community.txt'}"
 [credentials.systemd]
 community_credential = "lab"
-""")
+""" + DEVICE + 'credential = "env"\n')
     path.chmod(0o644)
     config = load_config(path)
     assert {n: c.community.reveal() for n, c in config.credentials.items()} == {
@@ -258,7 +263,7 @@ community_credential = "lab"
 
 
 def test_inline_secrets_in_a_world_readable_file_draw_a_warning(tmp_path: Path) -> None:
-    path = write(tmp_path, BASE)
+    path = write(tmp_path, BASE + DEVICE)
     path.chmod(0o644)
     (warning,) = load_config(path).warnings
     assert "readable by every user" in warning and "s3cr3t" not in warning
@@ -272,7 +277,8 @@ def test_versions_in_net_snmp_and_telegraf_spellings(
     tmp_path: Path, spelling: object, version: str
 ) -> None:
     written = f'"{spelling}"' if isinstance(spelling, str) else str(spelling)
-    path = write(tmp_path, f"[credentials.c]\nversion = {written}\ncommunity = \"x\"\n")
+    path = write(tmp_path, f"[credentials.c]\nversion = {written}\ncommunity = \"x\"\n"
+                           + DEVICE + 'credential = "c"\n')
     assert load_config(path).credentials["c"].version == version
 
 
@@ -316,7 +322,8 @@ def test_output_settings_sizes_and_a_relative_directory(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     for written, size in (('"50MiB"', 50 * 2**20), ('"1GB"', 10**9), ("2048", 2048), ('"4 KiB"', 4096)):
-        path = write(tmp_path, f'[output]\ndirectory = "logs"\nmax_bytes = {written}\nbackups = 0\n')
+        path = write(tmp_path, f'[output]\ndirectory = "logs"\nmax_bytes = {written}\nbackups = 0\n'
+                     + BASE + DEVICE)
         output = load_config(path).output
         assert (output.directory, output.max_bytes, output.backups) == (tmp_path / "logs", size, 0)
 
@@ -327,9 +334,23 @@ def test_hosts_may_be_addresses_or_names(tmp_path: Path, host: str) -> None:
     assert load_config(path).devices[0].host == host
 
 
-def test_a_file_without_devices_is_valid(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, ""))
-    assert config.devices == () and set(config.profiles) == {"system", "interfaces"}
+NO_DEVICES = ("devices: no devices: a fleet needs at least one [[devices]] entry (an empty or "
+              "cut-off file would stop all polling)")
+
+
+@pytest.mark.parametrize("text", ["", "\n# a comment\n", BASE, "devices = []\n" + BASE,
+                                  BASE + "[defaults]\ninterval = 30\n"])
+def test_a_file_without_devices_is_refused(tmp_path: Path, text: str) -> None:
+    """An empty or half-written deploy must not load (a reload would stop all polling)."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == f"{path}: {NO_DEVICES}"
+
+
+def test_the_built_in_profiles_are_there_with_one_device(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, BASE + DEVICE))
+    assert set(config.profiles) == {"system", "interfaces"}
 
 
 def test_toml_errors_carry_line_and_column(tmp_path: Path) -> None:
@@ -348,7 +369,7 @@ def test_unreadable_files_are_one_line(tmp_path: Path) -> None:
     assert str(caught.value) == f"{binary}: not UTF-8 text (byte 8)"
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path)
-    assert str(caught.value) == f"{tmp_path}: cannot read: Is a directory"
+    assert str(caught.value) == f"{tmp_path}: cannot read: not a regular file (a directory)"
 
 
 @pytest.mark.parametrize(

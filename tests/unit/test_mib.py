@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from poller.mib import names as mib
+from poller.mib.names import STANDARD
 from poller.oid import Oid
 
 
@@ -35,7 +36,7 @@ from poller.oid import Oid
     ],
 )
 def test_resolve_gives_field_name_and_numeric_oid(text: str, field: str, oid: str) -> None:
-    assert mib.resolve(text) == (field, Oid.parse(oid))
+    assert STANDARD.resolve(text) == (field, Oid.parse(oid))
 
 
 @pytest.mark.parametrize(
@@ -59,33 +60,33 @@ def test_resolve_gives_field_name_and_numeric_oid(text: str, field: str, oid: st
 )
 def test_unknown_names_fail_with_the_name_and_a_hint(text: str, message: str) -> None:
     with pytest.raises(ValueError) as caught:
-        mib.resolve(text)
+        STANDARD.resolve(text)
     assert str(caught.value) == message
 
 
 def test_every_name_round_trips_through_its_oid() -> None:
-    for name in mib.names():
-        field, oid = mib.resolve(name)
+    for name in STANDARD.names():
+        field, oid = STANDARD.resolve(name)
         assert field == name
-        assert mib.name_of(oid) == name
-        assert mib.resolve(str(oid)) == (name, oid)
+        assert STANDARD.name_of(oid) == name
+        assert STANDARD.resolve(str(oid)) == (name, oid)
 
 
 def test_the_objects_the_brief_names_are_all_known() -> None:
     wanted = ["sysDescr", "sysObjectID", "sysUpTime", "sysContact", "sysName", "sysLocation", "sysServices", "ifNumber", "ifIndex", "ifDescr", "ifType", "ifMtu", "ifSpeed", "ifPhysAddress", "ifAdminStatus", "ifOperStatus", "ifLastChange", "ifInOctets", "ifInUcastPkts", "ifInNUcastPkts", "ifInDiscards", "ifInErrors", "ifInUnknownProtos", "ifOutOctets", "ifOutUcastPkts", "ifOutNUcastPkts", "ifOutDiscards", "ifOutErrors", "ifOutQLen", "ifName", "ifInMulticastPkts", "ifInBroadcastPkts", "ifOutMulticastPkts", "ifOutBroadcastPkts", "ifHCInOctets", "ifHCInUcastPkts", "ifHCInMulticastPkts", "ifHCInBroadcastPkts", "ifHCOutOctets", "ifHCOutUcastPkts", "ifHCOutMulticastPkts", "ifHCOutBroadcastPkts", "ifLinkUpDownTrapEnable", "ifHighSpeed", "ifPromiscuousMode", "ifConnectorPresent", "ifAlias", "ifCounterDiscontinuityTime", "hrSystemUptime", "hrStorageDescr", "hrStorageSize", "hrStorageUsed", "hrProcessorLoad", "ipAdEntAddr"]
-    assert [name for name in wanted if name not in mib.names()] == []
+    assert [name for name in wanted if name not in STANDARD.names()] == []
 
 
 def test_names_and_oids_are_unique() -> None:
-    oids = [mib.resolve(name)[1] for name in mib.names()]
+    oids = [STANDARD.resolve(name)[1] for name in STANDARD.names()]
     assert len(set(oids)) == len(oids)
 
 
 def test_name_of_maps_objects_and_their_zero_instance_else_digits() -> None:
-    assert mib.name_of(Oid.parse("1.3.6.1.2.1.1.5")) == "sysName"
-    assert mib.name_of(Oid.parse("1.3.6.1.2.1.1.5.0")) == "sysName"
-    assert mib.name_of(Oid.parse("1.3.6.1.2.1.1.5.1")) == "1.3.6.1.2.1.1.5.1"
-    assert mib.name_of(Oid.parse("1.3.6.1.2.1.31.1.1.1.6.7")) == "1.3.6.1.2.1.31.1.1.1.6.7"
+    assert STANDARD.name_of(Oid.parse("1.3.6.1.2.1.1.5")) == "sysName"
+    assert STANDARD.name_of(Oid.parse("1.3.6.1.2.1.1.5.0")) == "sysName"
+    assert STANDARD.name_of(Oid.parse("1.3.6.1.2.1.1.5.1")) == "1.3.6.1.2.1.1.5.1"
+    assert STANDARD.name_of(Oid.parse("1.3.6.1.2.1.31.1.1.1.6.7")) == "1.3.6.1.2.1.31.1.1.1.6.7"
 
 
 @pytest.mark.parametrize(
@@ -103,13 +104,13 @@ def test_name_of_maps_objects_and_their_zero_instance_else_digits() -> None:
     ],
 )
 def test_display_hints(name: str, hint: str | None) -> None:
-    assert mib.display_hint(name) == hint
+    assert STANDARD.display_hint(name) == hint
 
 
 def test_kinds_tell_scalars_from_columns() -> None:
-    assert mib.kind_of("sysUpTime") == mib.SCALAR
-    assert mib.kind_of("ifNumber") == mib.SCALAR
-    assert mib.kind_of("ifHCInOctets") == mib.COLUMN
-    assert mib.kind_of("ifTable") == mib.NODE
-    assert mib.kind_of("nope") is None
-    assert mib.module_of("ifAlias") == "IF-MIB"
+    assert STANDARD.kind_of("sysUpTime") == mib.SCALAR
+    assert STANDARD.kind_of("ifNumber") == mib.SCALAR
+    assert STANDARD.kind_of("ifHCInOctets") == mib.COLUMN
+    assert STANDARD.kind_of("ifTable") == mib.NODE
+    assert STANDARD.kind_of("nope") is None
+    assert (alias := STANDARD.lookup("ifAlias")) is not None and alias.module == "IF-MIB"

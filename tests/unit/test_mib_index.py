@@ -9,11 +9,12 @@ import pytest
 
 from poller.mib import names as mib
 from poller.mib.index import decode
+from poller.mib.names import STANDARD
 from poller.oid import Oid
 
 
 def _decode(column: str, index: str) -> dict[str, Any] | None:
-    parts = mib.index_of(mib.resolve(column)[1])
+    parts = STANDARD.index_of(STANDARD.resolve(column)[1])
     assert parts is not None, column
     return decode(tuple(int(a) for a in index.split(".")), parts)
 
@@ -90,4 +91,4 @@ def test_indexes_that_do_not_fit_the_clause_give_none(column: str, index: str) -
 
 
 def test_unknown_tables_have_no_index_clause() -> None:
-    assert mib.index_of(Oid.parse("1.3.6.1.4.1.9.9.109.1.1.1.1.8")) is None
+    assert STANDARD.index_of(Oid.parse("1.3.6.1.4.1.9.9.109.1.1.1.1.8")) is None

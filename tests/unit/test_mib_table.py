@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from poller.mib import names as mib
+from poller.mib.names import STANDARD
 from poller.oid import Oid
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,17 +53,17 @@ def test_committed_table_matches_the_generator() -> None:
     ],
 )
 def test_spot_checks(name: str, oid: str, kind: str, syntax: str | None) -> None:
-    obj = mib.lookup(name)
+    obj = STANDARD.lookup(name)
     assert obj is not None
     assert (str(obj.oid), obj.kind, obj.syntax) == (oid, kind, syntax)
-    assert mib.resolve(name)[1] == Oid.parse(oid)
+    assert STANDARD.resolve(name)[1] == Oid.parse(oid)
 
 
 def test_index_clauses_and_fixed_sizes() -> None:
-    fdb = mib.index_of(mib.resolve("dot1dTpFdbPort")[1])
+    fdb = STANDARD.index_of(STANDARD.resolve("dot1dTpFdbPort")[1])
     assert fdb == (mib.IndexPart("dot1dTpFdbAddress", "OctetString", "MacAddress", 6, False),)
-    lldp = mib.index_of(mib.resolve("lldpRemSysName")[1])
+    lldp = STANDARD.index_of(STANDARD.resolve("lldpRemSysName")[1])
     assert lldp is not None
     assert [p.name for p in lldp] == ["lldpRemTimeMark", "lldpRemLocalPortNum", "lldpRemIndex"]
-    ifx = mib.index_of(mib.resolve("ifAlias")[1])
+    ifx = STANDARD.index_of(STANDARD.resolve("ifAlias")[1])
     assert ifx is not None and [p.name for p in ifx] == ["ifIndex"]

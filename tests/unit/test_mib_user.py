@@ -18,12 +18,6 @@ from poller.mib.index import decode
 DATA = Path(__file__).resolve().parents[1] / "data" / "mibs"
 
 
-@pytest.fixture(autouse=True)
-def standard_names_after() -> object:
-    yield
-    mib.set_user((), {})
-
-
 @pytest.fixture
 def mib_dir(tmp_path: Path) -> Path:
     directory = tmp_path / "mibs"
@@ -34,17 +28,18 @@ def mib_dir(tmp_path: Path) -> Path:
 
 def test_vendor_names_resolve_with_kind_syntax_and_index(mib_dir: Path, tmp_path: Path) -> None:
     loaded = mib_user.load([mib_dir], None, tmp_path / "cache")
-    assert "POLLER-TEST-MIB" in loaded
-    assert str(mib.resolve("POLLER-TEST-MIB::ptCpuLoad.0")[1]) == "1.3.6.1.4.1.99999.1.0"
-    assert mib.kind_of("ptCpuLoad") == mib.SCALAR and mib.kind_of("ptPortBytes") == mib.COLUMN
-    bytes_ = mib.lookup("ptPortBytes")
+    assert "POLLER-TEST-MIB" in loaded.modules
+    names = loaded.names
+    assert str(names.resolve("POLLER-TEST-MIB::ptCpuLoad.0")[1]) == "1.3.6.1.4.1.99999.1.0"
+    assert names.kind_of("ptCpuLoad") == mib.SCALAR and names.kind_of("ptPortBytes") == mib.COLUMN
+    bytes_ = names.lookup("ptPortBytes")
     assert bytes_ is not None and bytes_.syntax == "Counter64"
-    assert mib.display_hint("ptPortLabel") == "text" and mib.display_hint("ptPortMac") == "mac"
-    parts = mib.index_of(mib.resolve("ptPortBytes")[1])
+    assert names.display_hint("ptPortLabel") == "text" and names.display_hint("ptPortMac") == "mac"
+    parts = names.index_of(names.resolve("ptPortBytes")[1])
     assert parts is not None
     index = (3, *b"ge1", 0, 26, 43, 60, 77, 94)
     assert decode(index, parts) == {"ptPortName": "ge1", "ptPortMac": "00:1a:2b:3c:4d:5e"}
-    assert mib.name_of(mib.resolve("ptPortBytes")[1]) == "ptPortBytes"
+    assert names.name_of(names.resolve("ptPortBytes")[1]) == "ptPortBytes"
 
 
 def test_second_load_reuses_the_cache_without_compiling(
@@ -52,15 +47,14 @@ def test_second_load_reuses_the_cache_without_compiling(
     cache = tmp_path / "cache"
     mib_user.load([mib_dir], None, cache)
     stamps = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
-    mib.set_user((), {})
 
     def no_compiler(*_args: object) -> None:
         raise AssertionError("compiled again")
 
     monkeypatch.setattr(mib_user, "_compile", no_compiler)
-    mib_user.load([mib_dir], None, cache)
+    names = mib_user.load([mib_dir], None, cache).names
     assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == stamps
-    assert mib.kind_of("ptCpuLoad") == mib.SCALAR
+    assert names.kind_of("ptCpuLoad") == mib.SCALAR
 
 
 def test_a_changed_file_is_compiled_again(mib_dir: Path, tmp_path: Path) -> None:
@@ -68,17 +62,17 @@ def test_a_changed_file_is_compiled_again(mib_dir: Path, tmp_path: Path) -> None
     mib_user.load([mib_dir], None, cache)
     source = mib_dir / "vendor.my"
     source.write_text(source.read_text().replace("ptCpuLoad", "ptCpuBusy"))
-    mib_user.load([mib_dir], None, cache)
-    assert mib.kind_of("ptCpuBusy") == mib.SCALAR and mib.kind_of("ptCpuLoad") is None
+    names = mib_user.load([mib_dir], None, cache).names
+    assert names.kind_of("ptCpuBusy") == mib.SCALAR and names.kind_of("ptCpuLoad") is None
 
 
 def test_a_standard_name_keeps_its_meaning(mib_dir: Path, tmp_path: Path) -> None:
     (mib_dir / "clash.txt").write_text((DATA / "POLLER-TEST-MIB.txt").read_text()
                                        .replace("POLLER-TEST-MIB", "CLASH-MIB")
                                        .replace("ptCpuLoad", "ifName").replace("99999", "99998"))
-    mib_user.load([mib_dir], None, tmp_path / "cache")
-    assert str(mib.resolve("ifName")[1]) == "1.3.6.1.2.1.31.1.1.1.1"
-    assert str(mib.resolve("CLASH-MIB::ifName.0")[1]) == "1.3.6.1.4.1.99998.1.0"
+    names = mib_user.load([mib_dir], None, tmp_path / "cache").names
+    assert str(names.resolve("ifName")[1]) == "1.3.6.1.2.1.31.1.1.1.1"
+    assert str(names.resolve("CLASH-MIB::ifName.0")[1]) == "1.3.6.1.4.1.99998.1.0"
 
 
 @pytest.mark.parametrize(

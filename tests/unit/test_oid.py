@@ -42,10 +42,10 @@ def test_ordering_is_snmp_lexicographic_not_textual() -> None:
 
 def test_prefix_tests() -> None:
     column = Oid.parse("1.3.6.1.2.1.2.2.1.10")
-    assert Oid.parse("1.3.6.1.2.1.2.2.1.10.7").is_under(column)
-    assert not column.is_under(column)
+    assert Oid.parse("1.3.6.1.2.1.2.2.1.10.7").startswith(column)
     assert column.startswith(column)
-    assert not Oid.parse("1.3.6.1.2.1.2.2.1.100.7").is_under(column)
+    assert not Oid.parse("1.3.6.1.2.1.2.2.1.100.7").startswith(column)
+    assert not Oid.parse("1.3.6.1.2.1.2.2.1").startswith(column)
     assert not Oid.parse("1.3.6.1.2.1.2.2.1.11.7").startswith(column)
 
 

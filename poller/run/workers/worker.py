@@ -17,6 +17,7 @@ from multiprocessing.connection import Connection
 
 from poller.run.lifecycle import ignore_stop_signals, run_loop, running
 from poller.run.local import LocalPolling
+from poller.run.state_keeper import keeper_settings
 from poller.run.workers.messages import (
     Alive,
     Apply,
@@ -54,6 +55,7 @@ class Worker:
             max_in_flight=math.ceil(self.settings.max_in_flight / self.settings.workers),
             console=self.console, stats_interval_s=lambda: self.settings.stats_interval_s,
             on_stats=lambda fields: self.records.message(Stats(fields)),
+            keeper=keeper_settings(self.settings, self.index),
         )
         await self.polling.open()
         loop.add_reader(self.down.fileno(), self._on_order)
