@@ -52,7 +52,7 @@ def _records(tmp: Path, name: str) -> list[dict[str, Any]]:
 
 def _run_once(config: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "poller", "run", "--once", "--config", str(config)],
-                          capture_output=True, text=True, timeout=60)
+                          check=False, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
 
 
@@ -72,7 +72,7 @@ def _rows(records: list[dict[str, Any]], seq: int, device: str = "sw") -> list[d
 
 
 def _epoch(stamp: str) -> float:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(stamp).timestamp()
 
 
 def test_run_once_from_cron_gives_real_rates_from_the_second_run(tmp_path: Path, snmpd: Agent) -> None:
