@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from poller.config.model import Credential, Secret, WalkLimits
 from poller.errors import SnmpNonIncreasingOid, SnmpWalkError, SnmpWalkRequests
 from poller.oid import Oid
-from poller.snmp.client import SnmpClient, _ColumnWalk
+from poller.snmp.client import SnmpClient
+from poller.snmp.column_walk import ColumnWalk
 from poller.snmp.fake import FakeAgent, FakeRequester
 from poller.snmp.types import Kind, RequestStats, Target, VarBind
 
@@ -140,7 +141,7 @@ def test_too_big_halves_the_request_and_the_device_remembers() -> None:
 
 
 def test_a_request_size_grows_back_after_good_answers() -> None:
-    from poller.snmp.client import RequestSize
+    from poller.snmp.request_size import RequestSize
 
     size = RequestSize(40, 32)
     size.too_big(repetitions=40, oids=10)
@@ -236,7 +237,7 @@ _KINDS = st.sampled_from([Kind.COUNTER32, Kind.COUNTER32, Kind.COUNTER32, Kind.E
                           Kind.NO_SUCH_INSTANCE])
 
 
-class _OneByOne(_ColumnWalk):
+class _OneByOne(ColumnWalk):
     def _take_in_order(self, varbinds: list[VarBind]) -> bool:
         return False
 
@@ -264,6 +265,6 @@ def test_a_slice_taken_at_once_is_taken_as_one_by_one(
 ) -> None:
     limits = WalkLimits(max_rows=max_rows)
     answers = [[VarBind(oid, kind, n) for n, (oid, kind) in enumerate(s)] for s in slices]
-    fast = _take(_ColumnWalk(_COLUMN, limits), answers)
+    fast = _take(ColumnWalk(_COLUMN, limits), answers)
     slow = _take(_OneByOne(_COLUMN, limits), answers)
     assert fast == slow
