@@ -155,26 +155,41 @@ class _Poll:
         outcome.parts_ok += 1
 
     async def table(self, table: Table) -> None:
-        device, outcome = self.device, self.outcome
         labels = label_cache(self.tracker)
-        now_s = self.read_at_s if self.read_at_s is not None else self.clock()
-        full = labels.due(table, now_s, outcome.agent_restarted)
-        walked = await self.client.walk(self.target, walk_oids(table, full), outcome.stats)
-        if not full and labels.has_new_rows(table, walked):
-            # a new row: read its labels now rather than write it without them until the next read
-            walked.update(await self.client.walk(self.target, table.label_oids, outcome.stats))
-            full = True
+        walked, full = await self._walk(table, labels)
         at_s = self.clock()
         if full and table.label_oids:
             labels.store(table, walked, at_s)
-        marker = table.discontinuity
-        if marker is not None:  # read before the rates, which it may reset
-            for vb in walked.get(marker.oid, ()):
-                if isinstance(vb.value, int):
-                    row_key = (table.name, vb.oid.index_after(marker.oid))
-                    self.tracker.note_discontinuity(row_key, vb.value)
+        if table.discontinuity is not None:  # read before the rates, which it may reset
+            self._note_discontinuities(table, table.discontinuity, walked)
+        rows = self._rows(table, walked, labels, full, at_s)
+        self._finish(table, walked, rows, labels)
+
+    async def _walk(self, table: Table, labels: LabelCache) -> tuple[dict[Oid, list[VarBind]], bool]:
+        """The table's columns walked, with its labels when they are due; whether they were."""
+        now_s = self.read_at_s if self.read_at_s is not None else self.clock()
+        full = labels.due(table, now_s, self.outcome.agent_restarted)
+        walked = await self.client.walk(self.target, walk_oids(table, full), self.outcome.stats)
+        if not full and labels.has_new_rows(table, walked):
+            # a new row: read its labels now rather than write it without them until the next read
+            walked.update(await self.client.walk(self.target, table.label_oids, self.outcome.stats))
+            full = True
+        return walked, full
+
+    def _note_discontinuities(self, table: Table, marker: Column,
+                              walked: dict[Oid, list[VarBind]]) -> None:
+        for vb in walked.get(marker.oid, ()):
+            if isinstance(vb.value, int):
+                row_key = (table.name, vb.oid.index_after(marker.oid))
+                self.tracker.note_discontinuity(row_key, vb.value)
+
+    def _rows(self, table: Table, walked: dict[Oid, list[VarBind]], labels: LabelCache,
+              full: bool, at_s: float) -> dict[tuple[int, ...], dict[str, Any]]:
+        """The table's rows by index, values and rates set. The hot loop of a poll: one pass
+        over every varbind, names looked up once per column, nothing called per value that
+        need not be."""
         rows: dict[tuple[int, ...], dict[str, Any]] = {}
-        name, tags = table.name, device.tags
+        device_name, name, tags = self.device.name, table.name, self.device.tags
         rate, series_of = self.tracker.rate_or_reason, self.tracker.series
         for column in table.columns:
             varbinds = walked.get(column.oid)
@@ -188,7 +203,7 @@ class _Poll:
                 row = rows.get(index)
                 if row is None:
                     row = rows[index] = {
-                        "device": device.name, "table": name, "index": ".".join(map(str, index)),
+                        "device": device_name, "table": name, "index": ".".join(map(str, index)),
                     }
                     row.update(index_fields(table, index))
                     row.update(tags)
@@ -201,6 +216,12 @@ class _Poll:
                 width = COUNTER_WIDTHS.get(kind)
                 if width is not None:
                     _put_rate(row, column, rate(series, index, value, width, at_s))
+        return rows
+
+    def _finish(self, table: Table, walked: dict[Oid, list[VarBind]],
+                rows: dict[tuple[int, ...], dict[str, Any]], labels: LabelCache) -> None:
+        """Each row completed (lookups, 64-bit preference, sanity) and recorded in index order."""
+        outcome = self.outcome
         for index in sorted(rows):
             row = rows[index]
             if table.lookups:
