@@ -13,7 +13,15 @@ import uvloop
 
 from poller.config import credentials as v3
 from poller.config.load import load_config
-from poller.config.model import DEFAULT_ENGINE, ENGINES, Config, Credential, Secret, Usm
+from poller.config.model import (
+    DEFAULT_ENGINE,
+    ENGINES,
+    Config,
+    Credential,
+    Secret,
+    Usm,
+    WalkLimits,
+)
 from poller.errors import ConfigError
 from poller.mib.names import STANDARD, MibNames
 from poller.oid import Oid
@@ -62,6 +70,11 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
                         help=f"SNMP implementation (default {DEFAULT_ENGINE}, or the fleet file's)")
 
 
+#: a walk asked for on the command line goes as far as the agent answers, as snmpwalk does (the
+#: daemon's caps protect a fleet from an endless agent; here Ctrl-C does); a loop still ends it
+COMMAND_LINE_WALK = WalkLimits(max_rows=100_000_000, max_requests=100_000_000)
+
+
 def target_from(args: argparse.Namespace, config: Config | None = None) -> Target:
     """The device named by TARGET in the fleet file (`config`, else --config read), or the
     address TARGET with the command line's credential."""
@@ -81,6 +94,7 @@ def target_from(args: argparse.Namespace, config: Config | None = None) -> Targe
         timeout_s=args.timeout,
         retries=args.retries,
         max_repetitions=args.max_repetitions,
+        walk=COMMAND_LINE_WALK,
     )
 
 

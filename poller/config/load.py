@@ -26,7 +26,7 @@ from poller.config.mibs import read_mibs
 from poller.config.model import Config
 from poller.config.profiles import BUILTIN_PROFILES, ProfileSection
 from poller.config.reader import Reader
-from poller.config.settings import read_daemon, read_output
+from poller.config.settings import default_state_directory, read_daemon, read_output
 from poller.errors import ConfigError
 from poller.schema import RESERVED_FIELDS
 
@@ -75,7 +75,7 @@ def build(path: Path, doc: dict[str, Any]) -> Config:
     daemon = read_daemon(reader, doc.get("daemon", {}))
     output = read_output(reader, doc.get("output", {}))
     if daemon.state_directory is None:
-        daemon = replace(daemon, state_directory=output.directory / "state")
+        daemon = replace(daemon, state_directory=default_state_directory(path))
     section = CredentialSection(reader)
     credentials = section.read(doc.get("credentials", {}))
     mibs = read_mibs(reader, doc.get("mibs", {}))  # before the profiles, which may use its names

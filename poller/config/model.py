@@ -247,7 +247,8 @@ class DaemonSettings:
     #: the part of the fleet this host polls (`--shard i/n`); 0/1 is all of it
     shard: Shard = Shard()
     #: where counter state survives restarts (poller.run.state_keeper); the loader fills it in:
-    #: [daemon] state_directory, else $STATE_DIRECTORY (StateDirectory=), else OUTPUT_DIR/state
+    #: [daemon] state_directory, else $STATE_DIRECTORY (StateDirectory=), else one per fleet
+    #: file under the user's state home (poller.config.settings.default_state_directory)
     state_directory: Path | None = None
     #: how often the counter state is written (0: only at stop)
     state_interval_s: float = 60.0

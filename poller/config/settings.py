@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,16 @@ def read_daemon(reader: Reader, raw: Any) -> DaemonSettings:
                                         "daemon.state_max_age", 0, 366 * 86_400),
         **scaling,
     )
+
+
+def default_state_directory(fleet_file: Path) -> Path:
+    """Without systemd's StateDirectory: one directory per fleet file under the user's state
+    home, so the same file (a cron job's `run --once`) finds its state and another file does
+    not take it: $XDG_STATE_HOME/poller/NAME-HASH, else ~/.local/state/poller/NAME-HASH."""
+    home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    resolved = str(fleet_file.resolve())
+    digest = hashlib.sha1(resolved.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    return Path(home) / "poller" / f"{fleet_file.stem}-{digest}"
 
 
 def _state_directory(reader: Reader, raw: dict[str, Any]) -> Path | None:

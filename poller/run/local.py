@@ -50,8 +50,6 @@ class LocalPolling:
             self._devices, self._client, self._sink, max_in_flight=self._max_in_flight,
             console=console_writer(self._sink) if self._console else None,
         )
-        if self._keeper is not None:
-            self._keeper.restore(self.scheduler.states())
 
     async def close(self) -> None:
         await self._client.close()
@@ -65,9 +63,16 @@ class LocalPolling:
         return self.scheduler.completed
 
     def start(self) -> None:
+        self._restore_state()
         self.scheduler.start()
 
+    def _restore_state(self) -> None:
+        """The last run's counters, before the first poll (after the `started` event)."""
+        if self._keeper is not None:
+            self._keeper.restore(self.scheduler.states())
+
     async def run_once(self) -> None:
+        self._restore_state()
         await self.scheduler.run_once()
         await self._save_state()
 
