@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from poller import errors
 from poller.config.load import load_config
+from tests.unit.test_schema import emitted_error_types
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "mibs"
@@ -109,28 +109,6 @@ def test_every_shipped_config_loads(path: Path) -> None:
 
 
 # -- error types ---------------------------------------------------------------------------------
-
-def _snmp_error_classes() -> list[type[errors.SnmpError]]:
-    found, todo = [], [errors.SnmpError]
-    while todo:
-        cls = todo.pop()
-        found.append(cls)
-        todo.extend(cls.__subclasses__())
-    return found
-
-
-def emitted_error_types() -> set[str]:
-    """Every `error_type` a poll record can carry: the SNMP errors poller raises (a base class
-    only when some code raises it itself) and the scheduler's own kinds."""
-    source = "\n".join(path.read_text() for path in (ROOT / "poller").rglob("*.py")
-                       if path.name != "errors.py")
-    types = {cls.error_type for cls in _snmp_error_classes()
-             if cls.__subclasses__() == [] or re.search(rf"\b{cls.__name__}\(", source)}
-    scheduler = (ROOT / "poller" / "run" / "scheduler.py").read_text()
-    types |= set(re.findall(r'"error_type": "(\w+)"', scheduler))
-    types |= set(re.findall(r'self\._skip\(state, \w+, "(\w+)"', scheduler))
-    return types
-
 
 def error_type_tables(text: str) -> set[str]:
     """The names in the first column of every table whose first header cell is `error_type`."""
