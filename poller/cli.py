@@ -1,4 +1,4 @@
-"""Command line: `poller run|check|get|walk`. Exit codes: 0 ok, 1 runtime failure, 2 bad
+"""Command line: `poller run|check|get|walk|history`. Exit codes: 0 ok, 1 runtime failure, 2 bad
 input (config or usage). Errors are one line on stderr, never a traceback."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from poller import __version__
 from poller.commands import get_walk as oneshot
+from poller.commands import history
 from poller.commands.check import run_check
 from poller.config.load import load_config
 from poller.config.shard import CommandLine, parse_shard, parse_workers
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_check)
 
     oneshot.add_parsers(commands)
+    history.add_parsers(commands)
     return parser
 
 
