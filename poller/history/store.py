@@ -199,9 +199,12 @@ class HistoryStore:
         """The file's state, creating the file first when there is none."""
         state = self.files.state(path)
         if state is None:
-            args = create_args(target.step_s, target.series.ds_names, first_s - 1)
-            if self.files.create(path, args):
-                return first_s - 1, target.series.ds_names
+            # a value stands for the step before it (a rate over the last interval): the file
+            # starts a step before its first value, which then fills that step
+            start_s = first_s - target.step_s
+            if self.files.create(path, create_args(target.step_s, target.series.ds_names,
+                                                   start_s)):
+                return start_s, target.series.ds_names
             state = self.files.state(path)
             if state is None:
                 raise RrdError(f"{path}: neither created nor found")

@@ -117,13 +117,13 @@ class HistoryWriter:
                 self._wake.wait_for(lambda: self._queue or self._closed)
                 batch = list(self._queue)
                 self._queue.clear()
+                self._queued = 0
                 self._busy = bool(batch)
                 stop = self._closed and not batch
             if stop:
                 return
             self._write(batch)
             with self._lock:
-                self._queued -= sum(len(records) for event, records, _ in batch if event != "plans")
                 self._busy = False
                 self._idle.notify_all()
 
