@@ -50,9 +50,10 @@ class RrdFiles:
         """Create `path`; False when it exists already (another writer, or a remote store)."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError:
+        except OSError as exc:
             if not self.rrdcached:
-                raise
+                raise RrdError(f"{path}: cannot make its directory: {exc.strerror or exc}"
+                               ) from None
             # a remote rrdcached's files live on its host; its -R makes the directories there
         try:
             self._call("create", path, *args)
