@@ -326,3 +326,18 @@ def test_a_full_queue_drops_and_counts_without_blocking(tmp_path: Path) -> None:
         writer.close()
     assert writer.stats()["history_dropped"] == 20
     assert writer.data_many("row", [row("1", T0, 1.0, 1.0)]) is None and writer.dropped == 21
+
+
+def test_a_reload_hands_the_writer_new_plans(tmp_path: Path) -> None:
+    """A device removed by a reload: its records are no longer stored, but counted."""
+    store = store_for(fleet(tmp_path), tmp_path / "rrd")
+    clock = iter(range(T0, T0 + 100 * STEP_S, STEP_S))
+    writer = HistoryWriter(store, clock=lambda: next(clock))
+    try:
+        writer.data_many("row", [row("1", 0, 1.0, 1.0)])
+        writer.replace_plans({name: plan for name, plan in store.plans.items() if name != "sw1"})
+        writer.data_many("row", [row("1", 0, 2.0, 2.0)])
+        assert writer.wait_idle(10)
+    finally:
+        writer.close()
+    assert (store.counts.stored, store.counts.ignored) == (1, 1)
