@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from poller import __version__
 from poller.commands import get_walk as oneshot
 from poller.commands import history
+from poller.commands import web as web_command
 from poller.commands.check import run_check
 from poller.config.load import load_config
 from poller.config.shard import CommandLine, parse_shard, parse_workers
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     oneshot.add_parsers(commands)
     history.add_parsers(commands)
+    web_command.add_parsers(commands)
     return parser
 
 

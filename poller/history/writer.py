@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from poller.history.index import FleetIndex
 from poller.history.store import DevicePlan, HistoryStore
 
 #: the events history keeps
@@ -33,8 +34,12 @@ _Item = tuple[str, list[dict[str, Any]], int]
 class HistoryWriter:
     def __init__(self, store: HistoryStore, *, queue_max: int = 100_000,
                  clock: Callable[[], float] = time.time,
-                 report: Callable[[str], None] | None = None) -> None:
+                 report: Callable[[str], None] | None = None,
+                 index: FleetIndex | None = None) -> None:
         self.store = store
+        #: the fleet index the web pages read, kept by this thread and saved every ~10 s
+        self.index = index
+        self._index_error: str | None = None
         self.queue_max = queue_max
         self.dropped = 0
         self._unreported_drops = 0
@@ -121,6 +126,7 @@ class HistoryWriter:
                 self._busy = bool(batch)
                 stop = self._closed and not batch
             if stop:
+                self._save_index(force=True)
                 return
             self._write(batch)
             with self._lock:
@@ -134,15 +140,29 @@ class HistoryWriter:
                 if event == "plans":
                     store.flush()
                     store.plans = records[0]
+                    if self.index is not None:
+                        self.index.keep(store.plans)
                     continue
                 add = store.add
                 for record in records:
                     add(event, record, at_s)
+                if self.index is not None:
+                    for record in records:
+                        self.index.add(event, record, at_s)
             store.flush()
         except Exception as exc:  # noqa: BLE001 - a dead writer would stop history for good
             store.counts.failed += sum(len(r) for e, r, _ in batch if e != "plans")
             store.last_error = f"history writer error: {exc!r}"
         self._report_errors()
+        self._save_index(force=False)
+
+    def _save_index(self, *, force: bool) -> None:
+        index = self.index
+        if index is None or not (force or index.due()) or index.save():
+            return
+        if index.last_error != self._index_error:  # a lasting failure is said once
+            self._index_error = index.last_error
+            self._report(f"poller: history: {index.last_error}")
 
     def _report_errors(self) -> None:
         failed = self.store.counts.failed
