@@ -3,6 +3,7 @@ break in the line where a value is unknown, each point's time and value in its t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,9 @@ from typing import Any
 Lines = Sequence[tuple[str, Sequence[float | None]]]
 
 _PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+#: pygal always writes its config as an inline script, which the pages' Content-Security-Policy
+#: forbids (and nothing needs: the tooltips come from the page's own script)
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>|<script\b[^>]*/>", re.DOTALL)
 
 
 def si(value: float | None, unit: str = "") -> str:
@@ -46,8 +50,7 @@ def line_chart(times: Sequence[int], lines: Lines, unit: str, *, title: str = ""
     moments = [datetime.fromtimestamp(t, UTC) for t in times]
     for name, values in lines:
         chart.add(name, list(zip(moments, values, strict=True)))
-    svg: str = chart.render(is_unicode=True)
-    return svg
+    return _without_scripts(chart.render(is_unicode=True))
 
 
 def sparkline(lines: Lines) -> str:
@@ -57,5 +60,11 @@ def sparkline(lines: Lines) -> str:
                        stroke_style={"width": 1.2}, style=pygal.style.LightStyle)
     for name, values in lines:
         chart.add(name, list(values))
-    svg: str = chart.render_sparkline(width=160, height=28, is_unicode=True)
-    return svg
+    return _without_scripts(chart.render_sparkline(width=160, height=28, is_unicode=True))
+
+
+def _without_scripts(svg: str) -> str:
+    cleaned = _SCRIPT.sub("", svg)
+    if "<script" in cleaned:  # never serve a script pygal may one day write another way
+        raise ValueError("pygal wrote a script that could not be removed")
+    return cleaned

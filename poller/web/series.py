@@ -37,6 +37,13 @@ class Fetched:
     names: tuple[str, ...]
     columns: dict[str, list[float | None]]
 
+    def until(self, end_s: int) -> Fetched:
+        """The rows that end at or before `end_s` (fetch returns the row holding `end_s` too,
+        which ends after it)."""
+        count = max(0, (end_s - self.start_s) // self.step_s)
+        return Fetched(self.start_s, self.step_s, self.names,
+                       {name: values[:count] for name, values in self.columns.items()})
+
     def times(self) -> list[int]:
         """Each row's end (the time a value stands for, as rrdtool prints it)."""
         count = len(next(iter(self.columns.values()), []))

@@ -172,9 +172,12 @@ def series_data(reader: RrdReader, path: Path, windows: list[tuple[str, int, int
     out = []
     for name, start, end in windows:
         resolution = resolution_for(end - start, step_s)
-        drawn = reader.fetch(path, start, end, resolution)
-        fine = drawn if drawn.step_s == max(step_s, PERCENTILE_STEP_S) else \
+        fetched = reader.fetch(path, start, end, resolution)
+        # the percentile takes the rows as `rrdtool graph` does (its oracle); the graph and
+        # the other numbers only those within the window
+        fine = fetched if fetched.step_s == max(step_s, PERCENTILE_STEP_S) else \
             reader.fetch(path, start, end, max(step_s, PERCENTILE_STEP_S))
+        drawn = fetched.until(end)
         out.append({"window": name, "start": start, "end": end, "step_s": drawn.step_s,
                     "percentile_step_s": fine.step_s,
                     "charts": [_chart(chart, unit, sources, drawn, fine)
