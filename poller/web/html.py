@@ -22,6 +22,9 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 nav.crumbs{margin-bottom:1em}form{margin:.5em 0}
 section.window{margin:1.5em 0}.chart svg{max-width:100%;height:auto}
 """
+#: a small icon (browsers ask for one; a missing one is an error in their console)
+ICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><polyline points="0,12 5,6 '
+        '9,9 16,2" fill="none" stroke="#0645ad" stroke-width="2"/></svg>')
 #: turns each point's description (pygal's <desc class="value">) into its hover tooltip
 SCRIPT = """
 document.querySelectorAll("svg .tooltip-trigger").forEach(function (dot) {
@@ -62,6 +65,7 @@ def page(title: str, body: str, crumbs: list[tuple[str, str]], json_href: str) -
     trail = " / ".join(f'<a href="{link}">{esc(name)}</a>' for name, link in crumbs)
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<title>{esc(title)} - poller</title>'
+            f'<link rel="icon" href="/static/icon.svg" type="image/svg+xml">'
             f'<link rel="stylesheet" href="/static/poller.css">'
             f'<script src="/static/poller.js" defer></script></head><body>'
             f'<nav class="crumbs">{trail} · <a href="{json_href}">JSON</a></nav>'

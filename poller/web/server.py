@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from poller.web.auth import REALM, authorized
@@ -44,10 +45,13 @@ def make_app(site: Site, user: str, password: str | None) -> web.Application:
     async def page(request: web.Request) -> web.Response:
         query = {key: request.query[key] for key in request.query}
         loop = asyncio.get_running_loop()
+        started = time.perf_counter()
         reply: Reply = await loop.run_in_executor(None, site.handle, request.path, query)
+        # the page's own cost, for a browser's network panel and for measurements
+        timing = f"page;dur={(time.perf_counter() - started) * 1000:.1f}"
         return web.Response(status=reply.status, body=reply.body,
                             headers={"Content-Type": reply.content_type, **HEADERS,
-                                     **reply.headers})
+                                     "Server-Timing": timing, **reply.headers})
 
     app = web.Application(middlewares=[guard])
     app.router.add_get("/{tail:.*}", page)  # add_get answers HEAD too

@@ -9,18 +9,19 @@ password_file = "/etc/poller/web-password"  # required off loopback (or the syst
 user = "poller"                             # the basic-auth user name
 ```
 
-The fleet file's other tables are not checked here: `poller check` does that.
+The fleet file's other tables are not checked here: `poller check` does that. Until the config
+loader reads `[web]` itself, this module parses the file with the standard library's tomllib
+(the same parser as the loader's tomli) and takes only these two tables from it.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import tomli
 
 from poller.config.history import DEFAULT_DIRECTORY
 from poller.config.reader import Reader, show
@@ -78,12 +79,12 @@ def read_settings(path: Path, listen: str | None = None) -> WebSettings:
 
 def _document(path: Path) -> dict[str, Any]:
     try:
-        return tomli.loads(path.read_bytes().decode("utf-8"))
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except tomli.TOMLDecodeError as exc:
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: TOML syntax: {exc}") from None
 
 

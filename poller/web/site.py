@@ -59,7 +59,8 @@ class Site:
         try:
             if path == "/spark.svg":
                 return self._spark(query)
-            if path in ("/static/poller.css", "/static/poller.js"):
+            if path in ("/static/poller.css", "/static/poller.js", "/static/icon.svg",
+                        "/favicon.ico"):
                 return _static(path)
             handler = self._routes.get(route)
             if handler is None:
@@ -174,6 +175,8 @@ def _error(status: int, message: str, as_json: bool) -> Reply:
 
 
 def _static(path: str) -> Reply:
+    if path.endswith((".svg", ".ico")):
+        return Reply(200, SVG, html.ICON.encode())
     if path.endswith(".css"):
         return Reply(200, "text/css; charset=utf-8", html.STYLE.encode())
     return Reply(200, "text/javascript; charset=utf-8", html.SCRIPT.encode())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import subprocess
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,8 +24,8 @@ from tests.unit.test_history import FLEET, IN, OUT, fleet, row, store_for
 
 STEP_S = 60
 HOUR_S, DAY_S = 3600, 86_400
-#: the history ends on an hour in the past (so a server on the real clock sees all of it)
-END = 1_800_000_000 // HOUR_S * HOUR_S
+#: the history ends on the last full hour (so a server on the real clock shows all of it)
+END = (int(time.time()) // HOUR_S - 1) * HOUR_S
 START = END - 2 * DAY_S
 #: port 1's rates are null here (a restart: first samples), every port's polls fail here
 NULL = (END - 6 * HOUR_S, END - 5 * HOUR_S)
