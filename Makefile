@@ -26,6 +26,18 @@ agents: ## install net-snmp's snmpd and tools, and systemd-analyze, when missing
 	@command -v snmpd >/dev/null && command -v snmpbulkwalk >/dev/null && command -v systemd-analyze >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq snmpd snmp systemd; }
 
+.PHONY: history-deps
+history-deps: venv ## install librrd (Debian librrd-dev, rrdtool, rrdcached) and its Python binding (.[history])
+	@{ command -v rrdtool && command -v rrdcached && command -v pkg-config && dpkg -s librrd-dev; } >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq librrd-dev rrdtool rrdcached pkg-config; }
+	@$(PY) -c 'import rrdtool' 2>/dev/null || $(PY) -m pip install -q -e '.[test,history]'
+
+.PHONY: web-deps
+web-deps: history-deps ## install what `poller web` and its browser tests need: Debian chromium, .[web,history]
+	@command -v chromium >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@$(PY) -c 'import aiohttp, pygal, rrdtool' 2>/dev/null || $(PY) -m pip install -q -e '.[test,web,history]'
+
 .PHONY: run
 run: venv ## poll a simulated fleet on 127.0.0.1 (snmpsim + config/demo.toml); Ctrl-C stops
 	$(PY) -m tools.demo --config $(CONFIG)
