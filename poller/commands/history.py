@@ -36,10 +36,10 @@ def add_parsers(commands: Any) -> None:
 
 
 def settings_for(config: Config, args: argparse.Namespace) -> HistorySettings:
-    # Config.history is the fleet file's [history]; a fleet without it keeps the defaults
-    configured = getattr(config, "history", None)
-    settings = configured if isinstance(configured, HistorySettings) else \
-        default_settings(config.profiles)
+    # a fleet file without [history] keeps the defaults, where the daemon would put them
+    state = config.daemon.state_directory or config.output.directory / "state"
+    settings = config.history or default_settings(config.profiles, state / "history",
+                                                  config.mibs)
     if args.directory:
         settings = replace(settings, directory=Path(args.directory).absolute())
     if args.rrdcached:

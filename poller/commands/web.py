@@ -14,7 +14,7 @@ from poller.web.settings import read_settings
 def add_parsers(commands: Any) -> None:
     web = commands.add_parser("web", help="serve the history graphs (read-only web pages)")
     web.add_argument("--config", "-c", required=True, help="fleet file (TOML): its [web] "
-                     "and [history] directory")
+                     "and [history] directory (secrets outside the file are not read)")
     web.add_argument("--listen", metavar="HOST:PORT", help="overrides [web] listen")
     web.set_defaults(handler=run_web)
 

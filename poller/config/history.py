@@ -3,14 +3,16 @@ which record fields each profile keeps.
 
 ```toml
 [history]
-directory = "/var/lib/poller/history"   # default; relative paths start at the working directory
+directory = "/var/lib/poller/history"   # default: STATE_DIRECTORY/history; relative to the cwd
 rrdcached = "unix:/run/rrdcached.sock"  # or "/run/rrdcached.sock", "127.0.0.1:42217", "[::1]:42217"
 [history.fields]
 interfaces = ["ifHCInOctets_bps", "ifHCOutOctets_bps", "ifInErrors_rate", "ifOutErrors_rate"]
 ```
 
-A profile not named under `fields` keeps every counter's rate field (`_rate`, or `_bps` for bits
-columns) and every gauge column; `name = []` keeps nothing of it.
+A profile not named under `fields` keeps its default fields: for the built-in `interfaces`
+profile the in and out bits, errors and discards (what the row page graphs); for any other
+profile every counter's rate field (`_rate`, or `_bps` for bits columns) and every gauge column.
+`name = []` keeps nothing of it.
 
 It lives with the config (not in poller.history) because the loader builds it and the config
 stage imports no later stage.
@@ -20,15 +22,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from poller.config.model import Column, Profile
+from poller.config.model import Column, HistorySettings, Profile
 from poller.config.reader import Reader, show
-from poller.mib import names as mib
+from poller.mib.names import STANDARD, MibNames
 
-DEFAULT_DIRECTORY = Path("/var/lib/poller/history")
+#: where the files go when neither [history] directory nor a state directory says
+DEFAULT_DIRECTORY = HistorySettings().directory
+__all__ = ["HistorySettings", "default_fields", "read_history", "rrdcached_address"]
+
 KEYS = ("directory", "rrdcached", "fields")
 COUNTER_SYNTAXES = frozenset({"Counter32", "Counter64"})
 GAUGE_SYNTAXES = frozenset({"Gauge32", "CounterBasedGauge64"})
@@ -36,27 +40,24 @@ GAUGE_SYNTAXES = frozenset({"Gauge32", "CounterBasedGauge64"})
 _HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HistorySettings:
-    directory: Path = DEFAULT_DIRECTORY
-    #: rrdcached's address as librrd takes it ("unix:/path" or "host:port"); None: write directly
-    rrdcached: str | None = None
-    #: profile name -> the record fields kept, in the order of the RRD's data sources
-    fields: tuple[tuple[str, tuple[str, ...]], ...] = ()
-
-    def fields_of(self, profile: str) -> tuple[str, ...]:
-        return next((kept for name, kept in self.fields if name == profile), ())
+#: what the built-in interfaces profile keeps: the row page's graphs (the 32-bit counters'
+#: rates land in the 64-bit fields, poller.poll.rows.prefer_wide)
+INTERFACES_KEPT = ("ifHCInOctets_bps", "ifHCOutOctets_bps", "ifInErrors_rate",
+                   "ifOutErrors_rate", "ifInDiscards_rate", "ifOutDiscards_rate")
 
 
-def default_fields(profile: Profile) -> tuple[str, ...]:
-    """Every counter's rate field and every gauge column of `profile`, in column order. The
-    32-bit twin of a 64-bit counter the table also reads is left out: its rate is never written
-    (poller.poll.rows.prefer_wide moves it into the 64-bit field)."""
+def default_fields(profile: Profile, mibs: MibNames = STANDARD) -> tuple[str, ...]:
+    """Every counter's rate field and every gauge column of `profile`, in column order, the
+    syntaxes as `mibs` (the Config's names) say. The 32-bit twin of a 64-bit counter the table
+    also reads is left out: its rate is never written (poller.poll.rows.prefer_wide moves it
+    into the 64-bit field)."""
     narrow = {pair[1].name for table in profile.tables for pair in table.wide_pairs}
     columns = [*profile.scalars, *(c for table in profile.tables for c in table.columns)]
+    if profile.builtin and profile.name == "interfaces":
+        return INTERFACES_KEPT
     kept: list[str] = []
     for column in columns:
-        syntax = _syntax(column)
+        syntax = _syntax(column, mibs)
         if syntax in COUNTER_SYNTAXES and column.name not in narrow:
             kept.append(column.rate_field)
         elif syntax in GAUGE_SYNTAXES:
@@ -70,18 +71,19 @@ def candidate_fields(profile: Profile) -> tuple[str, ...]:
     return tuple(dict.fromkeys(name for c in columns for name in (c.name, c.rate_field)))
 
 
-def _syntax(column: Column) -> str | None:
-    entry = mib.lookup(column.name)
-    if entry is None:
-        entry = mib.lookup(mib.name_of(column.oid))
+def _syntax(column: Column, mibs: MibNames) -> str | None:
+    entry = mibs.by_oid.get(column.oid) or mibs.lookup(column.name)
     return entry.syntax if entry is not None else None
 
 
-def read_history(reader: Reader, raw: Any, profiles: Mapping[str, Profile]) -> HistorySettings:
-    """The `[history]` table (`raw`), checked; raises the reader's one-line ConfigError."""
+def read_history(reader: Reader, raw: Any, profiles: Mapping[str, Profile], *,
+                 mibs: MibNames = STANDARD, directory: Path = DEFAULT_DIRECTORY
+                 ) -> HistorySettings:
+    """The `[history]` table (`raw`), checked; raises the reader's one-line ConfigError.
+    `directory`: the default (the loader's: the state directory's `history`)."""
     raw = reader.table(raw, "history", KEYS)
-    directory = Path(reader.string(raw.get("directory", str(DEFAULT_DIRECTORY)),
-                                   "history.directory"))
+    if "directory" in raw:
+        directory = reader.pathname(raw["directory"], "history.directory")
     address = None
     if "rrdcached" in raw:
         address = rrdcached_address(reader.string(raw["rrdcached"], "history.rrdcached"))
@@ -90,7 +92,7 @@ def read_history(reader: Reader, raw: Any, profiles: Mapping[str, Profile]) -> H
                               '(a unix socket "unix:/run/rrdcached.sock" or "/path", or '
                               '"host:port")')
     picked = _picked_fields(reader, raw.get("fields", {}), profiles)
-    fields = tuple((name, picked.get(name, default_fields(profile)))
+    fields = tuple((name, picked.get(name, default_fields(profile, mibs)))
                    for name, profile in profiles.items())
     return HistorySettings(
         directory=directory if directory.is_absolute() else Path.cwd() / directory,
@@ -127,8 +129,8 @@ def rrdcached_address(text: str) -> str | None:
     return None
 
 
-def default_settings(profiles: Mapping[str, Profile],
-                     directory: Path = DEFAULT_DIRECTORY) -> HistorySettings:
+def default_settings(profiles: Mapping[str, Profile], directory: Path = DEFAULT_DIRECTORY,
+                     mibs: MibNames = STANDARD) -> HistorySettings:
     """What an empty `[history]` table means: every profile keeps its default fields."""
     return HistorySettings(directory=directory, fields=tuple(
-        (name, default_fields(profile)) for name, profile in profiles.items()))
+        (name, default_fields(profile, mibs)) for name, profile in profiles.items()))

@@ -12,8 +12,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from poller.config.model import WebSettings
 from poller.errors import ConfigError
-from poller.web.settings import WebSettings
 
 CREDENTIAL = "web-password"
 REALM = "poller"

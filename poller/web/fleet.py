@@ -94,8 +94,7 @@ def fleet_rows(devices: Mapping[str, dict[str, Any]], now_s: float) -> list[dict
 
 
 def _sort_key(sort: str) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    field = {"age": "age_s", "duration": "duration_s", "error": "error",
-             "status": "status"}.get(sort)
+    field = dict(age="age_s", duration="duration_s", error="error", status="status").get(sort)
     if field is None:
         return lambda row: (row["device"],)
     # rows without the value go last whatever the order; the name breaks ties

@@ -10,8 +10,8 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from poller.config.model import WebSettings
 from poller.web.auth import REALM, authorized
-from poller.web.settings import WebSettings
 from poller.web.site import Reply, Site
 
 if TYPE_CHECKING:

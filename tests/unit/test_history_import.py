@@ -22,15 +22,19 @@ from poller.history.layout import row_path
 from tests.unit.test_history import FLEET, IN, OUT, STEP_S, T0, fetch, fleet, row
 
 
-def test_defaults_keep_every_rate_and_gauge_of_the_builtin_profiles(tmp_path: Path) -> None:
-    profiles = fleet(tmp_path).profiles
-    kept = default_fields(profiles["interfaces"])
+def test_defaults_keep_what_the_row_page_graphs_and_every_rate_and_gauge_elsewhere(
+        tmp_path: Path) -> None:
+    config = fleet(tmp_path)
+    profiles = config.profiles
+    kept = default_fields(profiles["interfaces"], config.mibs)
     table = profiles["interfaces"].tables[0]
-    rates = {c.rate_field for c in table.columns if c.name.startswith(("ifHC", "ifIn", "ifOut"))}
-    assert rates | {"ifSpeed", "ifHighSpeed"} == set(kept)
-    assert {IN, OUT} <= set(kept) and "ifHCInOctets" not in kept and "ifMtu" not in kept
-    assert default_fields(profiles["system"]) == ()  # text and timeticks only
-    assert default_fields(profiles["ups"]) == ("hrSystemProcesses", "snmpInPkts_rate")
+    rate = {c.name: c.rate_field for c in table.columns}
+    assert kept == (IN, OUT, rate["ifInErrors"], rate["ifOutErrors"], rate["ifInDiscards"],
+                    rate["ifOutDiscards"])
+    assert default_fields(profiles["system"], config.mibs) == ()  # text and timeticks only
+    # any other profile: every counter's rate and every gauge, as the MIB names say
+    assert default_fields(profiles["ups"], config.mibs) == ("hrSystemProcesses",
+                                                            "snmpInPkts_rate")
 
 
 @pytest.mark.parametrize(("raw", "message"), [

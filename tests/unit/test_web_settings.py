@@ -16,14 +16,20 @@ from poller.web.fleet import FleetQuery, query_fleet
 from poller.web.settings import WebSettings, read_settings
 
 
+#: a device the loader takes: a fleet needs one; its community is read from a file
+DEVICE = ('\n[credentials.public]\ncommunity_file = "/nonexistent/community"\n'
+          '[[devices]]\nname = "x"\nhost = "127.0.0.1"\ncredential = "public"\n')
+
+
 def settings_file(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "fleet.toml"
-    path.write_text(text)
+    path.write_text(text + DEVICE)
     return path
 
 
 def test_defaults_and_the_history_directory(tmp_path: Path) -> None:
-    path = settings_file(tmp_path, '[history]\ndirectory = "rrd"\n[[devices]]\nname = "x"\n')
+    path = settings_file(tmp_path, '[history]\ndirectory = "rrd"\n')
+    # secrets outside the file are not read: the web process never polls
     settings = read_settings(path)
     assert (settings.host, settings.port, settings.user) == ("127.0.0.1", 8080, "poller")
     assert settings.directory == Path.cwd() / "rrd" and settings.password_file is None
