@@ -55,7 +55,7 @@ def run_import(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     settings = settings_for(config, args)
     files = RrdFiles(settings.rrdcached)
-    store = HistoryStore(settings, plans_for(config.devices, config.profiles, settings), files)
+    store = HistoryStore(settings, plans_for(config.devices, settings), files)
     try:
         counts = import_files([Path(name) for name in args.files], store)
     except RecordFileError as exc:

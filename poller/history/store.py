@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from poller.config.history import HistorySettings
-from poller.config.model import Device, Profile
+from poller.config.model import Device, HistorySettings
 from poller.history.layout import Series, create_args, group_path, row_path, step_of
 from poller.history.rrd import RrdError, RrdFiles
 
@@ -40,23 +39,18 @@ class DevicePlan:
     groups: Mapping[str, Series]
 
 
-def plans_for(devices: Iterable[Device], profiles: Mapping[str, Profile],
-              settings: HistorySettings) -> dict[str, DevicePlan]:
-    """Each device's plan, by name. Tables and groups that keep no field are left out."""
+def plans_for(devices: Iterable[Device], settings: HistorySettings) -> dict[str, DevicePlan]:
+    """Each device's plan, by name: a scalar group keeps what its profile keeps, a table what
+    the device's profiles keep of its columns. Tables and groups that keep nothing are left out.
+    Devices carry their tables and groups, so no profile is needed (a worker has none)."""
     plans = {}
     for device in devices:
-        tables: dict[str, Series] = {}
-        groups: dict[str, Series] = {}
-        for name in device.profiles:
-            profile = profiles[name]
-            kept = settings.fields_of(name)
-            for table in profile.tables:
-                fields = _within(kept, table.columns)
-                if fields:
-                    tables[table.name] = Series.of(fields)
-            fields = _within(kept, profile.scalars)
-            if fields:
-                groups[name] = Series.of(fields)
+        kept = tuple(dict.fromkeys(f for name in device.profiles
+                                   for f in settings.fields_of(name)))
+        tables = {table.name: Series.of(fields) for table in device.tables
+                  if (fields := _within(kept, table.columns))}
+        groups = {group: Series.of(fields) for group, columns in device.scalar_groups
+                  if (fields := _within(settings.fields_of(group), columns))}
         plans[device.name] = DevicePlan(step_s=step_of(device.interval_s), tables=tables,
                                         groups=groups)
     return plans

@@ -94,8 +94,9 @@ def fleet_rows(devices: Mapping[str, dict[str, Any]], now_s: float) -> list[dict
 
 
 def _sort_key(sort: str) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    field = dict(age="age_s", duration="duration_s", error="error", status="status").get(sort)
-    if field is None:
+    # a sort key names a row field, the same but for the two with units
+    field = {"age": "age_s", "duration": "duration_s"}.get(sort, sort)
+    if field not in ("age_s", "duration_s", "error", "status"):
         return lambda row: (row["device"],)
     # rows without the value go last whatever the order; the name breaks ties
     return lambda row: (row[field] is None, row[field] if row[field] is not None else 0,

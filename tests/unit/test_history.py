@@ -59,7 +59,7 @@ def store_for(config: Config, directory: Path, rrdcached: str | None = None) -> 
     if rrdcached:
         settings = HistorySettings(directory=directory, rrdcached=rrdcached,
                                    fields=settings.fields)
-    plans = plans_for(config.devices, config.profiles, settings)
+    plans = plans_for(config.devices, settings)
     return HistoryStore(settings, plans, RrdFiles(rrdcached))
 
 
@@ -249,7 +249,7 @@ def test_a_file_made_with_other_fields_keeps_its_data_sources(tmp_path: Path) ->
     settings = default_settings(config.profiles, tmp_path / "rrd")
     narrow = HistorySettings(directory=settings.directory,
                              fields=(("interfaces", (OUT, IN)),))
-    first = HistoryStore(narrow, plans_for(config.devices, config.profiles, narrow), RrdFiles())
+    first = HistoryStore(narrow, plans_for(config.devices, narrow), RrdFiles())
     first.add("row", row("1", T0, 1.0, 2.0), T0)
     first.flush()
     second = store_for(config, tmp_path / "rrd")
@@ -310,7 +310,7 @@ def test_a_full_queue_drops_and_counts_without_blocking(tmp_path: Path) -> None:
     config = fleet(tmp_path)
     settings = default_settings(config.profiles, tmp_path / "rrd")
     files = _StalledFiles()
-    store = HistoryStore(settings, plans_for(config.devices, config.profiles, settings), files)
+    store = HistoryStore(settings, plans_for(config.devices, settings), files)
     writer = HistoryWriter(store, queue_max=10, clock=lambda: T0)
     try:
         writer.data_many("row", [row("1", T0, 1.0, 1.0)])  # taken by the thread, which stalls

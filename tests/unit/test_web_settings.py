@@ -15,7 +15,6 @@ from poller.web.auth import authorized, is_loopback, password_for
 from poller.web.fleet import FleetQuery, query_fleet
 from poller.web.settings import WebSettings, read_settings
 
-
 #: a device the loader takes: a fleet needs one; its community is read from a file
 DEVICE = ('\n[credentials.public]\ncommunity_file = "/nonexistent/community"\n'
           '[[devices]]\nname = "x"\nhost = "127.0.0.1"\ncredential = "public"\n')
