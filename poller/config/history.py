@@ -82,8 +82,7 @@ def read_history(reader: Reader, raw: Any, profiles: Mapping[str, Profile], *,
     """The `[history]` table (`raw`), checked; raises the reader's one-line ConfigError.
     `directory`: the default (the loader's: the state directory's `history`)."""
     raw = reader.table(raw, "history", KEYS)
-    if "directory" in raw:
-        directory = reader.pathname(raw["directory"], "history.directory")
+    local = directory
     address = None
     if "rrdcached" in raw:
         address = rrdcached_address(reader.string(raw["rrdcached"], "history.rrdcached"))
@@ -94,9 +93,30 @@ def read_history(reader: Reader, raw: Any, profiles: Mapping[str, Profile], *,
     picked = _picked_fields(reader, raw.get("fields", {}), profiles)
     fields = tuple((name, picked.get(name, default_fields(profile, mibs)))
                    for name, profile in profiles.items())
-    return HistorySettings(
-        directory=directory if directory.is_absolute() else Path.cwd() / directory,
-        rrdcached=address, fields=fields)
+    if address is not None and is_remote(address):
+        return HistorySettings(directory=_remote_directory(reader, raw), rrdcached=address,
+                               fields=fields, index_directory=local)
+    if "directory" in raw:
+        directory = reader.pathname(raw["directory"], "history.directory")
+    directory = directory if directory.is_absolute() else Path.cwd() / directory
+    return HistorySettings(directory=directory, rrdcached=address, fields=fields,
+                           index_directory=directory)
+
+
+def _remote_directory(reader: Reader, raw: dict[str, Any]) -> Path:
+    """A directory under the base directory (`-b`) of an rrdcached on TCP: librrd sends it no
+    absolute path (the files are on the cache daemon's host, where the names are its)."""
+    directory = reader.pathname(raw.get("directory", "."), "history.directory")
+    if directory.is_absolute() or ".." in directory.parts:
+        raise reader.fail("history.directory", f"{show(str(directory))}: with rrdcached on TCP "
+                          "the files are named under rrdcached's base directory (-b): a relative "
+                          'path without "..", e.g. "poller"')
+    return directory
+
+
+def is_remote(address: str) -> bool:
+    """An rrdcached reached over TCP (host:port), not a unix socket on this host."""
+    return not address.startswith("unix:")
 
 
 def _picked_fields(reader: Reader, raw: Any, profiles: Mapping[str, Profile]
@@ -132,5 +152,5 @@ def rrdcached_address(text: str) -> str | None:
 def default_settings(profiles: Mapping[str, Profile], directory: Path = DEFAULT_DIRECTORY,
                      mibs: MibNames = STANDARD) -> HistorySettings:
     """What an empty `[history]` table means: every profile keeps its default fields."""
-    return HistorySettings(directory=directory, fields=tuple(
+    return HistorySettings(directory=directory, index_directory=directory, fields=tuple(
         (name, default_fields(profile, mibs)) for name, profile in profiles.items()))

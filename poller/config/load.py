@@ -93,7 +93,7 @@ def build(path: Path, doc: dict[str, Any], *, read_secrets: bool = True) -> Conf
     if "history" in doc:
         history = read_history(reader, doc["history"], profiles, mibs=mibs,
                                directory=history_directory)
-        history_directory = history.directory
+        history_directory = history.index_directory
     web = read_web(reader, doc["web"], history_directory) if "web" in doc else None
     warnings: tuple[str, ...] = ()
     if section.inline_secrets and secrets.readable_by_others(path):

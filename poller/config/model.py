@@ -272,11 +272,15 @@ class OutputSettings:
 class HistorySettings:
     """`[history]`: where the RRD files go (poller.config.history reads it)."""
 
+    #: where the RRD files are; with rrdcached on TCP, relative to its base directory (-b)
     directory: Path = Path("/var/lib/poller/history")
     #: rrdcached's address as librrd takes it ("unix:/path" or "host:port"); None: write directly
     rrdcached: str | None = None
     #: profile name -> the record fields kept, in the order of the RRD's data sources
     fields: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: where this host's fleet index files go (`directory`, unless rrdcached is on TCP: then
+    #: the state directory's `history`, on this host)
+    index_directory: Path = Path("/var/lib/poller/history")
 
     def fields_of(self, profile: str) -> tuple[str, ...]:
         return next((kept for name, kept in self.fields if name == profile), ())

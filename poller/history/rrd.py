@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from poller.config.history import is_remote
 from poller.errors import PollerError
 
 
@@ -24,6 +25,8 @@ class RrdFiles:
         self._rrdtool: Any = rrdtool
         self._daemon = ("--daemon", rrdcached) if rrdcached else ()
         self.rrdcached = rrdcached
+        #: an rrdcached on TCP: paths are relative to its base directory, on its host
+        self.remote = rrdcached is not None and is_remote(rrdcached)
 
     def _call(self, name: str, path: Path, *args: str) -> Any:
         try:
@@ -48,13 +51,14 @@ class RrdFiles:
 
     def create(self, path: Path, args: list[str]) -> bool:
         """Create `path`; False when it exists already (another writer, or a remote store)."""
+        # the files of an rrdcached on TCP are on its host: its -R makes the directories there
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.remote:
+                path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             if not self.rrdcached:
                 raise RrdError(f"{path}: cannot make its directory: {exc.strerror or exc}"
                                ) from None
-            # a remote rrdcached's files live on its host; its -R makes the directories there
         try:
             self._call("create", path, *args)
         except RrdError as exc:

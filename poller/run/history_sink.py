@@ -64,7 +64,8 @@ class History:
                  worker: int | None = None) -> None:
         self.settings = settings
         store = HistoryStore(settings, plans_for(devices, settings), RrdFiles(settings.rrdcached))
-        self.writer = HistoryWriter(store, index=FleetIndex(settings.directory, file_name(worker)))
+        index = FleetIndex(settings.index_directory, file_name(worker))
+        self.writer = HistoryWriter(store, index=index)
 
     def sink(self, records: RecordSink) -> HistoryTee:
         return HistoryTee(records, self.writer)
