@@ -392,6 +392,7 @@ def test_no_message_shows_a_community(tmp_path: Path, text: str) -> None:
 @pytest.mark.parametrize(
     "snippet",
     ["zz = 1\n", "[daemon]\nzz = 1\n", "[output]\nzz = 1\n", "[mibs]\nzz = 1\n",
+     DEVICE + "[history]\nzz = 1\n", DEVICE + "[web]\nzz = 1\n",
      "[defaults]\nzz = 1\n",
      "[credentials.c]\nzz = 1\n", '[credentials.c]\nversion = "3"\nzz = 1\n',
      "[profiles.p]\nzz = 1\n",
