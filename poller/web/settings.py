@@ -21,7 +21,7 @@ def settings_of(config: Config, listen: str | None = None) -> WebSettings:
     settings = config.web
     if settings is None:
         state = config.daemon.state_directory or config.output.directory / "state"
-        directory = config.history.directory if config.history else state / "history"
+        directory = config.history.index_directory if config.history else state / "history"
         settings = WebSettings(directory=directory)
     if listen is not None:
         try:

@@ -35,6 +35,16 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-component-update", "--disable-sync", "--window-size=1280,1600"]
 
 
+FLEET_TAIL = """
+[credentials.public]
+community_file = "/nonexistent/community"
+[[devices]]
+name = "sw1"
+host = "192.0.2.1"
+credential = "public"
+"""
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -46,7 +56,8 @@ class Server:
     def __init__(self, directory: Path, work: Path, extra: str = "") -> None:
         self.port = free_port()
         config = work / f"web-{self.port}.toml"
-        config.write_text(f'[web]\ndirectory = "{directory}"\n{extra}')
+        # a fleet file the loader takes; the web process reads no secret kept outside it
+        config.write_text(f'[web]\ndirectory = "{directory}"\n{extra}\n{FLEET_TAIL}')
         self.stderr = work / f"web-{self.port}.stderr"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "poller", "web", "--config", str(config), "--listen",

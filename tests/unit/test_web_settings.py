@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from poller.config.load import load_config
 from poller.errors import ConfigError
 from poller.web.auth import authorized, is_loopback, password_for
 from poller.web.fleet import FleetQuery, query_fleet
@@ -124,3 +125,27 @@ def test_fleet_pages_filter_and_sort_on_the_server() -> None:
     last = query_fleet(rows, FleetQuery(sort="duration", descending=True, page=10**6))
     assert last["page"] == last["pages"] == 100
     assert all(r["duration_s"] is None for r in last["devices"])  # unknowns last either way
+
+
+def test_without_history_the_pages_read_where_the_daemon_would_write(tmp_path: Path) -> None:
+    path = settings_file(tmp_path, f'[output]\ndirectory = "{tmp_path / "out"}"\n')
+    assert read_settings(path).directory == tmp_path / "out" / "state" / "history"
+    path = settings_file(tmp_path, f'[daemon]\nstate_directory = "{tmp_path / "st"}"\n')
+    assert read_settings(path).directory == tmp_path / "st" / "history"
+
+
+def test_with_rrdcached_on_tcp_the_files_are_named_under_its_base(tmp_path: Path) -> None:
+    """librrd names no absolute path to a remote rrdcached; the index stays on this host."""
+    path = settings_file(tmp_path, f'[daemon]\nstate_directory = "{tmp_path / "st"}"\n'
+                         '[history]\nrrdcached = "127.0.0.1:42217"\ndirectory = "poller"\n')
+    config = load_config(path, read_secrets=False)
+    assert config.history is not None
+    assert config.history.directory == Path("poller")
+    assert config.history.index_directory == tmp_path / "st" / "history"
+    assert read_settings(path).directory == tmp_path / "st" / "history"
+    for bad in ("/var/lib/rrd", "../up"):
+        path.write_text(f'[history]\nrrdcached = "127.0.0.1:42217"\ndirectory = "{bad}"\n'
+                        + DEVICE)
+        with pytest.raises(ConfigError) as caught:
+            load_config(path, read_secrets=False)
+        assert "history.directory:" in str(caught.value) and "base directory" in str(caught.value)
