@@ -105,6 +105,9 @@ class HistoryStore:
         self._state: dict[Path, tuple[int, tuple[str, ...]]] = {}
         #: per device and part: the files it has updated, for a missed poll's unknowns
         self._parts: dict[str, dict[Part, set[Path]]] = {}
+        #: each series' file, by (device, table or "", index or group): building a path costs
+        #: more than the rest of a record's handling
+        self._paths: dict[tuple[str, str, str], Path] = {}
 
     # -- records in -------------------------------------------------------------------------------
 
@@ -118,13 +121,16 @@ class HistoryStore:
         if event == "row":
             series = plan.tables.get(record.get("table"))  # type: ignore[arg-type]
             if series is not None:
-                path = row_path(self.directory, record["device"], record["table"],
-                                str(record.get("index")))
+                key = (record["device"], record["table"], str(record.get("index")))
+                path = self._paths.get(key) or self._paths.setdefault(
+                    key, row_path(self.directory, *key))
                 self._put(path, ("table", record["table"]), record, series, plan, at_s)
         elif event == "scalars":
             series = plan.groups.get(record.get("group"))  # type: ignore[arg-type]
             if series is not None:
-                path = group_path(self.directory, record["device"], record["group"])
+                key = (record["device"], "", record["group"])
+                path = self._paths.get(key) or self._paths.setdefault(
+                    key, group_path(self.directory, record["device"], record["group"]))
                 self._put(path, ("scalars", record["group"]), record, series, plan, at_s)
         elif event == "poll" and record.get("status") not in _COMPLETE:
             self._missed(record, at_s)
