@@ -26,8 +26,23 @@ agents: ## install net-snmp's snmpd and tools, and systemd-analyze, when missing
 	@command -v snmpd >/dev/null && command -v snmpbulkwalk >/dev/null && command -v systemd-analyze >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq snmpd snmp systemd; }
 
+.PHONY: rrd-system
+rrd-system: ## install librrd from Debian when missing: librrd-dev, rrdtool, rrdcached, pkg-config
+	@{ command -v rrdtool && command -v rrdcached && command -v pkg-config && dpkg -s librrd-dev; } >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq librrd-dev rrdtool rrdcached pkg-config; }
+
+.PHONY: history-deps
+history-deps: venv rrd-system ## install librrd (Debian) and its Python binding (.[history]) into the venv
+	@$(PY) -c 'import rrdtool' 2>/dev/null || $(PY) -m pip install -q -e '.[test,history]'
+
+.PHONY: web-deps
+web-deps: history-deps ## install what `poller web` and its browser tests need: Debian chromium, .[web,history]
+	@command -v chromium >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@$(PY) -c 'import aiohttp, pygal, rrdtool' 2>/dev/null || $(PY) -m pip install -q -e '.[test,web,history]'
+
 .PHONY: run
-run: venv ## poll a simulated fleet on 127.0.0.1 (snmpsim + config/demo.toml); Ctrl-C stops
+run: venv web-deps ## poll a simulated fleet on 127.0.0.1 (snmpsim + config/demo.toml) with history and `poller web`; Ctrl-C stops
 	$(PY) -m tools.demo --config $(CONFIG)
 
 .PHONY: lint
@@ -36,7 +51,7 @@ lint: venv ## ruff check and mypy --strict on poller, with pyproject.toml's sett
 	$(VENV)/bin/mypy poller
 
 .PHONY: test
-test: venv agents lint ## lint, then the whole test suite (installs what it needs)
+test: venv agents history-deps web-deps lint ## lint, then the whole test suite (installs what it needs: snmpd, librrd, rrdcached, chromium)
 	$(PY) -m pytest -q tests/unit tests/integration
 
 .PHONY: check
@@ -75,6 +90,10 @@ bench-usm: venv agents ## CPU per varbind of SNMPv3 (authNoPriv, authPriv) next 
 bench-scale: venv agents ## 100, 1,000 and 10,000 simulated devices (SCALE_SIZES, SCALE_SECONDS; ~20 min)
 	$(PY) -m tools.bench.scale
 
+.PHONY: bench-history
+bench-history: venv agents web-deps ## history's cost: writer CPU per row, daemon CPU on vs off, 1,000 devices x 50 rows, page times (HISTORY_*)
+	$(PY) -m tools.bench.history
+
 .PHONY: soak
 soak: venv agents ## soak: SOAK_DEVICES (2,000) healthy+hostile devices for SOAK_SECONDS (1,800) under loss, SIGHUPs, a SIGKILL, output faults (root)
 	@command -v nft >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables; }
@@ -85,16 +104,18 @@ CONFDIR ?= /etc/poller
 UNITDIR ?= /etc/systemd/system
 
 .PHONY: install
-install: ## install into $(PREFIX) (its own venv), the unit, a `poller` user, an example config if none
+install: rrd-system ## install into $(PREFIX) (its own venv, with history and web), the units, a `poller` user, an example config if none
 	$(PYTHON) -m venv $(PREFIX)
 	$(PREFIX)/bin/pip install -q --upgrade pip
-	$(PREFIX)/bin/pip install -q .
+	$(PREFIX)/bin/pip install -q '.[history,web]'
 	install -D -m 644 systemd/poller.service $(UNITDIR)/poller.service
+	install -D -m 644 systemd/poller-web.service $(UNITDIR)/poller-web.service
 	install -D -m 644 README.md $(PREFIX)/README.md
 	install -D -m 644 -t $(PREFIX)/docs docs/*.md
 	id -u poller >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin poller
 	test -e $(CONFDIR)/poller.toml || install -D -m 640 -g poller config/poller.example.toml $(CONFDIR)/poller.toml
 	@echo "installed; edit $(CONFDIR)/poller.toml, then: systemctl daemon-reload && systemctl enable --now poller"
+	@echo "graphs ([history] in the file): systemctl enable --now poller-web (docs/history.md)"
 
 .PHONY: clean
 clean: ## remove the venv, demo records and benchmark output

@@ -1,5 +1,5 @@
-"""Command line: `poller run|check|get|walk|tail`. Exit codes: 0 ok, 1 runtime failure, 2 bad
-input (config or usage). Errors are one line on stderr, never a traceback."""
+"""Command line: `poller run|check|get|walk|tail|history|web`. Exit codes: 0 ok, 1 runtime failure,
+2 bad input (config or usage). Errors are one line on stderr, never a traceback."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 from poller import __version__
 from poller.commands import get_walk as oneshot
-from poller.commands import tail
+from poller.commands import history, tail
+from poller.commands import web as web_command
 from poller.commands.check import run_check
 from poller.config.load import load_config
 from poller.config.shard import CommandLine, parse_shard, parse_workers
@@ -45,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     oneshot.add_parsers(commands)
     tail.add_parser(commands)
+    history.add_parsers(commands)
+    web_command.add_parsers(commands)
     return parser
 
 

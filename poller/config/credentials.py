@@ -61,6 +61,8 @@ class CredentialSection:
 
     reader: Reader
     inline_secrets: bool = False
+    #: False: a secret kept elsewhere (env, file, credential) is not read ("" stands for it)
+    read_secrets: bool = True
 
     def read(self, raw: Any) -> dict[str, Credential]:
         raw = self.reader.table(raw, "credentials", raw if isinstance(raw, dict) else ())
@@ -96,6 +98,8 @@ class CredentialSection:
         value = reader.string(entry[key], f"{where}.{key}", secret=key == sources[0])
         if key == sources[0]:
             self.inline_secrets = True
+        elif not self.read_secrets:
+            return ""
         try:
             return secrets.read(key, value)
         except ValueError as exc:
@@ -124,7 +128,7 @@ class CredentialSection:
 
     def key(self, entry: dict[str, Any], where: str, sources: tuple[str, ...]) -> Secret:
         value = self.secret(entry, where, sources)
-        problem = check_key(value)
+        problem = check_key(value) if value or self.read_secrets else None
         if problem:
             given = next(key for key in sources if key in entry)
             raise self.reader.fail(f"{where}.{given}", problem)

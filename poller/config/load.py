@@ -22,26 +22,31 @@ from poller.config import secrets
 from poller.config.credentials import CredentialSection
 from poller.config.devices import DEVICE_DEFAULTS, DeviceSection
 from poller.config.files import MAX_CONFIG_BYTES, MAX_CONFIG_TEXT, read_regular
+from poller.config.history import read_history
 from poller.config.mibs import read_mibs
 from poller.config.model import Config
 from poller.config.profiles import BUILTIN_PROFILES, ProfileSection
 from poller.config.reader import Reader
 from poller.config.settings import default_state_directory, read_daemon, read_output
+from poller.config.web import read_web
 from poller.errors import ConfigError
 from poller.schema import RESERVED_FIELDS
 
 __all__ = ["BUILTIN_PROFILES", "DEVICE_DEFAULTS", "RESERVED_FIELDS", "load", "load_config"]
 
-TOP_KEYS = ("daemon", "output", "mibs", "defaults", "credentials", "profiles", "devices")
+TOP_KEYS = ("daemon", "output", "mibs", "defaults", "credentials", "profiles", "devices",
+            "history", "web")
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate a fleet file; raises ConfigError with one line on any problem."""
-    return load(Path(path))
+def load_config(path: str | Path, *, read_secrets: bool = True) -> Config:
+    """Read and validate a fleet file; raises ConfigError with one line on any problem.
+    `read_secrets=False` (poller web, which never polls): secrets kept in environment
+    variables, files or systemd credentials are not read, and their credentials hold none."""
+    return load(Path(path), read_secrets=read_secrets)
 
 
-def load(path: Path) -> Config:
-    return build(path, parse(path, read_text(path)))
+def load(path: Path, *, read_secrets: bool = True) -> Config:
+    return build(path, parse(path, read_text(path)), read_secrets=read_secrets)
 
 
 def read_text(path: Path) -> str:
@@ -68,7 +73,7 @@ def parse(path: Path, text: str) -> dict[str, Any]:
     return doc
 
 
-def build(path: Path, doc: dict[str, Any]) -> Config:
+def build(path: Path, doc: dict[str, Any], *, read_secrets: bool = True) -> Config:
     """The Config of a parsed fleet file, section by section, each parser handed the reader."""
     reader = Reader(path)
     reader.table(doc, "", TOP_KEYS)
@@ -76,17 +81,26 @@ def build(path: Path, doc: dict[str, Any]) -> Config:
     output = read_output(reader, doc.get("output", {}))
     if daemon.state_directory is None:
         daemon = replace(daemon, state_directory=default_state_directory(path))
-    section = CredentialSection(reader)
+    state_directory = daemon.state_directory or default_state_directory(path)
+    section = CredentialSection(reader, read_secrets=read_secrets)
     credentials = section.read(doc.get("credentials", {}))
     mibs = read_mibs(reader, doc.get("mibs", {}))  # before the profiles, which may use its names
     profiles = ProfileSection(reader, mibs).profiles(doc.get("profiles", {}))
     fleet = DeviceSection(reader, credentials, profiles,
                           frozenset(config_credentials.secret_values(credentials.values())))
     devices = fleet.devices(doc.get("devices", []), fleet.defaults(doc.get("defaults", {})))
+    history_directory = state_directory / "history"
+    history = None
+    if "history" in doc:
+        history = read_history(reader, doc["history"], profiles, mibs=mibs,
+                               directory=history_directory)
+        history_directory = history.index_directory
+    web = read_web(reader, doc["web"], history_directory) if "web" in doc else None
     warnings: tuple[str, ...] = ()
     if section.inline_secrets and secrets.readable_by_others(path):
         warnings = ((f"{path} holds communities or SNMPv3 keys and is readable by every "
                      "user: chmod o-r it, or use *_file, *_env or *_credential (e.g. "
                      "community_file, auth_key_env)"),)
     return Config(path=path, daemon=daemon, output=output, credentials=credentials,
-                  profiles=profiles, devices=devices, warnings=warnings, mibs=mibs)
+                  profiles=profiles, devices=devices, warnings=warnings, mibs=mibs,
+                  history=history, web=web)

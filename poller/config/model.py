@@ -270,6 +270,40 @@ class OutputSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HistorySettings:
+    """`[history]`: where the RRD files go (poller.config.history reads it)."""
+
+    #: where the RRD files are; with rrdcached on TCP, relative to its base directory (-b)
+    directory: Path = Path("/var/lib/poller/history")
+    #: rrdcached's address as librrd takes it ("unix:/path" or "host:port"); None: write directly
+    rrdcached: str | None = None
+    #: profile name -> the record fields kept, in the order of the RRD's data sources
+    fields: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: where this host's fleet index files go (`directory`, unless rrdcached is on TCP: then
+    #: the state directory's `history`, on this host)
+    index_directory: Path = Path("/var/lib/poller/history")
+
+    def fields_of(self, profile: str) -> tuple[str, ...]:
+        return next((kept for name, kept in self.fields if name == profile), ())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebSettings:
+    """`[web]`: where `poller web` listens and what it reads (poller.config.web reads it)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: the RRD files and fleet index: [web] directory, else [history] directory
+    directory: Path = Path("/var/lib/poller/history")
+    password_file: Path | None = None
+    user: str = "poller"
+
+    @property
+    def listen(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     path: Path
     daemon: DaemonSettings
@@ -279,6 +313,10 @@ class Config:
     devices: tuple[Device, ...]
     #: one-line notes for the operator that do not stop the load (e.g. a world-readable secret)
     warnings: tuple[str, ...] = ()
+    #: `[history]`: None when the file has none (the daemon then keeps no RRD files)
+    history: HistorySettings | None = None
+    #: `[web]`: None when the file has none (`poller web` then takes the defaults)
+    web: WebSettings | None = None
     #: the MIB names this file's profiles were resolved with (the standard ones plus [mibs])
     mibs: MibNames = field(default=STANDARD, compare=False)
     #: the longest poll interval of the fleet: how long the watchdog waits for a summary

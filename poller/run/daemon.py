@@ -9,6 +9,7 @@ import sys
 from poller.config.model import Config
 from poller.config.shard import CommandLine, owned
 from poller.output.recorder import Recorder
+from poller.run.history_sink import check_librrd
 from poller.run.lifecycle import Lifecycle, run_loop
 from poller.run.local import LocalPolling
 from poller.run.state_keeper import keeper_settings
@@ -23,6 +24,8 @@ def run(config: Config, *, once: bool = False, console: bool = False,
     `command_line` (--shard, --workers) wins over the file, also after a reload."""
     command_line = command_line or CommandLine()
     config = command_line.apply(config)
+    if config.history is not None:
+        check_librrd()
     recorder = Recorder(config.output, console=sys.stderr if console else None)
     notifier = Notifier()
     try:
@@ -50,7 +53,7 @@ def local_polling(life: Lifecycle, console: bool) -> LocalPolling:
         max_in_flight=config.daemon.max_in_flight, console=console,
         # read at every record: a reload's new interval applies at the next one
         stats_interval_s=lambda: life.config.daemon.stats_interval_s, on_stats=on_stats,
-        keeper=keeper_settings(config.daemon),
+        keeper=keeper_settings(config.daemon), history=config.history,
     )
     return polling
 

@@ -3,14 +3,16 @@ polls this way, and so does each worker process, for its share of the fleet."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from poller.config.model import Device
+from poller.config.model import Device, HistorySettings
 from poller.output.sink import RecordSink
 from poller.run.console import console_writer
+from poller.run.history_sink import History
 from poller.run.lifecycle import (
     Helpers,
     drain_or_force,
@@ -28,14 +30,18 @@ class LocalPolling:
     """A Polling (poller.run.lifecycle) whose scheduler runs on this process's loop.
 
     `on_stats` takes each stats record's fields, every `stats_interval_s()` seconds: the daemon
-    writes them, a worker ships them to its parent."""
+    writes them, a worker ships them to its parent. With `history`, the data records also go to
+    this process's history writer (`worker`: which worker this is, None for the daemon)."""
 
     def __init__(self, devices: tuple[Device, ...], sink: RecordSink, engine: str, *,
                  max_in_flight: int, console: bool, stats_interval_s: Callable[[], float],
                  on_stats: Callable[[dict[str, Any]], None],
-                 keeper: KeeperSettings | None = None) -> None:
+                 keeper: KeeperSettings | None = None, history: HistorySettings | None = None,
+                 worker: int | None = None) -> None:
         self._devices = devices
-        self._sink = sink
+        self._records = sink
+        self._history = History(history, devices, worker) if history is not None else None
+        self._sink: RecordSink = self._history.sink(sink) if self._history else sink
         self._engine = engine
         self._max_in_flight = max_in_flight
         self._console = console
@@ -53,6 +59,9 @@ class LocalPolling:
 
     async def close(self) -> None:
         await self._client.close()
+        if self._history is not None:
+            # after the drain: what the last polls handed over is written, then the index saved
+            await asyncio.to_thread(self._history.close)
 
     @property
     def devices(self) -> int:
@@ -91,8 +100,11 @@ class LocalPolling:
         return helpers
 
     def _report_stats(self, loop_lag_s: float) -> None:
-        self._on_stats(stats_fields(self.scheduler, self._sink, loop_lag_s,
-                                    self._client.replies_dropped()))
+        fields = stats_fields(self.scheduler, self._records, loop_lag_s,
+                              self._client.replies_dropped())
+        if self._history is not None:
+            fields.update(self._history.stats())
+        self._on_stats(fields)
 
     def status(self) -> str:
         s = self.scheduler
@@ -103,6 +115,8 @@ class LocalPolling:
                                 ping_interval_s)
 
     def apply(self, devices: tuple[Device, ...]) -> dict[str, list[str]]:
+        if self._history is not None:
+            self._history.apply(devices)
         return self.scheduler.apply(devices)
 
     def drain_fields(self, cause: str) -> dict[str, Any]:

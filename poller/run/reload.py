@@ -29,7 +29,8 @@ def record_reloaded(recorder: Recorder, old: Config, new: Config, devices: int,
                     diff: Mapping[str, Sequence[str]]) -> None:
     """The `reloaded` event: the devices now polled here, the diff by name, and the sections
     whose changes wait for a restart."""
-    restart = [name for name in ("daemon", "output") if getattr(new, name) != getattr(old, name)]
+    restart = [name for name in ("daemon", "output", "history")
+               if getattr(new, name) != getattr(old, name)]
     recorder.event(
         "reloaded", config=str(new.path), devices=devices,
         added=diff["added"], removed=diff["removed"], changed=diff["changed"],

@@ -23,7 +23,7 @@ BASE = {"errors", "oid", "octets", "schema", "__init__"}
 LAYERS: dict[str, set[str]] = {
     "__main__": {"cli"},
     "cli": {"commands", "run", "config", "mib", "output", "history", "web", "cluster"},
-    "commands": {"config", "mib", "snmp", "poll", "output", "history"},
+    "commands": {"config", "mib", "snmp", "poll", "output", "history", "web"},
     "web": {"config", "history", "output"},
     "cluster": {"config", "output", "poll", "run"},
     "run": {"config", "mib", "snmp", "poll", "output", "history"},

@@ -16,6 +16,10 @@ import pytest
 
 from poller import errors, schema
 from poller.config.load import RESERVED_FIELDS
+from poller.config.model import HistorySettings
+from poller.history.rrd import RrdFiles
+from poller.history.store import HistoryStore
+from poller.history.writer import HistoryWriter
 from poller.output import writer
 from poller.run.local import stats_fields
 from poller.run.scheduler import Scheduler
@@ -281,7 +285,11 @@ def test_the_stats_fields_and_a_workers_poll_are_in_the_schema() -> None:
         return stats_fields(scheduler, sink, 0.0)
 
     fields = asyncio.run(stats())
-    assert set(fields) | {"worker"} == set(schema.EVENTS[schema.STATS])
+    # with [history], the writer's counts join them (poller.run.local)
+    writer = HistoryWriter(HistoryStore(HistorySettings(), {}, RrdFiles()))
+    history = writer.stats()
+    writer.close()
+    assert set(fields) | {"worker"} | set(history) == set(schema.EVENTS[schema.STATS])
 
 
 def test_reserved_fields_are_the_fixed_fields_of_the_data_records() -> None:

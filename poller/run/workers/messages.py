@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from poller.config.model import DaemonSettings, Device
+from poller.config.model import DaemonSettings, Device, HistorySettings
 
 # -- orders, supervisor -> worker --------------------------------------------------------------
 
@@ -20,6 +20,8 @@ class Start:
     devices: tuple[Device, ...]
     settings: DaemonSettings
     console: bool
+    #: [history] as at the daemon's start: the worker keeps its own devices' RRD files
+    history: HistorySettings | None = None
 
 
 @dataclass(frozen=True, slots=True)

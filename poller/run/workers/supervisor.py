@@ -103,6 +103,7 @@ class Supervisor:
         self.console = console
         #: fixed at start: who owns which device
         self.settings = life.config.daemon
+        self.history = life.config.history
         shares = split(owned(life.config.devices, life.shard), life.shard, self.settings.workers)
         self.handles = [_Handle(i, share) for i, share in enumerate(shares)]
 
@@ -190,7 +191,8 @@ class Supervisor:
         os.close(up_write)
         os.close(down_read)
         orders = OrderPipe(Connection(down_write, readable=False), f"worker-{handle.index}-orders")
-        orders.send(Start(handle.index, handle.devices, self.settings, self.console))
+        orders.send(Start(handle.index, handle.devices, self.settings, self.console,
+                          self.history))
         handle.generation += 1
         handle.process, handle.orders = process, orders
         handle.running, handle.ready = True, False

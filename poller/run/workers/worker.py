@@ -36,6 +36,7 @@ ALIVE_INTERVAL_S = 1.0
 
 class Worker:
     def __init__(self, start: Start, up: Connection, down: Connection) -> None:
+        self.start = start
         self.index = start.index
         self.devices = start.devices
         self.settings = start.settings
@@ -46,6 +47,7 @@ class Worker:
         self.stops: list[Order] = []
 
     async def main(self) -> int:
+        start = self.start
         loop = asyncio.get_running_loop()
         self.records = ShippedRecords(self.up.send_bytes, self.index)
         self.drain_ordered: asyncio.Future[float] = loop.create_future()
@@ -55,7 +57,8 @@ class Worker:
             max_in_flight=math.ceil(self.settings.max_in_flight / self.settings.workers),
             console=self.console, stats_interval_s=lambda: self.settings.stats_interval_s,
             on_stats=lambda fields: self.records.message(Stats(fields)),
-            keeper=keeper_settings(self.settings, self.index),
+            keeper=keeper_settings(self.settings, self.index), history=start.history,
+            worker=self.index,
         )
         await self.polling.open()
         loop.add_reader(self.down.fileno(), self._on_order)

@@ -1,0 +1,154 @@
+"""The fleet index: what the web pages list without opening an RRD file.
+
+Per device, its last `poll` summary and, per table row and scalar group, its labels and current
+values, as the history writer's thread last saw them. Each process writes its own file in the
+history directory (`index.json`, or `index-w<N>.json` for worker N), whole and atomically (a
+temporary file renamed over the old one), at most every `every_s` and at close; a reader merges
+the files, taking each device from the file that saw it last (after a reload moves a device to
+another worker, the old worker's entry is older).
+
+Nothing secret is in a record, so nothing secret is in the index: it holds a subset of the
+records' fields (POLL_FIELDS, labels, rates in bits per second, scalar numbers).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+#: the format of the files; a reader skips files of another version
+VERSION = 1
+#: a poll summary's fields kept (besides `at`, when the writer took it)
+POLL_FIELDS = ("status", "scheduled_at", "duration_s", "error_type", "error", "rows")
+#: row fields kept as labels, besides those named like one (LABEL_SUFFIXES)
+ROW_LABELS = ("ifName", "ifAlias", "ifDescr", "ifHighSpeed", "ifSpeed", "ifOperStatus",
+              "ifAdminStatus")
+LABEL_SUFFIXES = ("Name", "Descr", "Alias")
+#: a label longer than this is cut (an index is a summary, not a record store)
+MAX_TEXT = 200
+#: record fields that are the record's envelope, not its values
+_ENVELOPE = frozenset({"device", "table", "index", "group", "timestamp", "event", "seq"})
+
+
+def file_name(worker: int | None = None) -> str:
+    """The index file of the one-process daemon (None) or of worker `worker`."""
+    return "index.json" if worker is None else f"index-w{worker}.json"
+
+
+def _text(value: Any) -> Any:
+    return value[:MAX_TEXT] if isinstance(value, str) else value
+
+
+def _row_entry(record: Mapping[str, Any], at_s: int) -> dict[str, Any]:
+    entry: dict[str, Any] = {"at": at_s}
+    for key, value in record.items():
+        if key in _ENVELOPE or value is None or isinstance(value, bool):
+            continue
+        if key.endswith("_bps") and isinstance(value, int | float):
+            entry[key] = value
+        elif key in ROW_LABELS or (key.endswith(LABEL_SUFFIXES) and isinstance(value, str)):
+            entry[key] = _text(value)
+    return entry
+
+
+def _group_entry(record: Mapping[str, Any], at_s: int) -> dict[str, Any]:
+    entry: dict[str, Any] = {"at": at_s}
+    for key, value in record.items():
+        if key not in _ENVELOPE and isinstance(value, int | float) and \
+                not isinstance(value, bool):
+            entry[key] = value
+    return entry
+
+
+class FleetIndex:
+    """One process's index. Not thread-safe: the history writer's thread owns it."""
+
+    def __init__(self, directory: Path, name: str = "index.json", *, every_s: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.path = directory / name
+        self.every_s = every_s
+        self.last_error: str | None = None
+        self._clock = clock
+        self._devices: dict[str, dict[str, Any]] = {}
+        self._changed = False
+        self._saved_at = clock()
+
+    def _device(self, name: str, at_s: int) -> dict[str, Any]:
+        entry = self._devices.get(name)
+        if entry is None:
+            entry = self._devices[name] = {"at": at_s, "poll": None, "tables": {}, "groups": {}}
+        entry["at"] = max(entry["at"], at_s)
+        self._changed = True
+        return entry
+
+    def add(self, event: str, record: Mapping[str, Any], at_s: int) -> None:
+        """Take one record of `event` handed over at `at_s` (seconds since the epoch)."""
+        name = record.get("device")
+        if not isinstance(name, str):
+            return
+        if event == "poll":
+            poll = {k: _text(record[k]) for k in POLL_FIELDS if k in record}
+            self._device(name, at_s)["poll"] = {**poll, "at": at_s}
+        elif event == "row" and isinstance(record.get("table"), str):
+            tables = self._device(name, at_s)["tables"]
+            rows = tables.setdefault(record["table"], {})
+            rows[str(record.get("index"))] = _row_entry(record, at_s)
+        elif event == "scalars" and isinstance(record.get("group"), str):
+            self._device(name, at_s)["groups"][record["group"]] = _group_entry(record, at_s)
+
+    def keep(self, names: Iterable[str]) -> None:
+        """Forget the devices not among `names` (a reload removed them)."""
+        kept = set(names)
+        for name in [n for n in self._devices if n not in kept]:
+            del self._devices[name]
+            self._changed = True
+
+    def due(self) -> bool:
+        return self._changed and self._clock() - self._saved_at >= self.every_s
+
+    def save(self) -> bool:
+        """Write the file when anything changed; False (and last_error) when it cannot be."""
+        if not self._changed:
+            return True
+        self._saved_at = self._clock()
+        data = orjson.dumps({"version": VERSION, "written_at": int(time.time()),
+                             "devices": self._devices})
+        temporary = self.path.with_name(f".{self.path.name}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_bytes(data)
+            os.replace(temporary, self.path)
+        except OSError as exc:
+            self.last_error = f"{self.path}: cannot write the fleet index: {exc.strerror or exc}"
+            return False
+        self._changed = False
+        return True
+
+
+def read_index(directory: Path) -> dict[str, dict[str, Any]]:
+    """Every index file of `directory` merged: each device from the file that saw it last.
+    Unreadable or foreign files are skipped (a writer may be between two renames)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for path in sorted(directory.glob("index*.json")):
+        for name, entry in read_file(path).items():
+            if name not in merged or entry.get("at", 0) > merged[name].get("at", 0):
+                merged[name] = entry
+    return merged
+
+
+def read_file(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        data = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return {}
+    if not isinstance(data, dict) or data.get("version") != VERSION:
+        return {}
+    devices = data.get("devices")
+    if not isinstance(devices, dict):
+        return {}
+    return {k: v for k, v in devices.items() if isinstance(v, dict)}

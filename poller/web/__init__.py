@@ -1,0 +1,1 @@
+"""`poller web`: read-only pages over the history store (RRD files and the fleet index)."""
