@@ -46,21 +46,30 @@ def fingerprint(device: Device) -> str:
 
 
 def export_device(device: Device, seq: int, tracker: CounterTracker, clocks: Clocks) -> dict[str, Any]:
-    """The device's snapshot entry: JSON-ready (tuples become lists), times on the wall clock."""
+    """The device's snapshot entry, times on the wall clock. Keys stay tuples (orjson writes
+    them as arrays; import_device turns arrays back into tuples)."""
     state = tracker.state()
+    offset = clocks.wall_s - clocks.monotonic_s
+    walls: dict[float, float] = {}  # a poll samples many counters at one instant
+
+    def wall(at_s: float) -> float:
+        found = walls.get(at_s)
+        if found is None:
+            found = walls[at_s] = round(at_s + offset, 3)
+        return found
+
     return {
         "format": FORMAT,
         "device": device.name,
         "fingerprint": fingerprint(device),
         "seq": seq,
         "taken_at": clocks.wall_s,
-        "uptime": None if state.uptime is None else [state.uptime[0], clocks.to_wall(state.uptime[1])],
+        "uptime": None if state.uptime is None else (state.uptime[0], wall(state.uptime[1])),
         "series": [
-            [_json(name), [[_json(i), v, clocks.to_wall(at)] for i, (v, at) in counters.items()],
-             [[_json(i), reason] for i, reason in reasons.items()]]
+            (name, [(i, v, wall(at)) for i, (v, at) in counters.items()], list(reasons.items()))
             for name, (counters, reasons) in state.series.items()
         ],
-        "markers": [[_json(row), marker] for row, marker in state.markers.items()],
+        "markers": list(state.markers.items()),
     }
 
 
@@ -111,13 +120,8 @@ def _counter(value: Any) -> int:
     return value
 
 
-def _json(key: Hashable) -> Any:
-    """A series name, index or row as JSON: tuples as lists, recursively."""
-    return [_json(k) for k in key] if isinstance(key, tuple) else key
-
-
 def _key(value: Any) -> Hashable:
-    """The inverse of _json: lists back to tuples (a hashable key never held a list)."""
+    """A key as JSON gave it back: arrays as tuples again (a hashable key never held a list)."""
     if isinstance(value, list):
         return tuple(_key(v) for v in value)
     if isinstance(value, dict):
