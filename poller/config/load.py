@@ -19,6 +19,7 @@ import tomli
 
 from poller.config import credentials as config_credentials
 from poller.config import secrets
+from poller.config.cluster import merge, pushed_fleet
 from poller.config.credentials import CredentialSection
 from poller.config.devices import DEVICE_DEFAULTS, DeviceSection
 from poller.config.files import MAX_CONFIG_BYTES, MAX_CONFIG_TEXT, read_regular
@@ -32,7 +33,8 @@ from poller.schema import RESERVED_FIELDS
 
 __all__ = ["BUILTIN_PROFILES", "DEVICE_DEFAULTS", "RESERVED_FIELDS", "load", "load_config"]
 
-TOP_KEYS = ("daemon", "output", "mibs", "defaults", "credentials", "profiles", "devices")
+TOP_KEYS = ("daemon", "output", "mibs", "defaults", "credentials", "profiles", "devices",
+            "cluster")
 
 
 def load_config(path: str | Path) -> Config:
@@ -76,6 +78,10 @@ def build(path: Path, doc: dict[str, Any]) -> Config:
     output = read_output(reader, doc.get("output", {}))
     if daemon.state_directory is None:
         daemon = replace(daemon, state_directory=output.directory / "state")
+    cluster, pushed = pushed_fleet(reader, doc, daemon.state_directory or output.directory)
+    if cluster is not None and pushed is not None:  # the fleet sections come from the push
+        doc = merge(doc, parse(path, pushed[1]))
+        cluster = replace(cluster, fleet_version=pushed[0])
     section = CredentialSection(reader)
     credentials = section.read(doc.get("credentials", {}))
     mibs = read_mibs(reader, doc.get("mibs", {}))  # before the profiles, which may use its names
@@ -89,4 +95,5 @@ def build(path: Path, doc: dict[str, Any]) -> Config:
                      "user: chmod o-r it, or use *_file, *_env or *_credential (e.g. "
                      "community_file, auth_key_env)"),)
     return Config(path=path, daemon=daemon, output=output, credentials=credentials,
-                  profiles=profiles, devices=devices, warnings=warnings, mibs=mibs)
+                  profiles=profiles, devices=devices, warnings=warnings, mibs=mibs,
+                  cluster=cluster, inline_secrets=section.inline_secrets)
