@@ -1,4 +1,4 @@
-"""Command line: `poller run|check|get|walk|tail`. Exit codes: 0 ok, 1 runtime failure, 2 bad
+"""Command line: `poller run|check|get|walk|tail|cluster`. Exit codes: 0 ok, 1 runtime failure, 2 bad
 input (config or usage). Errors are one line on stderr, never a traceback."""
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 
 from poller import __version__
+from poller.cluster import commands as cluster_commands
+from poller.cluster import polling as cluster_polling
 from poller.commands import get_walk as oneshot
 from poller.commands import tail
 from poller.commands.check import run_check
@@ -45,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     oneshot.add_parsers(commands)
     tail.add_parser(commands)
+    cluster_commands.add_parser(commands)
     return parser
 
 
@@ -72,6 +75,9 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     for warning in config.warnings:
         print(f"poller: warning: {warning}", file=sys.stderr)
+    if config.cluster is not None and not args.once:
+        # one of several hosts: --once polls the whole file here, without the cluster
+        return cluster_polling.run(config, console=args.console, command_line=command_line)
     return daemon.run(config, once=args.once, console=args.console, command_line=command_line)
 
 

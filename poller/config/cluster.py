@@ -132,10 +132,10 @@ def read_cache(path: Path) -> tuple[int, str] | None:
     try:
         entry = json.loads(read_regular(path, 2 * MAX_CONFIG_BYTES, MAX_CONFIG_TEXT))
         version, text = entry["version"], entry["text"]
+        if not isinstance(version, int) or not isinstance(text, str):
+            raise KeyError("version, text")
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path}: not a pushed fleet ({exc})") from None
-    if not isinstance(version, int) or not isinstance(text, str):
-        raise ValueError(f"{path}: not a pushed fleet (version, text)")
     return version, text
 
 
