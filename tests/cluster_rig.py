@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from poller.run.grid import interval_ms, phase_ms
+from poller.run.grid import phase_ms
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMUNITY_ENV = "POLLER_RIG_COMMUNITY"
@@ -198,7 +198,7 @@ def at_ms(scheduled_at: str) -> int:
     """An RFC 3339 `scheduled_at` (milliseconds, Z) as ms since the epoch."""
     from datetime import datetime
 
-    return round(datetime.fromisoformat(scheduled_at.replace("Z", "+00:00")).timestamp() * 1000)
+    return round(datetime.fromisoformat(scheduled_at).timestamp() * 1000)
 
 
 @dataclass
@@ -238,3 +238,23 @@ def account(records: list[dict[str, Any]], names: Iterable[str], interval_s: flo
 def now_ms() -> int:
     return int(time.time() * 1000)
 
+
+
+def polls_with_rows(hosts: Iterable[Host]) -> list[dict[str, Any]]:
+    """Each poll record with `_rows`: the row records its poll wrote (they come just before
+    it, in its host's file) and `_host`."""
+    found = []
+    for host in hosts:
+        pending: dict[str, list[dict[str, Any]]] = {}
+        for record in read_lines(host.data):
+            if record["event"] == "row":
+                pending.setdefault(record["device"], []).append(record)
+            elif record["event"] == "poll":
+                record["_rows"] = pending.pop(record["device"], [])
+                record["_host"] = host.name
+                found.append(record)
+    return found
+
+
+def ms_of(timestamp: str) -> int:
+    return at_ms(timestamp)

@@ -42,34 +42,38 @@ local epoch = math.max(tonumber(redis.call('GET', KEYS[2]) or '0'), known)
 local latest = redis.call('LINDEX', KEYS[3], 0)
 local last_from = 0
 if latest then last_from = tonumber(cjson.decode(latest)['from']) end
-local function push(from)
+local function push(from, dead)
   epoch = epoch + 1
   last_from = math.max(from, last_from)
   local members = redis.call('ZRANGE', KEYS[1], 0, -1)
-  redis.call('LPUSH', KEYS[3], cjson.encode({epoch=epoch, from=last_from, members=members}))
+  redis.call('LPUSH', KEYS[3], cjson.encode({epoch=epoch, from=last_from, members=members,
+                                             dead=dead}))
   redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[7]) - 1)
   redis.call('SET', KEYS[2], epoch)
 end
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES')
 if #dead > 0 then
-  local ended = 0
-  for i = 2, #dead, 2 do ended = math.max(ended, tonumber(dead[i])) end
+  local ended, names = 0, {}
+  for i = 2, #dead, 2 do
+    ended = math.max(ended, tonumber(dead[i]))
+    table.insert(names, dead[i - 1])
+  end
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-  push(ended)
+  push(ended, names)
 end
 local joined = 0
 local member = redis.call('ZSCORE', KEYS[1], host)
 if mode == 'leave' then
   if member then
     redis.call('ZREM', KEYS[1], host)
-    push(now + delay)
+    push(now + delay, {})
   end
 elseif member then
   redis.call('ZADD', KEYS[1], now + lease, host)
 else
   redis.call('ZADD', KEYS[1], now + lease, host)
   joined = 1
-  if latest then push(now + delay) else push(now + settle) end
+  if latest then push(now + delay, {}) else push(now + settle, {}) end
 end
 return {now, epoch, redis.call('LRANGE', KEYS[3], 0, -1),
         tonumber(redis.call('HGET', KEYS[4], 'version') or '0'), joined, last_from}

@@ -38,7 +38,7 @@ from poller.run.grid import Slot, format_ms
 
 #: |host clock - Redis clock| above this is a `clock_skew` event
 SKEW_THRESHOLD_S = 0.5
-#: how often pending snapshots are sent
+#: how often pending snapshots are tried again while Redis is out of reach
 SNAPSHOT_FLUSH_S = 0.1
 VIEW_CACHE = "cluster-view.json"
 
@@ -68,6 +68,7 @@ class Node:
         self._pending: dict[str, tuple[bytes, int]] = {}
         self._fetched = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
         self.snapshot_bytes = 0
         self.snapshots_sent = 0
 
@@ -89,28 +90,39 @@ class Node:
         if not self.lease_ok(now_s):
             return None
         epoch = self.timeline.owns(name, at_ms)
-        return None if epoch is None else Slot(at_ms, self.host, epoch)
+        if epoch is not None:
+            return Slot(at_ms, self.host, epoch)
+        epoch = self.timeline.recovers(name, at_ms)
+        return None if epoch is None else Slot(at_ms, self.host, epoch, recover=True)
 
-    async def taking_over(self, device: Device, tracker: CounterTracker) -> int | None:
+    async def taking_over(self, device: Device, tracker: CounterTracker,
+                          at_ms: int) -> tuple[bool, int | None]:
         if not self.available:
-            return None
+            return True, None
         try:
             raw = await self.link.get_snapshot(device.name)
-        except Unavailable:
-            return None
-        if raw is None:
-            return None
+            entry = orjson.loads(raw) if raw is not None else None
+        except (Unavailable, orjson.JSONDecodeError):
+            return True, None
+        if not isinstance(entry, dict):
+            return True, None
+        last = entry.get("at_ms")
+        if isinstance(last, int) and last >= at_ms:
+            return False, None  # the last owner polled this tick
         try:
-            return import_device(orjson.loads(raw), device, tracker, self._clocks(),
-                                 _ttl_ms(device) / 1000)
-        except (Refused, orjson.JSONDecodeError):
-            return None
+            return True, import_device(entry, device, tracker, self._clocks(),
+                                       _ttl_ms(device) / 1000)
+        except Refused:
+            return True, None
 
-    def polled(self, device: Device, seq: int, tracker: CounterTracker, now_s: float) -> None:
+    def polled(self, device: Device, seq: int, tracker: CounterTracker, now_s: float,
+               at_ms: int) -> None:
         if not self.lease_ok(now_s):
             return  # a poll that ended after this host lost the device: its state is stale
         entry = export_device(device, seq, tracker, self._clocks())
+        entry["at_ms"] = at_ms  # the tick it polled: a successor does not poll it again
         self._pending[device.name] = (orjson.dumps(entry), _ttl_ms(device))
+        self._wake.set()
 
     def _clocks(self) -> Clocks:
         now = asyncio.get_running_loop().time()
@@ -260,9 +272,14 @@ class Node:
                 self._pending.setdefault(name, entry)
 
     async def _snapshot_loop(self) -> None:
+        """Snapshots go out as soon as polls end (what a crash can lose is a millisecond's),
+        in one pipeline for all that ended meanwhile."""
         while True:
-            await asyncio.sleep(SNAPSHOT_FLUSH_S)
+            await self._wake.wait()
+            self._wake.clear()
             await self.flush()
+            if not self.available:
+                await asyncio.sleep(SNAPSHOT_FLUSH_S)
 
     async def _stop_beats(self) -> None:
         beats = [t for t in self._tasks if t.get_name() == "cluster-beat"]

@@ -20,6 +20,9 @@ class View:
     epoch: int
     from_ms: int
     members: tuple[str, ...]
+    #: the members whose lease ran out, which this view removed: their ticks before `from_ms`
+    #: that they did not poll are polled late by their successors
+    dead: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, entry: Any) -> View:
@@ -30,12 +33,15 @@ class View:
                 raise TypeError("members")
             # cjson writes an empty list as an empty object
             names = tuple(sorted(str(m) for m in members)) if isinstance(members, list) else ()
-            return cls(int(entry["epoch"]), int(entry["from"]), names)
+            dead = entry.get("dead") or []
+            return cls(int(entry["epoch"]), int(entry["from"]), names,
+                       tuple(str(d) for d in dead) if isinstance(dead, list) else ())
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a view: {exc}") from None
 
     def to_json(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "from": self.from_ms, "members": list(self.members)}
+        return {"epoch": self.epoch, "from": self.from_ms, "members": list(self.members),
+                "dead": list(self.dead)}
 
 
 class Timeline:
@@ -88,6 +94,18 @@ class Timeline:
         if view is None or name not in self.share(view):
             return None
         return view.epoch
+
+    def recovers(self, name: str, at_ms: int) -> int | None:
+        """The epoch under which this host polls `name`'s tick at `at_ms` late: its owner then
+        died before polling it, and a later view gave the device to this host."""
+        view = self.at(at_ms)
+        if view is None:
+            return None
+        then = rendezvous.owner(name, view.members)
+        for later in self.views:
+            if later.epoch > view.epoch and later.from_ms > at_ms and then in later.dead:
+                return later.epoch if name in self.share(later) else None
+        return None
 
     def running(self, since_ms: int) -> frozenset[str]:
         """The devices whose schedules run here: owned by a view in force at `since_ms` or after

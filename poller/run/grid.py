@@ -24,6 +24,8 @@ class Slot:
     at_ms: int
     owner: str
     epoch: int
+    #: a tick of an owner that died before it: polled late unless its snapshot shows it polled
+    recover: bool = False
 
     @property
     def scheduled_at(self) -> str:
@@ -39,11 +41,17 @@ class Owner(Protocol):
     def slot(self, name: str, at_ms: int, now_s: float) -> Slot | None:
         """The Slot when this host polls `name`'s tick at `at_ms` (loop time now `now_s`)."""
 
-    async def taking_over(self, device: Device, tracker: CounterTracker) -> int | None:
-        """This host starts owning the device: its counters restored from the last owner's
-        snapshot into `tracker`, and its next `seq`; None when there is none to carry on from."""
+    def lease_ok(self, now_s: float) -> bool:
+        """May this host still write what it polled (and start polls)."""
 
-    def polled(self, device: Device, seq: int, tracker: CounterTracker, now_s: float) -> None:
+    async def taking_over(self, device: Device, tracker: CounterTracker,
+                          at_ms: int) -> tuple[bool, int | None]:
+        """This host starts owning the device at the tick `at_ms`: its counters restored from
+        the last owner's snapshot into `tracker`. (poll?, next seq): poll False when that
+        owner polled this tick already; seq None when there is nothing to carry on from."""
+
+    def polled(self, device: Device, seq: int, tracker: CounterTracker, now_s: float,
+               at_ms: int) -> None:
         """After a poll's records went to the writer: its counter state, for the next owner."""
 
 

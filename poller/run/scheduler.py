@@ -203,9 +203,10 @@ class Scheduler:
             await asyncio.sleep(max(0.0, tick - self._loop.time()))
             now = self._loop.time()
             slot = owner.slot(state.device.name, at_ms, now)
-            if slot is not None and not state.held:
-                seq = await owner.taking_over(state.device, state.tracker)
+            if slot is not None and (slot.recover or not state.held):
+                go, seq = await owner.taking_over(state.device, state.tracker, at_ms)
                 state.seq = state.seq if seq is None else seq
+                slot = slot if go else None
             poll = state.poll_task
             if slot is None:
                 pass
@@ -323,6 +324,12 @@ class Scheduler:
         fields: dict[str, Any],
         slot: Slot | None = None,
     ) -> None:
+        if slot is not None and self._owner is not None and \
+                not self._owner.lease_ok(self._loop.time()):
+            # ended after this host lost its lease (a pause): the next owner polls this tick
+            # again unless the snapshot shows it done, so nothing of it is written here
+            self.completed += 1
+            return
         self._record(outcome.records)
         if "error_type" not in fields and outcome.error is not None:
             fields["error_type"] = outcome.error.error_type
@@ -345,7 +352,7 @@ class Scheduler:
             **fields,
         )
         if self._owner is not None and slot is not None:
-            self._owner.polled(state.device, state.seq, state.tracker, now)
+            self._owner.polled(state.device, state.seq, state.tracker, now, slot.at_ms)
         if self._console is not None:
             self._console(state.device, fields, outcome, now - (started or now))
 
