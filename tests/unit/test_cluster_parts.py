@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -160,15 +161,15 @@ def _community(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(("cluster", "message"), [
     ("", "cluster.redis: missing (a redis:// or rediss:// address, or cluster.sentinels)"),
-    ('redis = "http://x"', "cluster.redis: 'http://x' is not a redis://, rediss:// or unix:// "
-                           "address"),
-    ('redis = "redis://u:hunter2@h:6379"', "cluster.redis: holds a password: use "
-                                           "cluster.password_file or cluster.password_credential"),
+    ('redis = "http://x"', ("cluster.redis: 'http://x' is not a redis://, rediss:// or unix:// "
+                           "address")),
+    ('redis = "redis://u:hunter2@h:6379"', ("cluster.redis: holds a password: use "
+                                           "cluster.password_file or cluster.password_credential")),
     ('redis = "redis://h"\nlease = "0.5s"', None),
     ('redis = "redis://h"\nhost = "a b"', "cluster.host: 'a b' is not a name"),
     ('sentinels = ["h"]', "cluster.sentinels[0]: 'h' is not host:port"),
-    ('redis = "redis://h"\npassword_file = "/nonexistent/pw"', "cluster.password_file: cannot "
-                                                               "read /nonexistent/pw"),
+    ('redis = "redis://h"\npassword_file = "/nonexistent/pw"', ("cluster.password_file: cannot "
+                                                               "read /nonexistent/pw")),
     ('redis = "redis://h"\nleese = 3', "unknown key 'leese'"),
 ])
 def test_cluster_mistakes_are_one_line(tmp_path: Path, cluster: str, message: str | None) -> None:
