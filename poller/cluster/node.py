@@ -46,7 +46,7 @@ VIEW_CACHE = "cluster-view.json"
 class Node:
     def __init__(self, settings: ClusterSettings, sink: RecordSink, state_directory: Path, *,
                  on_share: Callable[[frozenset[str]], None], on_fleet: Callable[[], None],
-                 fleet_version: Callable[[], int]) -> None:
+                 fleet_version: Callable[[], int], on_view: Callable[[], None]) -> None:
         self.settings = settings
         self.host = settings.host
         self.sink = sink
@@ -56,6 +56,7 @@ class Node:
         self.timeline = Timeline(self.host)
         self.view_cache = state_directory / VIEW_CACHE
         self._on_share, self._on_fleet, self._fleet_version = on_share, on_fleet, fleet_version
+        self._on_view = on_view
         self.lease_until = -math.inf
         self.available = True
         self.unavailable_since: float | None = None
@@ -182,9 +183,12 @@ class Node:
         if beat.joined and self.member:
             self.sink.event("cluster_lease_lost", host=self.host, epoch=beat.epoch)
         self.member = not leave
-        if self.timeline.merge(beat.views):
+        changed = self.timeline.merge(beat.views)
+        if changed:
             self._view_changed()
         self._update_share()
+        if changed:
+            self._on_view()
         self._check_skew(time.time() - (received - (sent + received) / 2), beat.now_ms)
         if not leave:
             await self._report(beat)

@@ -48,7 +48,7 @@ class ClusterPolling:
         self.fleet = config.devices
         self.node = Node(config.cluster, life.recorder, config.daemon.state_directory,
                          on_share=self._on_share, on_fleet=self._on_fleet,
-                         fleet_version=self._fleet_version)
+                         fleet_version=self._fleet_version, on_view=self._on_view)
         self.inner: LocalPolling | None = None
         self.ready = True
 
@@ -59,6 +59,11 @@ class ClusterPolling:
     def _on_share(self, _names: frozenset[str]) -> None:
         if self.inner is not None:
             self.inner.apply(self.node.running())
+
+    def _on_view(self) -> None:
+        """The members changed: ticks judged before this host knew are judged again."""
+        if self.inner is not None:
+            self.inner.scheduler.recheck()
 
     def _on_fleet(self) -> None:
         """A newer pushed fleet is in the cache: the reload path reads and applies it."""

@@ -63,6 +63,8 @@ class DeviceState:
     target: Target = field(init=False)
     #: on a shared grid: this host polled the device's last tick (else it takes over first)
     held: bool = False
+    #: on a shared grid: the last tick this host polled or skipped (never acted on twice)
+    done_ms: int | None = None
 
     def __post_init__(self) -> None:
         self.target = target_for(self.device)
@@ -164,6 +166,15 @@ class Scheduler:
             self._start_loop(state)
         return diff
 
+    def recheck(self) -> None:
+        """On a shared grid, after the members changed: every schedule starts again from the
+        earliest tick whose deadline has not passed (past the last one acted on here), so a tick
+        found not ours before this host learned of the change is looked at again."""
+        for state in self._states.values():
+            if state.loop_task is not None:
+                self._stop_loop(state)
+                self._start_loop(state)
+
     def _start_loop(self, state: DeviceState) -> None:
         state.loop_task = asyncio.create_task(self._device_loop(state), name=state.device.name)
 
@@ -198,6 +209,8 @@ class Scheduler:
         """Ticks on the shared grid; a tick this host does not own leaves no record here."""
         interval = interval_ms(state.device)
         at_ms = first_tick_ms(state.device, (self._loop.time() + owner.offset_s()) * 1000)
+        if state.done_ms is not None:
+            at_ms = max(at_ms, state.done_ms + interval)
         while True:
             tick = at_ms / 1000 - owner.offset_s()
             await asyncio.sleep(max(0.0, tick - self._loop.time()))
@@ -216,6 +229,8 @@ class Scheduler:
                 self._skip(state, tick, "overrun", "the previous poll is still running", slot)
             else:
                 self._launch(state, tick, slot)
+            if slot is not None:
+                state.done_ms = at_ms
             state.held = slot is not None
             at_ms += interval
 
