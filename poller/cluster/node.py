@@ -46,7 +46,8 @@ VIEW_CACHE = "cluster-view.json"
 class Node:
     def __init__(self, settings: ClusterSettings, sink: RecordSink, state_directory: Path, *,
                  on_share: Callable[[frozenset[str]], None], on_fleet: Callable[[], None],
-                 fleet_version: Callable[[], int], on_view: Callable[[], None]) -> None:
+                 accept_fleet: Callable[[int, str], bool], fleet_version: Callable[[], int],
+                 on_view: Callable[[], None]) -> None:
         self.settings = settings
         self.host = settings.host
         self.sink = sink
@@ -56,7 +57,7 @@ class Node:
         self.timeline = Timeline(self.host)
         self.view_cache = state_directory / VIEW_CACHE
         self._on_share, self._on_fleet, self._fleet_version = on_share, on_fleet, fleet_version
-        self._on_view = on_view
+        self._on_view, self._accept_fleet = on_view, accept_fleet
         self.lease_until = -math.inf
         self.available = True
         self.unavailable_since: float | None = None
@@ -242,11 +243,14 @@ class Node:
             pass  # the next beat says whether Redis is gone
 
     async def _fetch_fleet(self, version: int) -> None:
-        """A newer pushed fleet: cached beside the state, then applied by a reload."""
+        """A newer pushed fleet this host can load: cached beside the state, then applied by a
+        reload. One it cannot load (`accept_fleet` says why) leaves the last good cache."""
         fleet = await self.link.fleet()
         if fleet is None or fleet[0] < version:
             return
-        self._fetched = fleet[0]
+        self._fetched = fleet[0]  # tried once: a fleet refused here waits for a newer push
+        if not self._accept_fleet(*fleet):
+            return
         _write_json(cache_path(self.view_cache.parent),
                     {"version": fleet[0], "text": fleet[1]})
         self.sink.event("cluster_fleet", host=self.host, version=fleet[0])

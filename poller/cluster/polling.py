@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from poller.cluster.node import Node
+from poller.config.load import load_with_fleet
 from poller.config.model import Config, Device, fleet_diff
 from poller.config.shard import CommandLine
+from poller.errors import ConfigError
 from poller.output.recorder import Recorder
 from poller.run.lifecycle import Helpers, Lifecycle, Signals, run_loop
 from poller.run.local import LocalPolling
@@ -48,7 +50,8 @@ class ClusterPolling:
         self.fleet = config.devices
         self.node = Node(config.cluster, life.recorder, config.daemon.state_directory,
                          on_share=self._on_share, on_fleet=self._on_fleet,
-                         fleet_version=self._fleet_version, on_view=self._on_view)
+                         accept_fleet=self._accept_fleet, fleet_version=self._fleet_version,
+                         on_view=self._on_view)
         self.inner: LocalPolling | None = None
         self.ready = True
 
@@ -64,6 +67,17 @@ class ClusterPolling:
         """The members changed: ticks judged before this host knew are judged again."""
         if self.inner is not None:
             self.inner.scheduler.recheck()
+
+    def _accept_fleet(self, version: int, text: str) -> bool:
+        """Can this host load the pushed fleet (its credentials, MIBs, the names its file
+        needs)? If not, a `reload_failed` event says why and the running fleet stays."""
+        path = self.life.config.path
+        try:
+            self.life.command_line.apply(load_with_fleet(path, version, text))
+        except ConfigError as exc:
+            self.life.recorder.event("reload_failed", config=str(path), error=str(exc))
+            return False
+        return True
 
     def _on_fleet(self) -> None:
         """A newer pushed fleet is in the cache: the reload path reads and applies it."""

@@ -146,14 +146,15 @@ def merge(local: dict[str, Any], pushed: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-
-def pushed_fleet(reader: Reader, doc: dict[str, Any], state_directory: Path
-                 ) -> tuple[ClusterSettings | None, tuple[int, str] | None]:
+def pushed_fleet(reader: Reader, doc: dict[str, Any], state_directory: Path, *,
+                 cached: bool = True) -> tuple[ClusterSettings | None, tuple[int, str] | None]:
     """The [cluster] settings of `doc` (None without the section), and the cached pushed
-    fleet (version, TOML text) when one was pushed."""
+    fleet (version, TOML text) when one was pushed (and `cached` asks for it)."""
     if "cluster" not in doc:
         return None, None
     settings = read_cluster(reader, doc["cluster"])
+    if not cached:
+        return settings, None
     try:
         return settings, read_cache(cache_path(state_directory))
     except ValueError as exc:

@@ -46,6 +46,15 @@ def load(path: Path) -> Config:
     return build(path, parse(path, read_text(path)))
 
 
+def load_with_fleet(path: Path, version: int, text: str) -> Config:
+    """The host's file with this pushed fleet in place of the cached one: whether the host can
+    load a fleet before it is cached (a cache it cannot load would stop its next start)."""
+    try:
+        return build(path, parse(path, read_text(path)), pushed=(version, text))
+    except ConfigError as exc:
+        raise ConfigError(f"pushed fleet version {version}: {exc}") from None
+
+
 def read_text(path: Path) -> str:
     """The file's text: a regular file of at most MAX_CONFIG_BYTES, in UTF-8."""
     try:
@@ -70,15 +79,18 @@ def parse(path: Path, text: str) -> dict[str, Any]:
     return doc
 
 
-def build(path: Path, doc: dict[str, Any]) -> Config:
-    """The Config of a parsed fleet file, section by section, each parser handed the reader."""
+def build(path: Path, doc: dict[str, Any], pushed: tuple[int, str] | None = None) -> Config:
+    """The Config of a parsed fleet file, section by section, each parser handed the reader;
+    with [cluster], the fleet sections of `pushed` (version, text) or else of the cache."""
     reader = Reader(path)
     reader.table(doc, "", TOP_KEYS)
     daemon = read_daemon(reader, doc.get("daemon", {}))
     output = read_output(reader, doc.get("output", {}))
     if daemon.state_directory is None:
         daemon = replace(daemon, state_directory=output.directory / "state")
-    cluster, pushed = pushed_fleet(reader, doc, daemon.state_directory or output.directory)
+    cluster, cached = pushed_fleet(reader, doc, daemon.state_directory or output.directory,
+                                   cached=pushed is None)
+    pushed = pushed or cached
     if cluster is not None and pushed is not None:  # the fleet sections come from the push
         doc = merge(doc, parse(path, pushed[1]))
         cluster = replace(cluster, fleet_version=pushed[0])

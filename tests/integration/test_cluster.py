@@ -237,6 +237,49 @@ def test_push_is_applied_by_every_host_within_two_seconds(cluster: Cluster, tmp_
     assert sum(r["devices"] for r in reported["reports"].values()) == DEVICES - 40
 
 
+def _push(config: Path, **env: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "poller", "cluster", "push", "--config",
+                           str(config)], cwd=ROOT, capture_output=True, text=True,
+                          env={**_env(), **env}, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_pushed_fleet_a_host_cannot_load_is_not_cached(cluster: Cluster, tmp_path: Path,
+                                                         fleet: Fleet, redis: RedisServer) -> None:
+    name = cluster.hosts[0].config.read_text().split('name = "')[1].split('"')[0]
+    head = ["[cluster]", f'redis = "{redis.url}"', f'name = "{name}"', ""]
+    good = tmp_path / "good.toml"
+    good.write_text("\n".join([*head, fleet_sections(fleet, INTERVAL_S, DEVICES - 40)]))
+    # the pushing host has this variable, the members do not: valid there, not here
+    bad = tmp_path / "bad.toml"
+    bad.write_text("\n".join([*head, fleet_sections(fleet, INTERVAL_S).replace(
+        'community_env = "POLLER_RIG_COMMUNITY"', 'community_env = "POLLER_PUSHER_ONLY"')]))
+    caches = [h.directory / "state" / "cluster-fleet.json" for h in cluster.hosts]
+
+    def refused(count: int) -> bool:
+        return all(len(h.event_records("reload_failed")) >= count for h in cluster.hosts)
+
+    assert "fleet version 1" in _push(bad, POLLER_PUSHER_ONLY="public")
+    assert wait_for(lambda: refused(1), 5)
+    for host, cache in zip(cluster.hosts, caches, strict=True):
+        error = host.event_records("reload_failed")[0]["error"]
+        assert error.startswith("pushed fleet version 1: ") and "POLLER_PUSHER_ONLY" in error
+        assert not cache.exists()
+        assert not host.event_records("cluster_fleet") and not host.event_records("reloaded")
+    assert "fleet version 2" in _push(good)
+    assert wait_for(lambda: all(h.event_records("reloaded") for h in cluster.hosts), 5)
+    assert "fleet version 3" in _push(bad, POLLER_PUSHER_ONLY="public")
+    assert wait_for(lambda: refused(2), 5)
+    assert {json.loads(c.read_text())["version"] for c in caches} == {2}
+    # a restart starts from the last good fleet the host cached
+    restarted = cluster.hosts[1]
+    assert restarted.stop() == 0
+    restarted.start()
+    assert wait_for(lambda: len(restarted.event_records("started")) == 2, 20)
+    assert restarted.event_records("started")[-1]["fleet_devices"] == DEVICES - 40
+
+
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "POLLER_RIG_COMMUNITY": "public"}
 

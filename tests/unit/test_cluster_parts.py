@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from poller.cluster import rendezvous
 from poller.cluster.commands import validated
 from poller.cluster.views import Timeline, View
-from poller.config.load import load_config
+from poller.config.load import load_config, load_with_fleet
 from poller.errors import ConfigError
 from poller.poll.rates import CounterTracker
 from poller.poll.snapshot import Clocks, export_device, import_device
@@ -221,3 +221,26 @@ def test_push_refuses_inline_secrets_in_one_line(tmp_path: Path) -> None:
     assert "sw1" in text and settings.redis == ("redis://127.0.0.1:1",)
 
 
+
+
+def test_a_pushed_fleet_is_checked_against_this_host_s_file_before_it_is_cached(
+        tmp_path: Path) -> None:
+    path = _write(tmp_path, 'redis = "redis://h"')
+    pushed = FLEET.replace('name = "sw1"', 'name = "pushed-sw"')
+    config = load_with_fleet(path, 7, pushed)
+    assert [d.name for d in config.devices] == ["pushed-sw"]
+    assert config.cluster is not None and config.cluster.fleet_version == 7
+    # valid where it was pushed, not here: this host lacks the variable
+    missing = pushed.replace("POLLER_TEST_COMMUNITY", "POLLER_NOT_HERE")
+    with pytest.raises(ConfigError) as caught:
+        load_with_fleet(path, 8, missing)
+    line = str(caught.value)
+    assert line.startswith(f"pushed fleet version 8: {path}: ") and "POLLER_NOT_HERE" in line
+    assert "\n" not in line
+    with pytest.raises(ConfigError, match=r"^pushed fleet version 9: .*TOML syntax"):
+        load_with_fleet(path, 9, "[[devices]\n")
+    # a damaged cache does not hide the fleet being checked
+    state = tmp_path / "out" / "state"
+    state.mkdir(parents=True)
+    (state / "cluster-fleet.json").write_text("{not json")
+    assert load_with_fleet(path, 7, pushed).devices == config.devices
