@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -84,18 +85,57 @@ class Fleet:
             self.process.wait(30)
 
 
-def start_fleet(devices: int, base_port: int) -> Fleet:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tools.fleet", "--devices", str(devices), "--base-port",
-         str(base_port), "--ports", "2"],
-        stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line.startswith("ready"):
+def start_fleet(devices: int, base_port: int | None = None, tries: int = 5) -> Fleet:
+    """The lean responder on `devices` consecutive UDP ports from `base_port`, or from a block
+    found free (tried again elsewhere when a port is taken between the check and the bind)."""
+    for _ in range(1 if base_port is not None else tries):
+        base = base_port if base_port is not None else free_udp_block(devices)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tools.fleet", "--devices", str(devices), "--base-port",
+             str(base), "--ports", "2"],
+            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if line.startswith("ready"):
+            return Fleet(devices, base, process)
         process.kill()
-        raise RuntimeError(f"the fleet did not start ({line.strip()!r})")
-    return Fleet(devices, base_port, process)
+        process.wait(10)
+    raise RuntimeError(f"the fleet did not start ({line.strip()!r})")
+
+
+def free_udp_block(size: int) -> int:
+    """A base port whose `size` UDP ports on 127.0.0.1 are free now. Below the ephemeral
+    range: there the kernel hands the ports of every client socket on the machine out at
+    random, so a block there is taken from under the responder now and then."""
+    low = _ephemeral_low()
+    for _ in range(100):
+        base = random.randrange(10_000, low - size)
+        if _udp_free(base, size):
+            return base
+    raise RuntimeError(f"no {size} free UDP ports in a row on 127.0.0.1")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _udp_free(base: int, size: int) -> bool:
+    held: list[socket.socket] = []
+    try:
+        for port in range(base, base + size):
+            probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            held.append(probe)
+            probe.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        for probe in held:
+            probe.close()
 
 
 def fleet_sections(fleet: Fleet, interval_s: float, devices: int | None = None) -> str:

@@ -27,7 +27,6 @@ from tests.cluster_rig import (
     account,
     at_ms,
     fleet_sections,
-    free_port,
     ms_of,
     now_ms,
     polls,
@@ -55,7 +54,7 @@ def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
 
 @pytest.fixture(scope="module")
 def fleet() -> Iterator[Fleet]:
-    running = start_fleet(DEVICES, free_port(kind=2) // 2 + 10_000)
+    running = start_fleet(DEVICES)
     yield running
     running.stop()
 
