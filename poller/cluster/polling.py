@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from poller.cluster.node import Node
-from poller.config.load import load_with_fleet
+from poller.config.load import load_config, load_with_fleet
 from poller.config.model import Config, Device, fleet_diff
 from poller.config.shard import CommandLine
 from poller.errors import ConfigError
@@ -54,6 +54,7 @@ class ClusterPolling:
                          on_view=self._on_view)
         self.inner: LocalPolling | None = None
         self.ready = True
+        self.fetched_at_open = False
 
     def _fleet_version(self) -> int:
         cluster = self.life.config.cluster
@@ -80,12 +81,18 @@ class ClusterPolling:
         return True
 
     def _on_fleet(self) -> None:
-        """A newer pushed fleet is in the cache: the reload path reads and applies it."""
-        self.life.signals.queue.put_nowait(Signals.RELOAD)
+        """A newer pushed fleet is in the cache: the reload path reads and applies it (while
+        opening, `open` reads it before the first share is polled)."""
+        if self.inner is None:
+            self.fetched_at_open = True
+        else:
+            self.life.signals.queue.put_nowait(Signals.RELOAD)
 
     async def open(self) -> None:
         self.node.set_fleet(self.fleet)
-        await self.node.join()
+        await self.node.join()  # its first answer brings a newer pushed fleet into the cache
+        if self.fetched_at_open:
+            self._adopt_cached_fleet()
         config = self.life.config
 
         def on_stats(fields: dict[str, Any]) -> None:
@@ -99,6 +106,19 @@ class ClusterPolling:
             on_stats=on_stats, keeper=keeper_settings(config.daemon), owner=self.node,
         )
         await self.inner.open()
+
+    def _adopt_cached_fleet(self) -> None:
+        """The fleet fetched at the join, before any device is polled: a host whose own file
+        lists no devices starts with the pushed fleet rather than a reload later."""
+        try:
+            config = self.life.command_line.apply(load_config(self.life.config.path))
+        except ConfigError as exc:  # the file changed since the check: the fleet stays
+            self.life.recorder.event("reload_failed", config=str(self.life.config.path),
+                                     error=str(exc))
+            return
+        self.life.config = config
+        self.fleet = config.devices
+        self.node.set_fleet(self.fleet)
 
     def _polling(self) -> LocalPolling:
         if self.inner is None:

@@ -100,7 +100,9 @@ def build(path: Path, doc: dict[str, Any], pushed: tuple[int, str] | None = None
     profiles = ProfileSection(reader, mibs).profiles(doc.get("profiles", {}))
     fleet = DeviceSection(reader, credentials, profiles,
                           frozenset(config_credentials.secret_values(credentials.values())))
-    devices = fleet.devices(doc.get("devices", []), fleet.defaults(doc.get("defaults", {})))
+    # a member's own file may list no devices: its fleet comes from a push (poller.cluster)
+    devices = fleet.devices(doc.get("devices", []), fleet.defaults(doc.get("defaults", {})),
+                            allow_empty=cluster is not None and pushed is None)
     warnings: tuple[str, ...] = ()
     if section.inline_secrets and secrets.readable_by_others(path):
         warnings = ((f"{path} holds communities or SNMPv3 keys and is readable by every "

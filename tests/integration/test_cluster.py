@@ -279,6 +279,43 @@ def test_a_pushed_fleet_a_host_cannot_load_is_not_cached(cluster: Cluster, tmp_p
     assert restarted.event_records("started")[-1]["fleet_devices"] == DEVICES - 40
 
 
+def test_a_host_without_devices_of_its_own_starts_with_the_pushed_fleet(
+        cluster: Cluster, tmp_path: Path, fleet: Fleet, redis: RedisServer) -> None:
+    name = cluster.hosts[0].config.read_text().split('name = "')[1].split('"')[0]
+    pushed = tmp_path / "pushed.toml"
+    pushed.write_text("\n".join(["[cluster]", f'redis = "{redis.url}"', f'name = "{name}"', "",
+                                  fleet_sections(fleet, INTERVAL_S)]))
+    assert "fleet version 1" in _push(pushed)
+    assert wait_for(lambda: all(h.event_records("reloaded") for h in cluster.hosts), 5)
+    # its file: [cluster] and a credential, no [[devices]]
+    own = '[credentials.rig]\nversion = "2c"\ncommunity_env = "POLLER_RIG_COMMUNITY"\n'
+    fresh = Host("host3", tmp_path / "host3", redis.url, LEASE_S, own, extra=f'name = "{name}"')
+    hosts = [*cluster.hosts, fresh]
+    try:
+        fresh.start()
+        assert wait_for(lambda: fresh.event_records("started"), 20), \
+            (fresh.directory / "stderr.txt").read_text()
+        start = now_ms() + round(LEASE_S * 1000)  # its join's handover instant has passed
+        time.sleep(LEASE_S + 2 * INTERVAL_S)
+        end = now_ms() - 1000
+        time.sleep(1.0)
+    finally:
+        assert fresh.stop() == 0
+    started = fresh.event_records("started")[0]
+    # the pushed fleet was taken before the first share: no reload after the start
+    assert started["fleet_devices"] == DEVICES
+    assert fresh.event_records("cluster_fleet")[0]["version"] == 1
+    assert not fresh.event_records("reloaded")
+    assert json.loads((fresh.directory / "state" / "cluster-fleet.json").read_text())[
+        "version"] == 1
+    records = polls(hosts)
+    result = account(records, NAMES, INTERVAL_S, start, end)
+    assert (result.missed, result.duplicated) == ([], [])
+    polled = {r["device"] for r in records if r["owner"] == fresh.name
+              and start <= at_ms(r["scheduled_at"]) < end}
+    assert polled == set(rendezvous.share(NAMES, [h.name for h in hosts], fresh.name))
+
+
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "POLLER_RIG_COMMUNITY": "public"}
 

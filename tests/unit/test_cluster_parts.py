@@ -244,3 +244,21 @@ def test_a_pushed_fleet_is_checked_against_this_host_s_file_before_it_is_cached(
     state.mkdir(parents=True)
     (state / "cluster-fleet.json").write_text("{not json")
     assert load_with_fleet(path, 7, pushed).devices == config.devices
+
+
+def test_a_member_s_own_file_may_list_no_devices_a_pushed_fleet_may_not(tmp_path: Path) -> None:
+    own = FLEET.split("[[devices]]")[0]
+    config = load_config(_write(tmp_path, 'redis = "redis://h"', own))
+    assert config.devices == () and config.slowest_interval_s == 60.0
+    # the refusal stays for a fleet without [cluster] and for an empty pushed fleet
+    alone = tmp_path / "alone.toml"
+    alone.write_text(own)
+    with pytest.raises(ConfigError, match=r"alone.toml: devices: no devices"):
+        load_config(alone)
+    with pytest.raises(ConfigError, match=r"^pushed fleet version 3: .*devices: no devices"):
+        load_with_fleet(tmp_path / "fleet.toml", 3, own)
+    state = tmp_path / "out" / "state"
+    state.mkdir(parents=True)
+    (state / "cluster-fleet.json").write_text(json.dumps({"version": 3, "text": own}))
+    with pytest.raises(ConfigError, match=r"devices: no devices"):
+        load_config(tmp_path / "fleet.toml")
