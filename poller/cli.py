@@ -72,7 +72,7 @@ def _command_line(args: argparse.Namespace) -> CommandLine:
 
 def _run(args: argparse.Namespace) -> int:
     command_line = _command_line(args)
-    config = load_config(args.config)
+    config = command_line.apply(load_config(args.config))
     for warning in config.warnings:
         print(f"poller: warning: {warning}", file=sys.stderr)
     if config.cluster is not None and not args.once:

@@ -6,6 +6,9 @@ through JSON) giving the rates of a tracker that never moved."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -17,11 +20,13 @@ from poller.cluster import rendezvous
 from poller.cluster.commands import validated
 from poller.cluster.views import Timeline, View
 from poller.config.load import load_config, load_with_fleet
+from poller.config.shard import usable_cores
 from poller.errors import ConfigError
 from poller.poll.rates import CounterTracker
 from poller.poll.snapshot import Clocks, export_device, import_device
 from poller.run.grid import first_tick_ms, format_ms, interval_ms, phase_ms
 from poller.snmp.types import Kind
+from tests.cluster_rig import ROOT
 from tests.unit.test_poll import DEVICE, IN_OCTETS, OUT_OCTETS, UPTIME
 from tests.unit.test_snapshot import FIRST, _agent, _poll, _set
 
@@ -262,3 +267,27 @@ def test_a_member_s_own_file_may_list_no_devices_a_pushed_fleet_may_not(tmp_path
     (state / "cluster-fleet.json").write_text(json.dumps({"version": 3, "text": own}))
     with pytest.raises(ConfigError, match=r"devices: no devices"):
         load_config(tmp_path / "fleet.toml")
+
+
+@pytest.mark.parametrize(("command", "workers", "flag", "where"), [
+    ("check", "2", [], "{path}: daemon.workers: 2"),
+    ("run", "2", [], "{path}: daemon.workers: 2"),
+    ("run", "1", ["--workers", "3"], "--workers: 3"),
+    ("check", '"auto"', [], "{path}: daemon.workers: "),
+])
+def test_workers_with_cluster_are_refused_in_one_line(tmp_path: Path, command: str, workers: str,
+                                                      flag: list[str], where: str) -> None:
+    """Not silently one process: `check` and `run` say so and exit 2 before reaching Redis."""
+    if workers == '"auto"' and usable_cores() == 1:
+        pytest.skip("workers = auto is 1 here")
+    path = _write(tmp_path, 'redis = "redis://127.0.0.1:1"',
+                  f"[daemon]\nworkers = {workers}\n{FLEET}")
+    done = subprocess.run([sys.executable, "-m", "poller", command, "--config", str(path), *flag],
+                          capture_output=True, text=True, timeout=20, check=False,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert (done.returncode, done.stdout) == (2, ""), done.stderr
+    line = done.stderr.strip()
+    assert "\n" not in line and line.startswith("poller: " + where.format(path=path)), line
+    assert line.endswith(" with [cluster]: a member of a cluster polls its share in one "
+                         "process (workers = 1)")
+    assert not (tmp_path / "out").exists()  # nothing started
