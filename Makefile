@@ -50,8 +50,21 @@ lint: venv ## ruff check and mypy --strict on poller, with pyproject.toml's sett
 	$(VENV)/bin/ruff check poller tests tools
 	$(VENV)/bin/mypy poller
 
+$(VENV)/.cluster-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install -q -e '.[test,cluster]'
+	touch $@
+
+.PHONY: cluster-deps
+cluster-deps: $(VENV)/.cluster-installed ## install redis-server (Debian) when missing, and the cluster extra (redis)
+	@command -v redis-server >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
+
+.PHONY: bench-cluster
+bench-cluster: venv agents cluster-deps ## three hosts on one Redis: takeover over repeated kills, Redis cost at 10,000 devices (CLUSTER_*)
+	$(PY) -m tools.bench.cluster
+
 .PHONY: test
-test: venv agents history-deps web-deps lint ## lint, then the whole test suite (installs what it needs: snmpd, librrd, rrdcached, chromium)
+test: venv agents history-deps web-deps cluster-deps lint ## lint, then the whole test suite (installs what it needs: snmpd, librrd, rrdcached, chromium, redis)
 	$(PY) -m pytest -q tests/unit tests/integration
 
 .PHONY: check

@@ -1,5 +1,5 @@
-"""Command line: `poller run|check|get|walk|tail|history|web`. Exit codes: 0 ok, 1 runtime failure,
-2 bad input (config or usage). Errors are one line on stderr, never a traceback."""
+"""Command line: `poller run|check|get|walk|tail|history|web|cluster`. Exit codes: 0 ok, 1 runtime
+failure, 2 bad input (config or usage). Errors are one line on stderr, never a traceback."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 
 from poller import __version__
+from poller.cluster import commands as cluster_commands
+from poller.cluster import polling as cluster_polling
 from poller.commands import get_walk as oneshot
 from poller.commands import history, tail
 from poller.commands import web as web_command
@@ -48,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_parser(commands)
     history.add_parsers(commands)
     web_command.add_parsers(commands)
+    cluster_commands.add_parser(commands)
     return parser
 
 
@@ -72,9 +75,12 @@ def _command_line(args: argparse.Namespace) -> CommandLine:
 
 def _run(args: argparse.Namespace) -> int:
     command_line = _command_line(args)
-    config = load_config(args.config)
+    config = command_line.apply(load_config(args.config))
     for warning in config.warnings:
         print(f"poller: warning: {warning}", file=sys.stderr)
+    if config.cluster is not None and not args.once:
+        # one of several hosts: --once polls the whole file here, without the cluster
+        return cluster_polling.run(config, console=args.console, command_line=command_line)
     return daemon.run(config, once=args.once, console=args.console, command_line=command_line)
 
 

@@ -27,7 +27,7 @@ ROW_FIELDS = ("device", "table", "index")
 POLL_FIELDS = (
     "device", "address", "seq", "scheduled_at", "status", "error_type", "error", "duration_s",
     "queue_delay_s", "requests", "varbinds", "rows", "uptime_s", "agent_restarted",
-    "failed_parts", "warnings", "worker",
+    "failed_parts", "warnings", "worker", "owner", "epoch",
 )
 #: the fields of each entry of a poll's `warnings`, and the warnings
 WARNING_FIELDS = ("part", "warning")
@@ -85,6 +85,10 @@ RECORDS_DROPPED = "records_dropped"
 ROTATION_FAILED, ROTATION_RECOVERED = "rotation_failed", "rotation_recovered"
 STATE_RESTORED = "state_restored"
 STATE_WRITE_FAILED, STATE_WRITE_RECOVERED = "state_write_failed", "state_write_recovered"
+#: [cluster] (poller.cluster)
+CLUSTER_VIEW, CLUSTER_LEFT, CLUSTER_FLEET = "cluster_view", "cluster_left", "cluster_fleet"
+CLUSTER_UNAVAILABLE, CLUSTER_RECOVERED = "cluster_unavailable", "cluster_recovered"
+CLUSTER_LEASE_LOST, CLOCK_SKEW = "cluster_lease_lost", "clock_skew"
 
 #: why records were dropped: the `cause` of a `records_dropped` event
 DROP_QUEUE_FULL, DROP_WRITE_FAILED = "queue_full", "write_failed"
@@ -116,4 +120,11 @@ EVENTS: dict[str, tuple[str, ...]] = {
                      "unreadable"),
     STATE_WRITE_FAILED: ("file", "error"),
     STATE_WRITE_RECOVERED: ("file",),
+    CLUSTER_VIEW: ("host", "epoch", "members", "from_at", "devices"),
+    CLUSTER_UNAVAILABLE: ("host", "error", "strict"),
+    CLUSTER_RECOVERED: ("host", "unavailable_s"),
+    CLUSTER_LEASE_LOST: ("host", "epoch"),
+    CLOCK_SKEW: ("host", "skew_s", "threshold_s", "ok"),
+    CLUSTER_FLEET: ("host", "version"),
+    CLUSTER_LEFT: ("host", "handed_over", "snapshots", "snapshot_bytes"),
 }

@@ -55,10 +55,11 @@ class DeviceSection:
                       check_credential="credential" in written)
         return {**DEVICE_DEFAULTS, **written}
 
-    def devices(self, raw: Any, defaults: Mapping[str, Any]) -> tuple[Device, ...]:
+    def devices(self, raw: Any, defaults: Mapping[str, Any], *,
+                allow_empty: bool = False) -> tuple[Device, ...]:
         if not isinstance(raw, list):
             raise self.reader.fail("devices", "expected an array of tables ([[devices]])")
-        if not raw:
+        if not raw and not allow_empty:
             raise self.reader.fail("devices", "no devices: a fleet needs at least one [[devices]] "
                                               "entry (an empty or cut-off file would stop all "
                                               "polling)")

@@ -19,6 +19,7 @@ import tomli
 
 from poller.config import credentials as config_credentials
 from poller.config import secrets
+from poller.config.cluster import merge, pushed_fleet
 from poller.config.credentials import CredentialSection
 from poller.config.devices import DEVICE_DEFAULTS, DeviceSection
 from poller.config.files import MAX_CONFIG_BYTES, MAX_CONFIG_TEXT, read_regular
@@ -35,7 +36,7 @@ from poller.schema import RESERVED_FIELDS
 __all__ = ["BUILTIN_PROFILES", "DEVICE_DEFAULTS", "RESERVED_FIELDS", "load", "load_config"]
 
 TOP_KEYS = ("daemon", "output", "mibs", "defaults", "credentials", "profiles", "devices",
-            "history", "web")
+            "history", "web", "cluster")
 
 
 def load_config(path: str | Path, *, read_secrets: bool = True) -> Config:
@@ -47,6 +48,15 @@ def load_config(path: str | Path, *, read_secrets: bool = True) -> Config:
 
 def load(path: Path, *, read_secrets: bool = True) -> Config:
     return build(path, parse(path, read_text(path)), read_secrets=read_secrets)
+
+
+def load_with_fleet(path: Path, version: int, text: str) -> Config:
+    """The host's file with this pushed fleet in place of the cached one: whether the host can
+    load a fleet before it is cached (a cache it cannot load would stop its next start)."""
+    try:
+        return build(path, parse(path, read_text(path)), pushed=(version, text))
+    except ConfigError as exc:
+        raise ConfigError(f"pushed fleet version {version}: {exc}") from None
 
 
 def read_text(path: Path) -> str:
@@ -73,8 +83,10 @@ def parse(path: Path, text: str) -> dict[str, Any]:
     return doc
 
 
-def build(path: Path, doc: dict[str, Any], *, read_secrets: bool = True) -> Config:
-    """The Config of a parsed fleet file, section by section, each parser handed the reader."""
+def build(path: Path, doc: dict[str, Any], pushed: tuple[int, str] | None = None, *,
+          read_secrets: bool = True) -> Config:
+    """The Config of a parsed fleet file, section by section, each parser handed the reader;
+    with [cluster], the fleet sections of `pushed` (version, text) or else of the cache."""
     reader = Reader(path)
     reader.table(doc, "", TOP_KEYS)
     daemon = read_daemon(reader, doc.get("daemon", {}))
@@ -82,13 +94,20 @@ def build(path: Path, doc: dict[str, Any], *, read_secrets: bool = True) -> Conf
     if daemon.state_directory is None:
         daemon = replace(daemon, state_directory=default_state_directory(path))
     state_directory = daemon.state_directory or default_state_directory(path)
+    cluster, cached = pushed_fleet(reader, doc, state_directory, cached=pushed is None)
+    pushed = pushed or cached
+    if cluster is not None and pushed is not None:  # the fleet sections come from the push
+        doc = merge(doc, parse(path, pushed[1]))
+        cluster = replace(cluster, fleet_version=pushed[0])
     section = CredentialSection(reader, read_secrets=read_secrets)
     credentials = section.read(doc.get("credentials", {}))
     mibs = read_mibs(reader, doc.get("mibs", {}))  # before the profiles, which may use its names
     profiles = ProfileSection(reader, mibs).profiles(doc.get("profiles", {}))
     fleet = DeviceSection(reader, credentials, profiles,
                           frozenset(config_credentials.secret_values(credentials.values())))
-    devices = fleet.devices(doc.get("devices", []), fleet.defaults(doc.get("defaults", {})))
+    # a member's own file may list no devices: its fleet comes from a push (poller.cluster)
+    devices = fleet.devices(doc.get("devices", []), fleet.defaults(doc.get("defaults", {})),
+                            allow_empty=cluster is not None and pushed is None)
     history_directory = state_directory / "history"
     history = None
     if "history" in doc:
@@ -103,4 +122,5 @@ def build(path: Path, doc: dict[str, Any], *, read_secrets: bool = True) -> Conf
                      "community_file, auth_key_env)"),)
     return Config(path=path, daemon=daemon, output=output, credentials=credentials,
                   profiles=profiles, devices=devices, warnings=warnings, mibs=mibs,
-                  history=history, web=web)
+                  history=history, web=web, cluster=cluster,
+                  inline_secrets=section.inline_secrets)

@@ -9,6 +9,7 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from poller.config.cluster import ClusterSettings
 from poller.mib.names import COUNTER_SYNTAXES, STANDARD, IndexPart, MibNames
 from poller.oid import Oid
 
@@ -319,6 +320,10 @@ class Config:
     web: WebSettings | None = None
     #: the MIB names this file's profiles were resolved with (the standard ones plus [mibs])
     mibs: MibNames = field(default=STANDARD, compare=False)
+    #: [cluster]: this host is one of several sharing the fleet through Redis (None: alone)
+    cluster: ClusterSettings | None = None
+    #: a community or key is written in the file itself (a pushed fleet must not hold one)
+    inline_secrets: bool = field(default=False, compare=False)
     #: the longest poll interval of the fleet: how long the watchdog waits for a summary
     slowest_interval_s: float = field(init=False, compare=False)
 

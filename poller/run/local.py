@@ -12,6 +12,7 @@ from typing import Any
 from poller.config.model import Device, HistorySettings
 from poller.output.sink import RecordSink
 from poller.run.console import console_writer
+from poller.run.grid import Owner
 from poller.run.history_sink import History
 from poller.run.lifecycle import (
     Helpers,
@@ -37,7 +38,7 @@ class LocalPolling:
                  max_in_flight: int, console: bool, stats_interval_s: Callable[[], float],
                  on_stats: Callable[[dict[str, Any]], None],
                  keeper: KeeperSettings | None = None, history: HistorySettings | None = None,
-                 worker: int | None = None) -> None:
+                 worker: int | None = None, owner: Owner | None = None) -> None:
         self._devices = devices
         self._records = sink
         self._history = History(history, devices, worker) if history is not None else None
@@ -49,12 +50,14 @@ class LocalPolling:
         self._on_stats = on_stats
         self._keeper = StateKeeper(keeper, sink) if keeper is not None else None
         self.ready = True  # READY=1 once the schedules start
+        self._owner = owner  # [cluster]: the shared grid and who polls each tick
 
     async def open(self) -> None:
         self._client = SnmpClient(make_requester(self._engine))
         self.scheduler = Scheduler(
             self._devices, self._client, self._sink, max_in_flight=self._max_in_flight,
             console=console_writer(self._sink) if self._console else None,
+            owner=self._owner,
         )
 
     async def close(self) -> None:

@@ -16,6 +16,7 @@ from poller.config.model import Device, fleet_diff
 from poller.output.sink import RecordSink
 from poller.poll.device import PollOutcome, poll_device, target_for
 from poller.poll.rates import CounterTracker
+from poller.run.grid import Owner, Slot, first_tick_ms, interval_ms
 from poller.snmp.client import SnmpClient
 from poller.snmp.types import Target
 
@@ -60,6 +61,10 @@ class DeviceState:
     poll_task: asyncio.Task[None] | None = None
     #: where its requests go, built once per device (again when a reload changes it)
     target: Target = field(init=False)
+    #: on a shared grid: this host polled the device's last tick (else it takes over first)
+    held: bool = False
+    #: on a shared grid: the last tick this host polled or skipped (never acted on twice)
+    done_ms: int | None = None
 
     def __post_init__(self) -> None:
         self.target = target_for(self.device)
@@ -78,10 +83,13 @@ class Scheduler:
         *,
         max_in_flight: int,
         console: Any = None,
+        owner: Owner | None = None,
     ) -> None:
         self._client = client
         self._sink = sink
         self._console = console
+        #: with a cluster: ticks on the shared grid, each polled here only when this host owns it
+        self._owner = owner
         self._slots = asyncio.Semaphore(max_in_flight)
         self._states = {d.name: DeviceState(d) for d in devices}
         self._polls: set[asyncio.Task[None]] = set()
@@ -158,6 +166,15 @@ class Scheduler:
             self._start_loop(state)
         return diff
 
+    def recheck(self) -> None:
+        """On a shared grid, after the members changed: every schedule starts again from the
+        earliest tick whose deadline has not passed (past the last one acted on here), so a tick
+        found not ours before this host learned of the change is looked at again."""
+        for state in self._states.values():
+            if state.loop_task is not None:
+                self._stop_loop(state)
+                self._start_loop(state)
+
     def _start_loop(self, state: DeviceState) -> None:
         state.loop_task = asyncio.create_task(self._device_loop(state), name=state.device.name)
 
@@ -170,6 +187,9 @@ class Scheduler:
     # -- one device --------------------------------------------------------------------------
 
     async def _device_loop(self, state: DeviceState) -> None:
+        if self._owner is not None:
+            await self._grid_loop(state, self._owner)
+            return
         interval = state.device.interval_s
         next_at = self._epoch + phase_s(state.device.name, interval)
         now = self._loop.time()
@@ -185,6 +205,35 @@ class Scheduler:
                 self._launch(state, next_at)
             next_at += interval
 
+    async def _grid_loop(self, state: DeviceState, owner: Owner) -> None:
+        """Ticks on the shared grid; a tick this host does not own leaves no record here."""
+        interval = interval_ms(state.device)
+        at_ms = first_tick_ms(state.device, (self._loop.time() + owner.offset_s()) * 1000)
+        if state.done_ms is not None:
+            at_ms = max(at_ms, state.done_ms + interval)
+        while True:
+            tick = at_ms / 1000 - owner.offset_s()
+            await asyncio.sleep(max(0.0, tick - self._loop.time()))
+            now = self._loop.time()
+            slot = owner.slot(state.device.name, at_ms, now)
+            if slot is not None and (slot.recover or not state.held):
+                go, seq = await owner.taking_over(state.device, state.tracker, at_ms)
+                state.seq = state.seq if seq is None else seq
+                slot = slot if go else None
+            poll = state.poll_task
+            if slot is None:
+                pass
+            elif at_ms + interval <= (self._loop.time() + owner.offset_s()) * 1000:
+                self._skip(state, tick, "late", "the poller was too busy to start this poll", slot)
+            elif poll is not None and not poll.done():
+                self._skip(state, tick, "overrun", "the previous poll is still running", slot)
+            else:
+                self._launch(state, tick, slot)
+            if slot is not None:
+                state.done_ms = at_ms
+            state.held = slot is not None
+            at_ms += interval
+
     def _skip_missed(self, state: DeviceState, next_at: float) -> float:
         """After a stall of the loop, record the ticks whose whole interval already passed and
         resume on the grid (drift-free: deadlines stay epoch + phase + k x interval)."""
@@ -198,23 +247,25 @@ class Scheduler:
             next_at += interval
         return next_at
 
-    def _launch(self, state: DeviceState, tick: float) -> None:
-        task = asyncio.create_task(self._poll(state, tick, state.seq), name=state.device.name)
+    def _launch(self, state: DeviceState, tick: float, slot: Slot | None = None) -> None:
+        task = asyncio.create_task(self._poll(state, tick, state.seq, slot),
+                                   name=state.device.name)
         state.seq += 1
         state.poll_task = task
         self._polls.add(task)
         task.add_done_callback(self._polls.discard)
 
-    def _skip(self, state: DeviceState, tick: float, error_type: str, message: str) -> None:
+    def _skip(self, state: DeviceState, tick: float, error_type: str, message: str,
+              slot: Slot | None = None) -> None:
         device = state.device
         seq = state.seq
         state.seq += 1
-        self._sink.event(
-            error_type, device=device.name, seq=seq, scheduled_at=self._wall(tick)
-        )
-        self._summary(state, tick, seq, status="skipped", error_type=error_type, error=message)
+        scheduled_at = slot.scheduled_at if slot is not None else self._wall(tick)
+        self._sink.event(error_type, device=device.name, seq=seq, scheduled_at=scheduled_at)
+        self._summary(state, tick, seq, slot, status="skipped", error_type=error_type,
+                      error=message)
 
-    async def _poll(self, state: DeviceState, tick: float, seq: int) -> None:
+    async def _poll(self, state: DeviceState, tick: float, seq: int, slot: Slot | None) -> None:
         device = state.device
         outcome = PollOutcome()
         started: float | None = None
@@ -242,7 +293,7 @@ class Scheduler:
         except Exception as exc:  # noqa: BLE001 - a bug of ours: the poll still ends in a summary
             fields = self._internal_error_fields(outcome, exc)
         finally:
-            self._finish(state, tick, seq, outcome, started, fields)
+            self._finish(state, tick, seq, outcome, started, fields, slot)
 
     @staticmethod
     def _internal_error_fields(outcome: PollOutcome, exc: Exception) -> dict[str, Any]:
@@ -286,7 +337,14 @@ class Scheduler:
         outcome: PollOutcome,
         started: float | None,
         fields: dict[str, Any],
+        slot: Slot | None = None,
     ) -> None:
+        if slot is not None and self._owner is not None and \
+                not self._owner.lease_ok(self._loop.time()):
+            # ended after this host lost its lease (a pause): the next owner polls this tick
+            # again unless the snapshot shows it done, so nothing of it is written here
+            self.completed += 1
+            return
         self._record(outcome.records)
         if "error_type" not in fields and outcome.error is not None:
             fields["error_type"] = outcome.error.error_type
@@ -298,7 +356,7 @@ class Scheduler:
         now = self._loop.time()
         self.completed += 1
         self._summary(
-            state, tick, seq,
+            state, tick, seq, slot,
             duration_s=round(now - started, 6) if started is not None else None,
             queue_delay_s=round((started if started is not None else now) - tick, 6),
             requests=outcome.stats.requests,
@@ -308,16 +366,19 @@ class Scheduler:
             agent_restarted=outcome.agent_restarted,
             **fields,
         )
+        if self._owner is not None and slot is not None:
+            self._owner.polled(state.device, state.seq, state.tracker, now, slot.at_ms)
         if self._console is not None:
             self._console(state.device, fields, outcome, now - (started or now))
 
-    def _summary(self, state: DeviceState, tick: float, seq: int, **fields: Any) -> None:
+    def _summary(self, state: DeviceState, tick: float, seq: int, slot: Slot | None = None,
+                 **fields: Any) -> None:
         device = state.device
         record: dict[str, Any] = {
             "device": device.name,
             "address": state.target.address,  # [v6]:port, as operators write it
             "seq": seq,
-            "scheduled_at": self._wall(tick),
+            "scheduled_at": slot.scheduled_at if slot is not None else self._wall(tick),
             # the answer to "did it work?" comes first; the details follow
             "status": fields.pop("status"),
         }
@@ -325,6 +386,8 @@ class Scheduler:
             record["error_type"] = fields.pop("error_type")
             record["error"] = fields.pop("error", None)
         record.update(fields)
+        if slot is not None:
+            record["owner"], record["epoch"] = slot.owner, slot.epoch
         self._sink.data("poll", **record)
         self.last_progress = self._loop.time()
         self.window.note(record)

@@ -18,6 +18,7 @@ ALLOWED = {
     "structlog": ("output/",),
     "logging": ("output/",),
     "tomli": ("config/load.py",),
+    "redis": ("cluster/",),
 }
 
 

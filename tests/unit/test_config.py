@@ -98,7 +98,7 @@ RESERVED = ", ".join(sorted(RESERVED_FIELDS))
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("[deamon]\n", f"{F}: unknown key 'deamon' (allowed: daemon, output, mibs, defaults, credentials, profiles, devices, history, web)"),
+        ("[deamon]\n", f"{F}: unknown key 'deamon' (allowed: daemon, output, mibs, defaults, credentials, profiles, devices, history, web, cluster)"),
         ("x = 1\ny = = 2\n", None),  # TOML syntax: the message comes from the parser, with line and column
         (DEVICE.replace('"127.0.0.1"', '"127.0.0.1"\nintervall = 5'),
          f"{F}: {D}: unknown key 'intervall' (allowed: name, host, port, credential, profiles, interval, timeout, retries, max_repetitions, max_oids_per_request, tags, allow_non_increasing, max_walk_rows, max_walk_requests, max_walk_time)"),
@@ -160,7 +160,7 @@ RESERVED = ", ".join(sorted(RESERVED_FIELDS))
         (DEVICE.replace('name = "sw1"', 'name = "sw\\n1"'),
          f"{F}: devices[0].name: 'sw\\n1' has spaces around it or control characters"),
         ('"a\\nb" = 1\n',
-         f"{F}: unknown key 'a\\nb' (allowed: daemon, output, mibs, defaults, credentials, profiles, devices, history, web)"),
+         f"{F}: unknown key 'a\\nb' (allowed: daemon, output, mibs, defaults, credentials, profiles, devices, history, web, cluster)"),
         ("devices = [1]\n", f"{F}: devices[0]: expected a table, got 1"),
         (DEVICE.replace('host', 'tags = { ok = true }\nhost'), f"{F}: {D}.tags.ok: true is not a string"),
         (DEVICE.replace('host', 'tags = { "a b" = "x" }\nhost'),

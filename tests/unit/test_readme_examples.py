@@ -74,7 +74,7 @@ def _environment(body: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     credentials = tmp_path / "credentials"
     credentials.mkdir()
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
-    for name in re.findall(r'(?:community|_key)_credential\s*=\s*"([^"]+)"', body):
+    for name in re.findall(r'(?:community|_key|password)_credential\s*=\s*"([^"]+)"', body):
         (credentials / name).write_text("s3cret-from-credential")
     if "[mibs]" in body:
         _vendor_mib(tmp_path / "etc" / "mibs")

@@ -1,0 +1,325 @@
+"""This host as a member of the cluster: its lease, the views it knows, the shared clock, and the
+counter snapshots it hands on. It answers the scheduler's questions (poller.run.grid.Owner):
+which ticks are this host's, and what a device's last owner left.
+
+- Every quarter lease one run of the membership script refreshes the lease, expires dead
+  members and returns the views. The lease counts from when the request was sent, on this
+  host's monotonic clock: past it, without a new answer, no new poll starts (a paused or cut
+  off host never polls a tick its successors own), until an answer says it is a member again.
+- Redis unreachable: the last known share keeps being polled (the lease is not enforced) and
+  the connection is tried again forever, with backoff up to a quarter lease; with `strict`,
+  nothing is polled until Redis answers.
+- After each poll the device's snapshot goes to Redis (batched, expiring), so whoever owns it
+  next carries on with real rates and the next `seq`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from poller import __version__
+from poller.cluster.link import Beat, Link, Unavailable
+from poller.cluster.views import Timeline, View
+from poller.config.cluster import ClusterSettings, cache_path
+from poller.config.model import Device
+from poller.output.sink import RecordSink
+from poller.poll.rates import CounterTracker
+from poller.poll.snapshot import Clocks, Refused, export_device, import_device
+from poller.run.grid import Slot, format_ms
+
+#: |host clock - Redis clock| above this is a `clock_skew` event
+SKEW_THRESHOLD_S = 0.5
+#: how often pending snapshots are tried again while Redis is out of reach
+SNAPSHOT_FLUSH_S = 0.1
+VIEW_CACHE = "cluster-view.json"
+
+
+class Node:
+    def __init__(self, settings: ClusterSettings, sink: RecordSink, state_directory: Path, *,
+                 on_share: Callable[[frozenset[str]], None], on_fleet: Callable[[], None],
+                 accept_fleet: Callable[[int, str], bool], fleet_version: Callable[[], int],
+                 on_view: Callable[[], None]) -> None:
+        self.settings = settings
+        self.host = settings.host
+        self.sink = sink
+        self.lease_s = settings.lease_s
+        self.beat_s = settings.lease_s / 4
+        self.link = Link(settings, timeout_s=min(self.beat_s, 2.0))
+        self.timeline = Timeline(self.host)
+        self.view_cache = state_directory / VIEW_CACHE
+        self._on_share, self._on_fleet, self._fleet_version = on_share, on_fleet, fleet_version
+        self._on_view, self._accept_fleet = on_view, accept_fleet
+        self.lease_until = -math.inf
+        self.available = True
+        self.unavailable_since: float | None = None
+        self.member = False
+        self.skew_s: float | None = None
+        self._skewed: bool | None = None
+        self._offset_s = time.time() - time.monotonic()
+        self._fleet: dict[str, Device] = {}
+        self._running: frozenset[str] = frozenset()
+        self._pending: dict[str, tuple[bytes, int]] = {}
+        self._fetched = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+        self.snapshot_bytes = 0
+        self.snapshots_sent = 0
+
+    # -- the scheduler's questions (poller.run.grid.Owner) -----------------------------------
+
+    def offset_s(self) -> float:
+        return self._offset_s
+
+    def now_ms(self) -> int:
+        return int((asyncio.get_running_loop().time() + self._offset_s) * 1000)
+
+    def lease_ok(self, now_s: float) -> bool:
+        """May a poll start now: the lease is confirmed, or Redis is out of reach (not strict)."""
+        if now_s < self.lease_until:
+            return True
+        return not self.available and not self.settings.strict
+
+    def slot(self, name: str, at_ms: int, now_s: float) -> Slot | None:
+        if not self.lease_ok(now_s):
+            return None
+        epoch = self.timeline.owns(name, at_ms)
+        if epoch is not None:
+            return Slot(at_ms, self.host, epoch)
+        epoch = self.timeline.recovers(name, at_ms)
+        return None if epoch is None else Slot(at_ms, self.host, epoch, recover=True)
+
+    async def taking_over(self, device: Device, tracker: CounterTracker,
+                          at_ms: int) -> tuple[bool, int | None]:
+        if not self.available:
+            return True, None
+        try:
+            raw = await self.link.get_snapshot(device.name)
+            entry = orjson.loads(raw) if raw is not None else None
+        except (Unavailable, orjson.JSONDecodeError):
+            return True, None
+        if not isinstance(entry, dict):
+            return True, None
+        last = entry.get("at_ms")
+        if isinstance(last, int) and last >= at_ms:
+            return False, None  # the last owner polled this tick
+        try:
+            return True, import_device(entry, device, tracker, self._clocks(),
+                                       _ttl_ms(device) / 1000)
+        except Refused:
+            return True, None
+
+    def polled(self, device: Device, seq: int, tracker: CounterTracker, now_s: float,
+               at_ms: int) -> None:
+        if not self.lease_ok(now_s):
+            return  # a poll that ended after this host lost the device: its state is stale
+        entry = export_device(device, seq, tracker, self._clocks())
+        entry["at_ms"] = at_ms  # the tick it polled: a successor does not poll it again
+        self._pending[device.name] = (orjson.dumps(entry), _ttl_ms(device))
+        self._wake.set()
+
+    def _clocks(self) -> Clocks:
+        now = asyncio.get_running_loop().time()
+        return Clocks(now, round(now + self._offset_s, 3))
+
+    # -- the fleet and the share -------------------------------------------------------------
+
+    def set_fleet(self, devices: tuple[Device, ...]) -> None:
+        self._fleet = {d.name: d for d in devices}
+        self.timeline.set_fleet(list(self._fleet))
+        self._update_share()
+
+    def running(self) -> tuple[Device, ...]:
+        """The devices whose schedules run here, in the fleet's order."""
+        return tuple(d for name, d in self._fleet.items() if name in self._running)
+
+    def _update_share(self) -> None:
+        slowest_ms = max((d.interval_s for d in self._fleet.values()), default=60.0) * 1000
+        running = self.timeline.running(int(self.now_ms() - slowest_ms))
+        if running != self._running:
+            self._running = running
+            self._on_share(running)
+
+    # -- membership --------------------------------------------------------------------------
+
+    async def join(self) -> None:
+        """The first beat; with Redis out of reach, the last views this host knew."""
+        if await self.beat() is None:
+            self.timeline.merge(_read_views(self.view_cache))
+            self._update_share()
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._beat_loop(), name="cluster-beat"),
+                       asyncio.create_task(self._snapshot_loop(), name="cluster-snapshots")]
+
+    async def _beat_loop(self) -> None:
+        backoff = 0.1
+        while True:
+            ok = await self.beat() is not None
+            backoff = 0.1 if ok else min(self.beat_s, backoff * 2)
+            await asyncio.sleep(self.beat_s if ok else backoff)
+
+    async def beat(self, leave: bool = False) -> Beat | None:
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+        try:
+            beat = await self.link.beat(self.host, int(self.lease_s * 1000), self.timeline.epoch,
+                                        int(self.lease_s * 500), int(self.lease_s * 1000), leave)
+        except Unavailable as exc:
+            self._unreachable(str(exc))
+            await self.link.reset()
+            return None
+        received = loop.time()
+        self._offset_s = beat.now_ms / 1000 - (sent + received) / 2
+        self.lease_until = sent + self.lease_s
+        self._reached(received)
+        if beat.joined and self.member:
+            self.sink.event("cluster_lease_lost", host=self.host, epoch=beat.epoch)
+        self.member = not leave
+        changed = self.timeline.merge(beat.views)
+        if changed:
+            self._view_changed()
+        self._update_share()
+        if changed:
+            self._on_view()
+        self._check_skew(time.time() - (received - (sent + received) / 2), beat.now_ms)
+        if not leave:
+            await self._report(beat)
+        return beat
+
+    def _view_changed(self) -> None:
+        view = self.timeline.views[-1]
+        self.sink.event("cluster_view", host=self.host, epoch=view.epoch,
+                        members=list(view.members), from_at=format_ms(view.from_ms),
+                        devices=len(self.timeline.share(view)))
+        try:
+            _write_views(self.view_cache, self.timeline.views)
+        except OSError:
+            pass  # only a start while Redis is down needs it
+
+    def _unreachable(self, error: str) -> None:
+        if self.available:
+            self.available = False
+            self.unavailable_since = asyncio.get_running_loop().time()
+            self.sink.event("cluster_unavailable", host=self.host, error=error,
+                            strict=self.settings.strict)
+
+    def _reached(self, now: float) -> None:
+        if not self.available:
+            self.available = True
+            since = self.unavailable_since if self.unavailable_since is not None else now
+            self.sink.event("cluster_recovered", host=self.host,
+                            unavailable_s=round(now - since, 3))
+
+    def _check_skew(self, wall_s: float, redis_ms: int) -> None:
+        self.skew_s = wall_s - redis_ms / 1000
+        skewed = abs(self.skew_s) > SKEW_THRESHOLD_S
+        if skewed != self._skewed:
+            self._skewed = skewed
+            self.sink.event("clock_skew", host=self.host, skew_s=round(self.skew_s, 4),
+                            threshold_s=SKEW_THRESHOLD_S, ok=not skewed)
+
+    async def _report(self, beat: Beat) -> None:
+        view = self.timeline.at(beat.now_ms)
+        fields: dict[str, Any] = {
+            "devices": len(self.timeline.share(view)) if view is not None else 0,
+            "epoch": beat.epoch, "fleet_version": self._fleet_version(),
+            "skew_ms": round((self.skew_s or 0.0) * 1000, 1), "pid": os.getpid(),
+            "version": __version__, "updated_ms": beat.now_ms,
+        }
+        try:
+            await self.link.report(self.host, fields, int(self.lease_s * 3000))
+            if beat.fleet_version > max(self._fleet_version(), self._fetched):
+                await self._fetch_fleet(beat.fleet_version)
+        except Unavailable:
+            pass  # the next beat says whether Redis is gone
+
+    async def _fetch_fleet(self, version: int) -> None:
+        """A newer pushed fleet this host can load: cached beside the state, then applied by a
+        reload. One it cannot load (`accept_fleet` says why) leaves the last good cache."""
+        fleet = await self.link.fleet()
+        if fleet is None or fleet[0] < version:
+            return
+        self._fetched = fleet[0]  # tried once: a fleet refused here waits for a newer push
+        if not self._accept_fleet(*fleet):
+            return
+        _write_json(cache_path(self.view_cache.parent),
+                    {"version": fleet[0], "text": fleet[1]})
+        self.sink.event("cluster_fleet", host=self.host, version=fleet[0])
+        self._on_fleet()
+
+    # -- leaving -----------------------------------------------------------------------------
+
+    async def leave(self) -> float | None:
+        """Hand this host's devices over: the loop time from which the others poll them, or
+        None when Redis is out of reach (they take over when the lease runs out)."""
+        await self._stop_beats()
+        beat = await self.beat(leave=True)
+        if beat is None:
+            return None
+        return beat.last_from_ms / 1000 - self._offset_s
+
+    async def flush(self) -> None:
+        """Send the pending snapshots (the last ones, at the end of a drain)."""
+        pending, self._pending = self._pending, {}
+        if not pending or not self.available:
+            return
+        try:
+            self.snapshot_bytes += await self.link.put_snapshots(pending)
+            self.snapshots_sent += len(pending)
+        except Unavailable:
+            for name, entry in pending.items():
+                self._pending.setdefault(name, entry)
+
+    async def _snapshot_loop(self) -> None:
+        """Snapshots go out as soon as polls end (what a crash can lose is a millisecond's),
+        in one pipeline for all that ended meanwhile."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self.flush()
+            if not self.available:
+                await asyncio.sleep(SNAPSHOT_FLUSH_S)
+
+    async def _stop_beats(self) -> None:
+        beats = [t for t in self._tasks if t.get_name() == "cluster-beat"]
+        for task in beats:
+            task.cancel()
+        await asyncio.gather(*beats, return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.link.close()
+
+
+def _ttl_ms(device: Device) -> int:
+    """How long a snapshot is worth keeping: three intervals, at least a minute."""
+    return int(max(60.0, 3 * device.interval_s) * 1000)
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(value))
+    os.replace(temporary, path)
+
+
+def _write_views(path: Path, views: list[View]) -> None:
+    _write_json(path, [v.to_json() for v in views])
+
+
+def _read_views(path: Path) -> list[View]:
+    try:
+        return [View.parse(entry) for entry in json.loads(path.read_text())]
+    except (OSError, ValueError, TypeError):
+        return []

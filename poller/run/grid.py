@@ -1,0 +1,80 @@
+"""The slot grid shared by several hosts (poller.cluster): a device's ticks are whole milliseconds
+of one clock every host agrees on (Redis time), at `phase + k x interval`, so every host
+computes the same `scheduled_at` and (device, scheduled_at) names one poll cluster-wide. Which
+host polls a tick is the Owner's to say; the scheduler only asks.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from poller.config.model import Device
+from poller.poll.rates import CounterTracker
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One tick of a device that this host polls: when (ms of the shared clock), and under
+    which membership (the owner host and the epoch of the members that gave it the device)."""
+
+    at_ms: int
+    owner: str
+    epoch: int
+    #: a tick of an owner that died before it: polled late unless its snapshot shows it polled
+    recover: bool = False
+
+    @property
+    def scheduled_at(self) -> str:
+        return format_ms(self.at_ms)
+
+
+class Owner(Protocol):
+    """What a scheduler on the shared grid asks (poller.cluster.node.Node answers)."""
+
+    def offset_s(self) -> float:
+        """The shared clock minus this loop's clock, in seconds."""
+
+    def slot(self, name: str, at_ms: int, now_s: float) -> Slot | None:
+        """The Slot when this host polls `name`'s tick at `at_ms` (loop time now `now_s`)."""
+
+    def lease_ok(self, now_s: float) -> bool:
+        """May this host still write what it polled (and start polls)."""
+
+    async def taking_over(self, device: Device, tracker: CounterTracker,
+                          at_ms: int) -> tuple[bool, int | None]:
+        """This host starts owning the device at the tick `at_ms`: its counters restored from
+        the last owner's snapshot into `tracker`. (poll?, next seq): poll False when that
+        owner polled this tick already; seq None when there is nothing to carry on from."""
+
+    def polled(self, device: Device, seq: int, tracker: CounterTracker, now_s: float,
+               at_ms: int) -> None:
+        """After a poll's records went to the writer: its counter state, for the next owner."""
+
+
+def interval_ms(device: Device) -> int:
+    return max(1, round(device.interval_s * 1000))
+
+
+def phase_ms(name: str, interval: int) -> int:
+    """The same offset in [0, interval) as the scheduler's phase_s, in whole milliseconds."""
+    return zlib.crc32(name.encode()) % interval
+
+
+def first_tick_ms(device: Device, now_ms: float) -> int:
+    """The earliest tick whose poll deadline has not passed: a slot a dead owner left is still
+    polled late when it can be."""
+    interval = interval_ms(device)
+    phase = phase_ms(device.name, interval)
+    deadline_ms = device.poll_deadline_s * 1000
+    k = math.floor((now_ms - deadline_ms - phase) / interval) + 1
+    return k * interval + phase
+
+
+def format_ms(at_ms: int) -> str:
+    """RFC 3339 UTC with milliseconds, from whole milliseconds (the same text on every host)."""
+    seconds, millis = divmod(at_ms, 1000)
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{millis:03d}Z"
