@@ -12,19 +12,23 @@ import pytest
 UNIT = Path(__file__).resolve().parents[2] / "systemd" / "poller.service"
 
 
-@pytest.fixture()
-def unit(tmp_path: Path) -> Path:
-    """The unit with its /opt/poller executable pointed at a stand-in that exists here, since
+def stand_in_unit(unit: Path, tmp_path: Path) -> Path:
+    """`unit` with its /opt/poller executable pointed at a stand-in that exists here, since
     verify checks that ExecStart= binaries exist."""
     if shutil.which("systemd-analyze") is None:
         pytest.fail("systemd-analyze not found: install Debian's systemd package (make agents)")
     stand_in = tmp_path / "opt" / "bin" / "poller"
-    stand_in.parent.mkdir(parents=True)
+    stand_in.parent.mkdir(parents=True, exist_ok=True)
     stand_in.write_text("#!/bin/sh\n")
     stand_in.chmod(0o755)
-    path = tmp_path / "poller.service"
-    path.write_text(UNIT.read_text().replace("/opt/poller/bin/poller", str(stand_in)))
+    path = tmp_path / unit.name
+    path.write_text(unit.read_text().replace("/opt/poller/bin/poller", str(stand_in)))
     return path
+
+
+@pytest.fixture()
+def unit(tmp_path: Path) -> Path:
+    return stand_in_unit(UNIT, tmp_path)
 
 
 def test_the_unit_verifies(unit: Path) -> None:

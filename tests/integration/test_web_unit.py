@@ -4,27 +4,19 @@ as the poller's own unit."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.integration.test_systemd_unit import stand_in_unit
 
 UNIT = Path(__file__).resolve().parents[2] / "systemd" / "poller-web.service"
 
 
 @pytest.fixture()
 def unit(tmp_path: Path) -> Path:
-    """The unit with /opt/poller/bin/poller pointed at a stand-in (verify wants it to exist)."""
-    if shutil.which("systemd-analyze") is None:
-        pytest.fail("systemd-analyze not found: install Debian's systemd package (make agents)")
-    stand_in = tmp_path / "opt" / "bin" / "poller"
-    stand_in.parent.mkdir(parents=True)
-    stand_in.write_text("#!/bin/sh\n")
-    stand_in.chmod(0o755)
-    path = tmp_path / "poller-web.service"
-    path.write_text(UNIT.read_text().replace("/opt/poller/bin/poller", str(stand_in)))
-    return path
+    return stand_in_unit(UNIT, tmp_path)
 
 
 def test_the_web_unit_verifies(unit: Path) -> None:
