@@ -6,9 +6,15 @@ which ticks are this host's, and what a device's last owner left.
   members and returns the views. The lease counts from when the request was sent, on this
   host's monotonic clock: past it, without a new answer, no new poll starts (a paused or cut
   off host never polls a tick its successors own), until an answer says it is a member again.
-- Redis unreachable: the last known share keeps being polled (the lease is not enforced) and
-  the connection is tried again forever, with backoff up to a quarter lease; with `strict`,
-  nothing is polled until Redis answers.
+- What an answer decides: a view made after it applies half a lease after it at the earliest
+  (the script's join delay), so the views known here decide every tick up to the answer's
+  Redis time + half a lease (`known_ms`). A tick past that waits for the next answer
+  (`settled`), asked for at once: a slow answer delays a poll, it never makes two hosts poll
+  one tick.
+- Redis unreachable (no answer until the lease ran out): the last known share keeps being
+  polled and the connection is tried again forever, with backoff up to a quarter lease; with
+  `strict`, nothing is polled until Redis answers. A failed beat within the lease is tried
+  again at once, not taken for an outage.
 - After each poll the device's snapshot goes to Redis (batched, expiring), so whoever owns it
   next carries on with real rates and the next `seq`.
 """
@@ -16,6 +22,7 @@ which ticks are this host's, and what a device's last owner left.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -59,7 +66,16 @@ class Node:
         self._on_share, self._on_fleet, self._fleet_version = on_share, on_fleet, fleet_version
         self._on_view, self._accept_fleet = on_view, accept_fleet
         self.lease_until = -math.inf
+        #: the Redis time (ms) up to which the views known here decide every tick
+        self.known_ms = -math.inf
+        #: the Redis time (ms) of the answer that said this host had been removed: ticks before
+        #: it are its successors' to recover, never this host's to poll late
+        self.lost_ms = -math.inf
         self.available = True
+        self._failing = False
+        self._beating = False
+        self._hurry = asyncio.Event()
+        self._answered = asyncio.Event()
         self.unavailable_since: float | None = None
         self.member = False
         self.skew_s: float | None = None
@@ -82,14 +98,26 @@ class Node:
     def now_ms(self) -> int:
         return int((asyncio.get_running_loop().time() + self._offset_s) * 1000)
 
-    def lease_ok(self, now_s: float) -> bool:
-        """May a poll start now: the lease is confirmed, or Redis is out of reach (not strict)."""
+    def holds(self, at_ms: int, now_s: float) -> bool:
+        """May the tick at `at_ms` be polled, or what its poll got be written, now: the lease
+        is confirmed (or Redis is out of reach, not strict), and it was not lost since."""
+        if at_ms < self.lost_ms:
+            return False
         if now_s < self.lease_until:
             return True
-        return not self.available and not self.settings.strict
+        return not self.settings.strict and (not self.available or self._failing)
+
+    async def settled(self, at_ms: int) -> None:
+        """Return once the views known here decide the tick at `at_ms`: at once in the usual
+        case (beats run a quarter lease apart, the horizon is half a lease on), else after the
+        next answer of Redis, or once Redis counts as out of reach (the last share goes on)."""
+        while at_ms >= self.known_ms and self.available and self._beating:
+            self._hurry.set()
+            answered = self._answered
+            await answered.wait()
 
     def slot(self, name: str, at_ms: int, now_s: float) -> Slot | None:
-        if not self.lease_ok(now_s):
+        if not self.holds(at_ms, now_s):
             return None
         epoch = self.timeline.owns(name, at_ms)
         if epoch is not None:
@@ -119,7 +147,7 @@ class Node:
 
     def polled(self, device: Device, seq: int, tracker: CounterTracker, now_s: float,
                at_ms: int) -> None:
-        if not self.lease_ok(now_s):
+        if not self.holds(at_ms, now_s):
             return  # a poll that ended after this host lost the device: its state is stale
         entry = export_device(device, seq, tracker, self._clocks())
         entry["at_ms"] = at_ms  # the tick it polled: a successor does not poll it again
@@ -162,10 +190,20 @@ class Node:
 
     async def _beat_loop(self) -> None:
         backoff = 0.1
-        while True:
-            ok = await self.beat() is not None
-            backoff = 0.1 if ok else min(self.beat_s, backoff * 2)
-            await asyncio.sleep(self.beat_s if ok else backoff)
+        self._beating = True
+        try:
+            while True:
+                ok = await self.beat() is not None
+                self._hurry.clear()  # a waiter the answer did not settle asks again
+                answered, self._answered = self._answered, asyncio.Event()
+                answered.set()
+                backoff = 0.1 if ok else min(self.beat_s, backoff * 2)
+                with contextlib.suppress(TimeoutError):
+                    # a tick past the horizon asks for the next beat now
+                    await asyncio.wait_for(self._hurry.wait(), self.beat_s if ok else backoff)
+        finally:
+            self._beating = False
+            self._answered.set()
 
     async def beat(self, leave: bool = False) -> Beat | None:
         loop = asyncio.get_running_loop()
@@ -174,14 +212,19 @@ class Node:
             beat = await self.link.beat(self.host, int(self.lease_s * 1000), self.timeline.epoch,
                                         int(self.lease_s * 500), int(self.lease_s * 1000), leave)
         except Unavailable as exc:
-            self._unreachable(str(exc))
+            self._failing = True
+            if loop.time() >= self.lease_until:  # within the lease: one slow answer, try again
+                self._unreachable(str(exc))
             await self.link.reset()
             return None
         received = loop.time()
         self._offset_s = beat.now_ms / 1000 - (sent + received) / 2
         self.lease_until = sent + self.lease_s
+        self.known_ms = beat.now_ms + int(self.lease_s * 500)
+        self._failing = False
         self._reached(received)
         if beat.joined and self.member:
+            self.lost_ms = beat.now_ms
             self.sink.event("cluster_lease_lost", host=self.host, epoch=beat.epoch)
         self.member = not leave
         changed = self.timeline.merge(beat.views)

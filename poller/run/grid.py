@@ -38,11 +38,14 @@ class Owner(Protocol):
     def offset_s(self) -> float:
         """The shared clock minus this loop's clock, in seconds."""
 
+    async def settled(self, at_ms: int) -> None:
+        """Return once what this host knows of the membership decides the tick at `at_ms`."""
+
     def slot(self, name: str, at_ms: int, now_s: float) -> Slot | None:
         """The Slot when this host polls `name`'s tick at `at_ms` (loop time now `now_s`)."""
 
-    def lease_ok(self, now_s: float) -> bool:
-        """May this host still write what it polled (and start polls)."""
+    def holds(self, at_ms: int, now_s: float) -> bool:
+        """May this host still write what it polled of the tick at `at_ms` (and start it)."""
 
     async def taking_over(self, device: Device, tracker: CounterTracker,
                           at_ms: int) -> tuple[bool, int | None]:

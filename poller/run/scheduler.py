@@ -214,6 +214,7 @@ class Scheduler:
         while True:
             tick = at_ms / 1000 - owner.offset_s()
             await asyncio.sleep(max(0.0, tick - self._loop.time()))
+            await owner.settled(at_ms)
             now = self._loop.time()
             slot = owner.slot(state.device.name, at_ms, now)
             if slot is not None and (slot.recover or not state.held):
@@ -340,7 +341,7 @@ class Scheduler:
         slot: Slot | None = None,
     ) -> None:
         if slot is not None and self._owner is not None and \
-                not self._owner.lease_ok(self._loop.time()):
+                not self._owner.holds(slot.at_ms, self._loop.time()):
             # ended after this host lost its lease (a pause): the next owner polls this tick
             # again unless the snapshot shows it done, so nothing of it is written here
             self.completed += 1

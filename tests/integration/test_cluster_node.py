@@ -1,0 +1,183 @@
+"""One member (poller.cluster.node.Node) in this process against a real redis-server, reached
+through a TCP relay the test can hold: what the member decides about each tick while Redis's
+answers are late, and another host joins meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from poller.cluster import rendezvous
+from poller.cluster.link import Beat, Link
+from poller.cluster.node import Node
+from poller.config.cluster import ClusterSettings
+from poller.config.load import load_config
+from poller.config.model import Config
+from tests.cluster_rig import RedisServer
+
+pytestmark = [pytest.mark.skipif(shutil.which("redis-server") is None,
+                                 reason="redis-server is not installed (make cluster-deps)"),
+              pytest.mark.timeout(60)]
+
+LEASE_S = 4.0
+NAMES = [f"dev-{n:03d}" for n in range(200)]
+
+
+class Events:
+    """The member's sink: its events, kept."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.written = self.dropped = 0
+
+    def data(self, event: str, **fields: Any) -> None:
+        pass
+
+    def data_many(self, event: str, records: list[dict[str, Any]]) -> None:
+        pass
+
+    def event(self, event: str, **fields: Any) -> None:
+        self.events.append((event, fields))
+
+    def console_line(self, text: str) -> None:
+        pass
+
+
+class Relay:
+    """127.0.0.1:port -> Redis; while `held`, bytes in both directions wait (a slow network or a
+    busy Redis, as the member sees it: its requests time out, nothing is refused)."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.open = asyncio.Event()
+        self.open.set()
+        self.server: asyncio.Server | None = None
+        self.port = 0
+        self.streams: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> Relay:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        self.streams += [writer, up_writer]
+        pipes = [self._pipe(reader, up_writer), self._pipe(up_reader, writer)]
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            await asyncio.gather(*pipes)
+        for stream in (writer, up_writer):
+            stream.close()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(1 << 16):
+            await self.open.wait()
+            writer.write(data)
+            await writer.drain()
+
+    async def hold_for(self, seconds: float) -> None:
+        self.open.clear()
+        await asyncio.sleep(seconds)
+        self.open.set()
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for stream in self.streams:
+            stream.close()
+        await asyncio.sleep(0.05)  # the pipes see their streams end
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+def _node(port: int, host: str, state: Path, sink: Events) -> Node:
+    settings = ClusterSettings(redis=(f"redis://127.0.0.1:{port}/0",), host=host,
+                               lease_s=LEASE_S, name="slow")
+    return Node(settings, sink, state, on_share=lambda _: None, on_fleet=lambda: None,
+                accept_fleet=lambda _v, _t: True, fleet_version=lambda: 0,
+                on_view=lambda: None)
+
+
+async def _polled_ticks(node: Node, until_s: float) -> list[tuple[str, int]]:
+    """What a scheduler on the grid would poll: every 50 ms, each device's tick at that instant
+    (settled first, as poller.run.scheduler does), kept when this host's Slot says so."""
+    loop = asyncio.get_running_loop()
+    polled: list[tuple[str, int]] = []
+    while loop.time() < until_s:
+        at_ms = node.now_ms()
+        await node.settled(at_ms)
+        for name in NAMES:
+            if node.slot(name, at_ms, loop.time()) is not None:
+                polled.append((name, at_ms))
+        await asyncio.sleep(0.05)
+    return polled
+
+
+def _fleet(tmp_path: Path) -> Config:
+    path = tmp_path / "fleet.toml"
+    path.write_text('[credentials.c]\nversion = "2c"\ncommunity = "public"\n' + "".join(
+        f'[[devices]]\nname = "{n}"\nhost = "127.0.0.1"\ncredential = "c"\ninterval = 10\n'
+        for n in NAMES))
+    return load_config(path)
+
+
+async def _join_late_answers(redis: RedisServer, tmp_path: Path) -> dict[str, Any]:
+    relay = await Relay(redis.port).start()
+    sink = Events()
+    node = _node(relay.port, "slow-host", tmp_path / "state", sink)
+    node.set_fleet(_fleet(tmp_path).devices)
+    await node.join()
+    node.start()
+    other = Link(ClusterSettings(redis=(redis.url,), host="joiner", name="slow",
+                                 lease_s=LEASE_S), timeout_s=2.0)
+    loop = asyncio.get_running_loop()
+    try:
+        # the first view of an empty Redis applies a lease on; then a few beats
+        await asyncio.sleep(LEASE_S * 1.2)
+        ticks = asyncio.create_task(_polled_ticks(node, loop.time() + LEASE_S * 1.2))
+        held = asyncio.create_task(relay.hold_for(LEASE_S * 0.55))
+        await asyncio.sleep(0.1)
+        # the joiner's membership script, as its own beats send it: it stays a member
+        beats = [await _beat(other)]
+        while not ticks.done():
+            await asyncio.sleep(LEASE_S / 4)
+            beats.append(await _beat(other))
+        await held
+        return {"from_ms": beats[0].last_from_ms, "polled": ticks.result(),
+                "events": sink.events, "epochs": {b.epoch for b in beats}}
+    finally:
+        await node.close()
+        await other.close()
+        await relay.close()
+
+
+async def _beat(link: Link) -> Beat:
+    return await link.beat("joiner", int(LEASE_S * 1000), 0, int(LEASE_S * 500),
+                           int(LEASE_S * 1000), False)
+
+
+def test_late_answers_of_redis_never_make_two_hosts_poll_one_tick(
+        redis: RedisServer, tmp_path: Path) -> None:
+    result = asyncio.run(_join_late_answers(redis, tmp_path))
+    given = rendezvous.share(NAMES, ["joiner", "slow-host"], "joiner")
+    assert given and len(given) < len(NAMES)
+    assert len(result["epochs"]) == 1  # the joiner stayed a member throughout
+    from_ms, polled = result["from_ms"], result["polled"]
+    taken_after = [(name, at) for name, at in polled if name in given and at >= from_ms]
+    assert taken_after == [], f"{len(taken_after)} ticks of the joiner's devices polled here"
+    # up to the join's instant the slow host polled them all, and its own ones after it
+    assert {name for name, at in polled if at < from_ms} == set(NAMES)
+    assert {name for name, at in polled if at >= from_ms} == set(NAMES) - given
+    # late answers within the lease are not an outage
+    assert "cluster_unavailable" not in [name for name, _ in result["events"]]
