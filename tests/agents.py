@@ -10,7 +10,6 @@ import bz2
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -34,12 +33,6 @@ _UPTIME_LINE = re.compile(r"^(1\.3\.6\.1\.2\.1\.1\.3\.0)\|67\|(\d+)$")
 
 class AgentError(RuntimeError):
     pass
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def binary(name: str) -> str:

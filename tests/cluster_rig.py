@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -19,22 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from poller.run.grid import phase_ms
+from tests.ports import free_tcp_port, free_udp_block
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMUNITY_ENV = "POLLER_RIG_COMMUNITY"
 
 
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @dataclass
 class RedisServer:
     directory: Path
-    port: int = field(default_factory=free_port)
+    port: int = field(default_factory=free_tcp_port)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -102,40 +95,6 @@ def start_fleet(devices: int, base_port: int | None = None, tries: int = 5) -> F
         process.kill()
         process.wait(10)
     raise RuntimeError(f"the fleet did not start ({line.strip()!r})")
-
-
-def free_udp_block(size: int) -> int:
-    """A base port whose `size` UDP ports on 127.0.0.1 are free now. Below the ephemeral
-    range: there the kernel hands the ports of every client socket on the machine out at
-    random, so a block there is taken from under the responder now and then."""
-    low = _ephemeral_low()
-    for _ in range(100):
-        base = random.randrange(10_000, low - size)
-        if _udp_free(base, size):
-            return base
-    raise RuntimeError(f"no {size} free UDP ports in a row on 127.0.0.1")
-
-
-def _ephemeral_low() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def _udp_free(base: int, size: int) -> bool:
-    held: list[socket.socket] = []
-    try:
-        for port in range(base, base + size):
-            probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            held.append(probe)
-            probe.bind(("127.0.0.1", port))
-        return True
-    except OSError:
-        return False
-    finally:
-        for probe in held:
-            probe.close()
 
 
 def fleet_sections(fleet: Fleet, interval_s: float, devices: int | None = None) -> str:

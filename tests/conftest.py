@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests import agents
+from tests.ports import free_udp_port
 
 #: communities are secrets: tests check that they never appear in output
 SNMPD_COMMUNITY = "t3st-c0mmunity-7f3a"
@@ -34,7 +35,7 @@ class Agent:
 @pytest.fixture(scope="session")
 def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
     directory = tmp_path_factory.mktemp("snmpd")
-    port = agents.free_udp_port()
+    port = free_udp_port()
     try:
         process = agents.start_snmpd(directory, [port], SNMPD_COMMUNITY, SNMPD_V3_USERS)
     except agents.AgentError as exc:
@@ -59,7 +60,7 @@ def snmpsim_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
 def _snmpsim(directory: Path, *, advancing: bool) -> Iterator[Agent]:
     names = list(agents.SWITCHES)
     data = agents.prepare_recordings(directory / "data", names, advancing=advancing)
-    port = agents.free_udp_port()
+    port = free_udp_port()
     try:
         process = agents.start_snmpsim(data, port, directory / "snmpsim.log")
     except agents.AgentError as exc:

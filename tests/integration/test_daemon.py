@@ -13,8 +13,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from tests import agents
 from tests.conftest import SNMPD_COMMUNITY, Agent
+from tests.ports import free_udp_port
 
 ENV_SECRET = "env-s3cret-4b1d"
 FILE_SECRET = "file-s3cret-9c2e"
@@ -70,7 +70,7 @@ def read_records(directory: Path, name: str) -> list[dict[str, Any]]:
 def test_the_daemon_polls_drains_on_sigterm_and_loses_nothing(
     tmp_path: Path, snmpd: Agent, snmpsim_live: Agent
 ) -> None:
-    config = fleet(tmp_path, snmpd, snmpsim_live, agents.free_udp_port())
+    config = fleet(tmp_path, snmpd, snmpsim_live, free_udp_port())
     process = subprocess.Popen(
         [sys.executable, "-m", "poller", "run", "--config", str(config)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,

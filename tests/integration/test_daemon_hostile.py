@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests import agents
 from tests.integration.test_daemon import read_records
+from tests.ports import free_udp_port
 
 #: device -> (agent modes, extra device keys, the (status, error_type) of each of its polls)
 FLEET: dict[str, tuple[str, str, set[tuple[str, str | None]]]] = {
@@ -46,7 +46,7 @@ RUN_S = 11.0  # the daemon starts within ~1 s; then at least 3 ticks of each dev
 @pytest.fixture
 def hostile_fleet() -> Iterator[dict[str, int]]:
     """One agent process serving an agent per device of FLEET, on its own port."""
-    ports = {name: agents.free_udp_port() for name in FLEET}
+    ports = {name: free_udp_port() for name in FLEET}
     argv = [sys.executable, "-m", "tests.hostile_agent", "--limit", "12", "--delay", "1.0",
             "--lifetime", "60"]
     for name, port in ports.items():

@@ -14,6 +14,7 @@ import pytest
 from tests import agents
 from tests.conftest import Agent
 from tests.integration.test_oracle import Item, netsnmp_walk
+from tests.ports import free_udp_port
 
 #: the recordings checked (the huawei one takes ~10 s to load and adds no new kind of value)
 NAMES = ("cisco-c3560", "cisco-n5000", "hpe-procurve-516733-b21", "dlink-des3038")
@@ -26,9 +27,9 @@ SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
     """Device n serves NAMES[n], on consecutive ports."""
-    port = agents.free_udp_port()
+    port = free_udp_port()
     while not _free_range(port, len(NAMES)):
-        port = agents.free_udp_port()
+        port = free_udp_port()
     models = [arg for name in NAMES for arg in ("--model", name)]
     stats = tmp_path_factory.mktemp("fleet-stats")
     process = subprocess.Popen(

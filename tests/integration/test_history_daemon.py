@@ -24,6 +24,7 @@ import pytest
 from poller.config.shard import worker_of
 from poller.history.layout import ds_name, row_path
 from tests.conftest import SNMPD_COMMUNITY, Agent
+from tests.ports import free_tcp_port
 
 pytestmark = pytest.mark.skipif(shutil.which("rrdtool") is None or shutil.which("rrdcached") is None,
                                 reason="rrdtool/rrdcached are not installed (make history-deps)")
@@ -139,9 +140,7 @@ def test_the_daemon_stores_the_rates_of_its_records(tmp_path: Path, snmpd: Agent
 @pytest.fixture
 def rrdcached_tcp(tmp_path: Path) -> Iterator[str]:
     """rrdcached listening on TCP loopback, holding writes (-w 3600), stopped by its pid."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_tcp_port()
     (tmp_path / "journal").mkdir()
     process = subprocess.Popen(
         ["rrdcached", "-g", "-l", f"127.0.0.1:{port}", "-p", str(tmp_path / "rrdcached.pid"),

@@ -17,6 +17,7 @@ import pytest
 from tests import agents
 from tests.conftest import Agent
 from tests.integration.test_oracle import netsnmp_walk, poller_walk
+from tests.ports import free_udp_port
 
 #: what does not move while two walks run (counters and sysUpTime do)
 STABLE = ("1.3.6.1.2.1.1.1", "1.3.6.1.2.1.1.2", "1.3.6.1.2.1.1.5", "1.3.6.1.2.1.2.2.1.2",
@@ -28,7 +29,7 @@ MODES = ("normal", "non_increasing", "looping", "flood", "echo_root", "wrong_oid
 
 @pytest.fixture(scope="module")
 def harness() -> Iterator[dict[str, Agent]]:
-    ports = {mode: agents.free_udp_port() for mode in MODES}
+    ports = {mode: free_udp_port() for mode in MODES}
     argv = [sys.executable, "-m", "tests.hostile_agent", "--rows", str(ROWS), "--lifetime", "120"]
     for mode, port in ports.items():
         argv += ["--agent", f"{port}={mode}"]

@@ -14,8 +14,8 @@ from poller.oid import Oid
 from poller.snmp.client import SnmpClient
 from poller.snmp.engines import make_requester
 from poller.snmp.types import Kind, RequestStats, Target
-from tests import agents
 from tests.conftest import Agent
+from tests.ports import free_udp_port
 
 SYS_NAME = Oid.parse("1.3.6.1.2.1.1.5.0")
 SYS_UPTIME = Oid.parse("1.3.6.1.2.1.1.3.0")
@@ -87,7 +87,7 @@ def test_v1_getnext_and_v2c_getbulk_walks_agree(snmpd: Agent, repetitions: int, 
 
 
 def test_a_silent_port_times_out_on_time_and_keeps_the_community_secret() -> None:
-    silent = Agent("127.0.0.1", agents.free_udp_port(), ())
+    silent = Agent("127.0.0.1", free_udp_port(), ())
     t = target(silent, "do-not-print-me", timeout_s=0.3, retries=1)
     started = time.monotonic()
     with pytest.raises(SnmpTimeout) as caught:

@@ -28,6 +28,7 @@ from poller.snmp.engines import make_requester
 from poller.snmp.types import Kind, RequestStats, Target
 from tests import agents
 from tests.conftest import SNMPD_COMMUNITY, SNMPD_V3_USERS, Agent
+from tests.ports import free_udp_port
 
 SYS_NAME = Oid.parse("1.3.6.1.2.1.1.5.0")
 SYS_UPTIME = Oid.parse("1.3.6.1.2.1.1.3.0")
@@ -196,7 +197,7 @@ def test_one_user_name_with_other_keys_on_two_agents(tmp_path: Path, engine: str
         for name, user in (("a", same_a), ("b", same_b)):
             directory = tmp_path / name
             directory.mkdir()
-            port = agents.free_udp_port()
+            port = free_udp_port()
             process = agents.start_snmpd(directory, [port], SNMPD_COMMUNITY, (user,))
             started.append((Agent("127.0.0.1", port, (SNMPD_COMMUNITY,)), process))
             agents.wait_ready("127.0.0.1", port, SNMPD_COMMUNITY, process)

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from poller.history.index import FleetIndex
+from tests.ports import free_tcp_port
 from tests.unit.test_web_pages import END, HOSTILE, History, make_history, rrdtool_percentile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,16 +46,9 @@ credential = "public"
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 class Server:
     def __init__(self, directory: Path, work: Path, extra: str = "") -> None:
-        self.port = free_port()
+        self.port = free_tcp_port()
         config = work / f"web-{self.port}.toml"
         # a fleet file the loader takes; the web process reads no secret kept outside it
         config.write_text(f'[web]\ndirectory = "{directory}"\n{extra}\n{FLEET_TAIL}')

@@ -24,6 +24,7 @@ from poller.config.shard import Shard, worker_of
 from tests import agents
 from tests.conftest import SNMPD_COMMUNITY, Agent
 from tests.integration.test_daemon import read_records
+from tests.ports import free_udp_port
 from tests.slow_agent import SlowRelay
 
 PORTS = 4
@@ -33,7 +34,7 @@ PORTS = 4
 def snmpd_ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
     """One snmpd answering on several loopback ports: several devices to share out."""
     directory = tmp_path_factory.mktemp("snmpd-ports")
-    ports = [agents.free_udp_port() for _ in range(PORTS)]
+    ports = [free_udp_port() for _ in range(PORTS)]
     try:
         process = agents.start_snmpd(directory, ports, SNMPD_COMMUNITY)
     except agents.AgentError as exc:

@@ -15,7 +15,7 @@ from poller.errors import ConfigError
 from poller.oid import Oid
 from poller.snmp.fake import FakeAgent, FakeRequester
 from poller.snmp.types import Kind
-from tests.agents import free_udp_port
+from tests.ports import free_udp_port
 
 O = Oid.parse
 AGENT = {

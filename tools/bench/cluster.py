@@ -72,7 +72,7 @@ def takeover(redis: RedisServer) -> dict[str, Any]:
     kills = int(env("CLUSTER_KILLS", "20"))
     work = OUT / "takeover"
     subprocess.run(["rm", "-rf", str(work)], check=True)
-    fleet = start_fleet(devices, 42000)
+    fleet = start_fleet(devices)
     hosts = _hosts(work, redis, fleet_sections(fleet, interval_s), lease_s, "takeover")
     times: list[float] = []
     try:
@@ -118,7 +118,7 @@ def cost(redis: RedisServer) -> dict[str, Any]:
     interval_s, window_s = env("CLUSTER_INTERVAL", "30"), env("CLUSTER_WINDOW", "60")
     work = OUT / "cost"
     subprocess.run(["rm", "-rf", str(work)], check=True)
-    fleet = start_fleet(devices, 22100)
+    fleet = start_fleet(devices)
     try:
         text = fleet_sections(fleet, interval_s)
         hosts = _hosts(work, redis, text, 10.0, "cost")

@@ -28,6 +28,7 @@ from poller.snmp.client import SnmpClient
 from poller.snmp.engines import make_requester
 from poller.snmp.types import RequestStats, Target
 from tests import agents
+from tests.ports import free_udp_port
 from tools.bench import host
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,7 +116,7 @@ def run_inside() -> int:
     rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
     polls = int(os.environ.get("BENCH_POLLS", "10"))
     with tempfile.TemporaryDirectory(prefix="poller-bench-v3-") as tmp:
-        port = agents.free_udp_port()
+        port = free_udp_port()
         agent = agents.start_snmpd(Path(tmp), [port], COMMUNITY, (USER, AUTH_ONLY))
         try:
             agents.wait_ready("127.0.0.1", port, COMMUNITY, agent)
