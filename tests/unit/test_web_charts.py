@@ -13,7 +13,8 @@ from poller.web.charts import _time_label, _without_scripts, line_chart, si
 
 START_S, STEP_S = 1_700_000_000, 300
 TIMES = [START_S + i * STEP_S for i in range(300)]
-IN = [None if i % 50 < 3 else 1e6 + i * 1000.0 for i in range(300)]
+#: gaps of 3 values every 50, and one value alone between two gaps (a dot, no line)
+IN = [None if i % 50 < 3 or i in (119, 121) else 1e6 + i * 1000.0 for i in range(300)]
 OUT = [2e5 + (i % 7) * 1e4 for i in range(300)]
 
 
@@ -49,5 +50,5 @@ def test_each_dot_says_its_time_and_value_and_gaps_break_the_line() -> None:
     hover = re.findall(r'<desc class="value">([^<]*)</desc>', svg)
     assert len(hover) == sum(v is not None for v in IN) + len(OUT)
     assert hover[0] == f"{_time_label(datetime.fromtimestamp(TIMES[3], UTC))}: {si(IN[3], 'b/s')}"
-    # "in" has 6 runs of known values (a gap of 3 every 50), "out" one
-    assert svg.count('class="line reactive nofill"') == 6 + 1
+    # "in" has 7 runs of known values and the one alone, "out" one
+    assert svg.count('class="line reactive nofill"') == 7 + 1
