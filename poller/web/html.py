@@ -181,10 +181,12 @@ def series_page(data: Mapping[str, Any], title: str, crumbs: list[tuple[str, str
 
 
 def _window(window: Mapping[str, Any]) -> str:
+    fresh = (f', and after {when(window["fresh_from"])} every poll ({window["fresh_step_s"]} s)'
+             if window["fresh_from"] is not None else "")
     out = (f'<section class="window"><h2>{esc(window["window"])}</h2><p class="muted">'
            f'{when(window["start"])} to {when(window["end"])}, a value every '
-           f'{window["step_s"]} s; 95th percentile of the {window["percentile_step_s"]} s '
-           f'averages</p>')
+           f'{window["step_s"]} s{fresh}; 95th percentile of the '
+           f'{window["percentile_step_s"]} s averages</p>')
     for chart in window["charts"]:
         lines = [(line["label"], chart["values"][line["ds"]]) for line in chart["lines"]]
         svg = line_chart(chart["times"], lines, chart["unit"])

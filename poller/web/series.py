@@ -1,6 +1,7 @@
 """Reading RRD files for the pages (librrd's `fetch`, imported on first use) and the numbers
-under each graph: maximum, average and current of the values drawn, and the 95th percentile of
-the 5-minute averages (Cacti's "95th", computed as rrdtool's `VDEF:x=ds,95,PERCENT`)."""
+under each graph: maximum, average (over time) and current of the values drawn, and the 95th
+percentile of the 5-minute averages (Cacti's "95th", computed as rrdtool's
+`VDEF:x=ds,95,PERCENT`)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,33 @@ class SeriesError(PollerError):
 
 
 @dataclass(frozen=True, slots=True)
+class Header:
+    """What `rrdtool info` says of a file that the pages need."""
+
+    names: tuple[str, ...]
+    step_s: int
+    last_update_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """Values as a graph draws them: row i stands for (times[i] - spans_s[i], times[i]]."""
+
+    times: list[int]
+    spans_s: list[int]
+    columns: dict[str, list[float | None]]
+
+    def then(self, newer: Rows) -> Rows:
+        """These rows, and after them `newer`'s (same data sources, all later)."""
+        return Rows(self.times + newer.times, self.spans_s + newer.spans_s,
+                    {name: values + newer.columns[name] for name, values in self.columns.items()})
+
+    def before_last(self) -> Rows:
+        return Rows(self.times[:-1], self.spans_s[:-1],
+                    {name: values[:-1] for name, values in self.columns.items()})
+
+
+@dataclass(frozen=True, slots=True)
 class Fetched:
     """What `rrdtool fetch` returned: row i covers (start_s + i*step_s, start_s + (i+1)*step_s]."""
 
@@ -37,17 +65,14 @@ class Fetched:
     names: tuple[str, ...]
     columns: dict[str, list[float | None]]
 
-    def until(self, end_s: int) -> Fetched:
-        """The rows that end at or before `end_s` (fetch returns the row holding `end_s` too,
-        which ends after it)."""
-        count = max(0, (end_s - self.start_s) // self.step_s)
-        return Fetched(self.start_s, self.step_s, self.names,
-                       {name: values[:count] for name, values in self.columns.items()})
-
-    def times(self) -> list[int]:
-        """Each row's end (the time a value stands for, as rrdtool prints it)."""
-        count = len(next(iter(self.columns.values()), []))
-        return [self.start_s + (i + 1) * self.step_s for i in range(count)]
+    def rows(self, after_s: int, end_s: int) -> Rows:
+        """The rows that end after `after_s` and at or before `end_s`."""
+        first = max(0, (after_s - self.start_s) // self.step_s)
+        last = max(first, (end_s - self.start_s) // self.step_s)
+        columns = {name: values[first:last] for name, values in self.columns.items()}
+        count = len(next(iter(columns.values()), []))
+        times = [self.start_s + (i + 1) * self.step_s for i in range(first, first + count)]
+        return Rows(times, [self.step_s] * count, columns)
 
 
 class RrdReader:
@@ -59,12 +84,12 @@ class RrdReader:
                               "'poller[history]' (`make web-deps`)") from None
         self._rrdtool: Any = rrdtool
 
-    def names(self, path: Path) -> tuple[tuple[str, ...], int]:
-        """(data-source names in file order, step in seconds)."""
+    def header(self, path: Path) -> Header:
         info = self._call("info", path)
         names = sorted((value, key[3:-7]) for key, value in info.items()
                        if key.startswith("ds[") and key.endswith("].index"))
-        return tuple(name for _, name in names), int(info["step"])
+        return Header(tuple(name for _, name in names), int(info["step"]),
+                      int(info["last_update"]))
 
     def fetch(self, path: Path, start_s: int, end_s: int, resolution_s: int,
               function: str = "AVERAGE") -> Fetched:
@@ -100,9 +125,14 @@ def percent(values: Sequence[float | None], p: float) -> float | None:
     return None if field < unknown else known[field - unknown]
 
 
-def summary(values: Sequence[float | None]) -> dict[str, float | None]:
-    """Maximum, average and current (the last known value) of what a graph draws."""
-    known = [v for v in values if v is not None]
-    return {"max": max(known) if known else None,
-            "average": sum(known) / len(known) if known else None,
-            "current": known[-1] if known else None}
+def summary(values: Sequence[float | None], spans_s: Sequence[int]
+            ) -> dict[str, float | None]:
+    """Maximum, average and current (the last known value) of what a graph draws; the average
+    over time, each value weighted by the time it stands for (a graph may draw 5-minute
+    averages and then the newest polls)."""
+    known = [(v, span) for v, span in zip(values, spans_s, strict=True) if v is not None]
+    if not known:
+        return {"max": None, "average": None, "current": None}
+    return {"max": max(v for v, _ in known),
+            "average": sum(v * span for v, span in known) / sum(span for _, span in known),
+            "current": known[-1][0]}

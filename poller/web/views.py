@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from poller.history.layout import encode, group_path, row_path
+from poller.history.layout import ARCHIVES, encode, group_path, row_path
 from poller.web.series import (
     PERCENTILE,
     PERCENTILE_STEP_S,
     WINDOWS,
     Fetched,
+    Header,
+    Rows,
     RrdReader,
     percent,
     resolution_for,
@@ -26,6 +28,8 @@ OPER_STATUS = {1: "up", 2: "down", 3: "testing", 4: "unknown", 5: "dormant", 6: 
                7: "lowerLayerDown"}
 #: a custom window reaches back at most this far (the longest archive)
 MAX_WINDOW_S = 3 * 366 * 86_400
+#: a window this short ends on the newest polls (the archive of every poll reaches as far)
+FRESH_WINDOW_S = ARCHIVES[0][1]
 _TRAFFIC = re.compile(r"(In|Out)Octets_b(ps)?$")
 _ERRORS = re.compile(r"(In|Out)(Errors|Discards)")
 
@@ -167,27 +171,45 @@ def series_path(directory: Path, device: str, table: str | None, index: str | No
 def series_data(reader: RrdReader, path: Path, windows: list[tuple[str, int, int]]
                 ) -> dict[str, Any]:
     """Per window: each chart's times and values (as drawn), and per line the MRTG numbers."""
-    names, step_s = reader.names(path)
-    charts = chart_groups(names)
+    header = reader.header(path)
+    charts = chart_groups(header.names)
     out = []
     for name, start, end in windows:
-        resolution = resolution_for(end - start, step_s)
-        fetched = reader.fetch(path, start, end, resolution)
-        # the percentile takes the rows as `rrdtool graph` does (its oracle); the graph and
-        # the other numbers only those within the window
-        fine = fetched if fetched.step_s == max(step_s, PERCENTILE_STEP_S) else \
-            reader.fetch(path, start, end, max(step_s, PERCENTILE_STEP_S))
-        drawn = fetched.until(end)
-        out.append({"window": name, "start": start, "end": end, "step_s": drawn.step_s,
-                    "percentile_step_s": fine.step_s,
-                    "charts": [_chart(chart, unit, sources, drawn, fine)
+        fetched = reader.fetch(path, start, end, resolution_for(end - start, header.step_s))
+        drawn, fresh_from = fetched.rows(fetched.start_s, end), None
+        if fetched.step_s > header.step_s and end - start <= FRESH_WINDOW_S:
+            drawn, fresh_from = _fresh(reader, path, header, drawn, end)
+        # the percentile takes the rows as `rrdtool graph` does (its oracle)
+        p_step = max(header.step_s, PERCENTILE_STEP_S)
+        p_rows = fetched if fetched.step_s == p_step else reader.fetch(path, start, end, p_step)
+        out.append({"window": name, "start": start, "end": end, "step_s": fetched.step_s,
+                    "fresh_from": fresh_from,
+                    "fresh_step_s": None if fresh_from is None else header.step_s,
+                    "percentile_step_s": p_rows.step_s,
+                    "charts": [_chart(chart, unit, sources, drawn, p_rows)
                                for chart, unit, sources in charts]})
-    return {"step_s": step_s, "data_sources": list(names), "windows": out}
+    return {"step_s": header.step_s, "data_sources": list(header.names), "windows": out}
 
 
-def _chart(name: str, unit: str, sources: list[str], drawn: Fetched, fine: Fetched
+def _fresh(reader: RrdReader, path: Path, header: Header, coarse: Rows, end: int
+           ) -> tuple[Rows, int | None]:
+    """`coarse` with every poll after its last consolidated row spliced on: a consolidated
+    row is written only when its bin is over, so without these the graph's newest point is up
+    to a bin (5 minutes) old. Returns the rows and the time after which they are per poll."""
+    if coarse.times and coarse.times[-1] > header.last_update_s:
+        coarse = coarse.before_last()  # its bin is not over: unknown for now, not a gap
+    if not coarse.times:
+        return coarse, None
+    after = coarse.times[-1]
+    fine = reader.fetch(path, after, end, header.step_s)
+    if fine.step_s != header.step_s:
+        return coarse, None
+    return coarse.then(fine.rows(after, end)), after
+
+
+def _chart(name: str, unit: str, sources: list[str], drawn: Rows, p_rows: Fetched
            ) -> dict[str, Any]:
-    lines = [{"ds": ds, "label": line_label(ds), **summary(drawn.columns[ds]),
-              "p95": percent(fine.columns[ds], PERCENTILE)} for ds in sources]
-    return {"chart": name, "unit": unit, "lines": lines, "times": drawn.times(),
+    lines = [{"ds": ds, "label": line_label(ds), **summary(drawn.columns[ds], drawn.spans_s),
+              "p95": percent(p_rows.columns[ds], PERCENTILE)} for ds in sources]
+    return {"chart": name, "unit": unit, "lines": lines, "times": drawn.times,
             "values": {ds: drawn.columns[ds] for ds in sources}}

@@ -9,8 +9,9 @@
    HISTORY_INTERVAL (60 s) with history on, directly and through rrdcached: schedule lag p99
    from the poll records, and the writer's drops, failures and queue from the `stats` events
    (a HISTORY_WINDOW-long window after HISTORY_WARMUP, in which every file is created).
-4. pages: server time of a row page (4 windows, 4 graphs) over a file with a year in it, and of
-   the fleet page over an index of 10,000 devices (the time Server-Timing reports).
+4. pages: server time of a row page (4 windows, 8 graphs: traffic and errors) over a file with a
+   year in it, and of the fleet page over an index of 10,000 devices (the time Server-Timing
+   reports). `python -m tools.bench.history --pages` measures these alone (a few seconds).
 5. disk: the files' size per device at the default archives.
 
 The files a fleet keeps have their full size at once (docs/history.md): 1,000 x 50 rows of the
@@ -68,6 +69,9 @@ CPU_INTERVAL_S, CPU_WINDOW_S = 10.0, float(_setting("CPU_WINDOW", "60"))
 
 def main() -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if "--pages" in sys.argv:
+        _print_pages(_page_times(tries=9))
+        return 0
     if "--inside" not in sys.argv and shutil.which("ip") and os.geteuid() == 0:
         # a network namespace of its own: its fleet's ports meet no other fleet's
         return host.rerun_in_namespace("poller-history", "tools.bench.history")
@@ -256,7 +260,8 @@ def _page_times(devices: int = 10_000, tries: int = 5) -> dict[str, Any]:
     """Site.handle's time (what Server-Timing says) for the fleet page over `devices` index
     entries, and for a row page over a file holding a year of values."""
     directory = OUT / "pages"
-    directory.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
     now_s = int(time.time())
     index = {f"fleet-{i:05d}": {"at": now_s, "poll": {
         "status": "ok" if i % 50 else "timeout", "scheduled_at": "2025-01-01T00:00:00Z",
@@ -342,12 +347,15 @@ def _print(r: dict[str, Any]) -> None:
               f"{f['history_stored']}, dropped {f['history_dropped']}, failed "
               f"{f['history_failed']}, queue max {f['history_queued_max']}, CPU "
               f"{f['cpu_core_pct']} % of a core")
-    p = r["pages"]
-    print(f"pages: row {p['row']['median_ms']} ms (max {p['row']['max_ms']}), fleet of 10,000 "
-          f"{p['fleet']['median_ms']} ms (max {p['fleet']['max_ms']}), filtered "
-          f"{p['fleet_filtered']['median_ms']} ms")
+    _print_pages(r["pages"])
     print(f"disk at 60 s: {r['disk']}")
     print(f"report: {OUT / 'report.json'}")
+
+
+def _print_pages(p: dict[str, Any]) -> None:
+    print(f"pages: row {p['row']['median_ms']} ms (max {p['row']['max_ms']}), its JSON "
+          f"{p['row_json']['median_ms']} ms, fleet of 10,000 {p['fleet']['median_ms']} ms (max "
+          f"{p['fleet']['max_ms']}), filtered {p['fleet_filtered']['median_ms']} ms")
 
 
 if __name__ == "__main__":
