@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from poller.errors import PollerError
+from poller.web.rrdcached import Rrdcached
 
 DAY_S = 86_400
 #: the standard windows, as MRTG's pages show them
@@ -76,13 +77,17 @@ class Fetched:
 
 
 class RrdReader:
-    def __init__(self) -> None:
+    """librrd's `info` and `fetch`, through `rrdcached` (its unix socket) while it answers, so
+    what it holds of a file is written before the file is read."""
+
+    def __init__(self, rrdcached: Rrdcached | None = None) -> None:
         try:
             import rrdtool
         except ImportError:
             raise SeriesError("poller web needs librrd's Python binding: pip install "
                               "'poller[history]' (`make web-deps`)") from None
         self._rrdtool: Any = rrdtool
+        self.rrdcached = rrdcached or Rrdcached(None)
 
     def header(self, path: Path) -> Header:
         info = self._call("info", path)
@@ -105,7 +110,7 @@ class RrdReader:
 
     def _call(self, name: str, path: Path, *args: str) -> Any:
         try:
-            return getattr(self._rrdtool, name)(str(path), *args)
+            return getattr(self._rrdtool, name)(str(path), *self.rrdcached.args(), *args)
         except self._rrdtool.OperationalError as exc:
             raise SeriesError(f"{path}: {exc}") from None
 
