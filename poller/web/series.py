@@ -77,8 +77,8 @@ class Fetched:
 
 
 class RrdReader:
-    """librrd's `info` and `fetch`, through `rrdcached` (its unix socket) while it answers, so
-    what it holds of a file is written before the file is read."""
+    """librrd's `info` and `fetch` of the files; with `rrdcached`, what it holds of a file is
+    written first (a page reads its file's header first, then fetches)."""
 
     def __init__(self, rrdcached: Rrdcached | None = None) -> None:
         try:
@@ -90,6 +90,7 @@ class RrdReader:
         self.rrdcached = rrdcached or Rrdcached(None)
 
     def header(self, path: Path) -> Header:
+        self.rrdcached.flush(path)
         info = self._call("info", path)
         names = sorted((value, key[3:-7]) for key, value in info.items()
                        if key.startswith("ds[") and key.endswith("].index"))
@@ -110,7 +111,7 @@ class RrdReader:
 
     def _call(self, name: str, path: Path, *args: str) -> Any:
         try:
-            return getattr(self._rrdtool, name)(str(path), *self.rrdcached.args(), *args)
+            return getattr(self._rrdtool, name)(str(path), *args)
         except self._rrdtool.OperationalError as exc:
             raise SeriesError(f"{path}: {exc}") from None
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from poller.web.rrdcached import PING_TIMEOUT_S, Rrdcached, ping
+from poller.web.rrdcached import ANSWER_TIMEOUT_S, Rrdcached, ask
 from poller.web.series import RrdReader
 from poller.web.site import Site
 from tests.unit.test_web_pages import END, History, make_history
@@ -55,7 +55,7 @@ def test_without_rrdcached_no_page_warns(history: History) -> None:
 
 def test_a_missing_socket_warns_and_the_files_are_read(history: History, tmp_path: Path) -> None:
     address = f"unix:{tmp_path / 'none.sock'}"
-    assert ping(address) is not None
+    assert ask(address, "PING")[0] is False
     site = Site(history.directory, RrdReader(Rrdcached(address)), clock=lambda: END)
     alone = Site(history.directory, clock=lambda: END)
     replies = pages(site)
@@ -76,8 +76,8 @@ def test_a_daemon_that_never_answers_costs_a_bounded_wait(history: History,
     site = Site(history.directory, RrdReader(Rrdcached(silent_socket)), clock=lambda: END)
     started = time.monotonic()
     replies = pages(site)
-    # one PING waits its timeout; the answer is remembered for the next calls
-    assert time.monotonic() - started < PING_TIMEOUT_S + 2
+    # one question waits its deadline; the silence is remembered for the next pages
+    assert time.monotonic() - started < ANSWER_TIMEOUT_S + 2
     assert all("no answer within" in str(page["warning"]) for page in replies)
     assert replies[2]["windows"][0]["charts"][0]["lines"][0]["max"] is not None
 
