@@ -26,6 +26,9 @@ import pytest
 
 from poller.config.model import Shard
 from poller.history.layout import row_path
+from poller.web.rrdcached import Rrdcached
+from poller.web.series import RrdReader
+from poller.web.site import Site
 from tests.cluster_rig import ROOT, start_fleet
 from tests.integration.test_web import Server
 from tests.ports import free_tcp_port
@@ -55,13 +58,15 @@ def _stop(process: subprocess.Popen[Any]) -> None:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, str, Path]]:
-    """rrdcached on TCP loopback and a unix socket, its base directory tmp/store, holding
-    writes (-w 3600); (process, TCP address, socket address, base directory)."""
+    """rrdcached on TCP loopback and a unix socket (FLUSH and PING only), its base directory
+    tmp/store, holding writes (-w 3600); (process, TCP address, socket address, base)."""
     base, sock, port = tmp_path / "store", tmp_path / "rrdcached.sock", free_tcp_port()
     base.mkdir()
     (tmp_path / "journal").mkdir()
     process = subprocess.Popen(
-        ["rrdcached", "-g", "-l", f"unix:{sock}", "-l", f"127.0.0.1:{port}", "-b", str(base),
+        # as docs/history.md has it: the web's socket takes FLUSH and PING only
+        ["rrdcached", "-g", "-l", f"127.0.0.1:{port}", "-m", "0660", "-P", "FLUSH,PING",
+         "-l", f"unix:{sock}", "-b", str(base),
          "-B", "-R", "-w", "3600", "-f", "7200", "-j", str(tmp_path / "journal"),
          "-p", str(tmp_path / "rrdcached.pid")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -214,3 +219,26 @@ def test_two_hosts_one_rrdcached_one_web(tmp_path: Path, store: Any) -> None:
                      lambda: _json(server, "/fleet.json")["warning"] is None)
         for i, host in enumerate(hosts):  # neither host stumbled over the pause
             assert host.poll() is None, (tmp_path / f"host{i}.stderr").read_text()
+
+
+def test_a_file_outside_its_base_is_refused_and_the_page_says_so(tmp_path: Path,
+                                                                 store: Any) -> None:
+    """With -B, rrdcached writes only files under its -b: a web directory elsewhere is read
+    as it is, and its pages say why their values may be late."""
+    _, _, unix, base = store
+    outside = tmp_path / "elsewhere"
+    path = row_path(outside, "sw", "interfaces", "1")
+    path.parent.mkdir(parents=True)
+    subprocess.run(["rrdtool", "create", str(path), "-s", "60", "DS:x:GAUGE:120:U:U",
+                    "RRA:AVERAGE:0.5:1:100", "RRA:AVERAGE:0.5:5:100"], check=True, timeout=30)
+    site = Site(outside, RrdReader(Rrdcached(unix)))
+    reply = site.handle("/row.json", {"d": "sw", "t": "interfaces", "i": "1"})
+    assert reply.status == 200
+    warning = json.loads(reply.body)["warning"]
+    assert f"rrdcached {unix} refuses to write 1.rrd" in warning and "Permission denied" in warning
+    # under its base the same file is taken, and no line is shown
+    inside = base / "poller"
+    shutil.copytree(outside, inside)
+    site = Site(inside, RrdReader(Rrdcached(unix)))
+    reply = site.handle("/row.json", {"d": "sw", "t": "interfaces", "i": "1"})
+    assert json.loads(reply.body)["warning"] is None
