@@ -114,7 +114,9 @@ def build(path: Path, doc: dict[str, Any], pushed: tuple[int, str] | None = None
         history = read_history(reader, doc["history"], profiles, mibs=mibs,
                                directory=history_directory)
         history_directory = history.index_directory
-    web = read_web(reader, doc["web"], history_directory) if "web" in doc else None
+    web = (read_web(reader, doc["web"], history_directory,
+                    history.rrdcached if history else None)
+           if "web" in doc else None)
     warnings: tuple[str, ...] = ()
     if section.inline_secrets and secrets.readable_by_others(path):
         warnings = ((f"{path} holds communities or SNMPv3 keys and is readable by every "

@@ -298,6 +298,12 @@ class WebSettings:
     directory: Path = Path("/var/lib/poller/history")
     password_file: Path | None = None
     user: str = "poller"
+    #: the unix socket of the rrdcached holding the files' newest values ("unix:/path"): the
+    #: pages read through it (`--daemon`); [web] rrdcached, else a unix [history] rrdcached
+    rrdcached: str | None = None
+    #: [history] rrdcached when on TCP and the pages cannot read through it: what they say
+    #: (their values may be as old as its write delay)
+    history_rrdcached: str | None = None
 
     @property
     def listen(self) -> str:

@@ -19,6 +19,7 @@ table{border-collapse:collapse;margin:.5em 0}
 th,td{padding:.2em .6em;border-bottom:1px solid #ddd;text-align:left;vertical-align:middle}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .ok{color:#080}.bad{color:#b00}.muted{color:#777}
+.warning{background:#fff4ce;border:1px solid #e0c060;padding:.3em .6em}
 nav.crumbs{margin-bottom:1em}form{margin:.5em 0}
 section.window{margin:1.5em 0}.chart svg{max-width:100%;height:auto}
 """
@@ -61,7 +62,8 @@ def age(seconds: float | None) -> str:
     return f"{seconds:.0f} s"
 
 
-def page(title: str, body: str, crumbs: list[tuple[str, str]], json_href: str) -> bytes:
+def page(title: str, body: str, crumbs: list[tuple[str, str]], json_href: str,
+         warning: str | None = None) -> bytes:
     trail = " / ".join(f'<a href="{link}">{esc(name)}</a>' for name, link in crumbs)
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<title>{esc(title)} - poller</title>'
@@ -69,7 +71,11 @@ def page(title: str, body: str, crumbs: list[tuple[str, str]], json_href: str) -
             f'<link rel="stylesheet" href="/static/poller.css">'
             f'<script src="/static/poller.js" defer></script></head><body>'
             f'<nav class="crumbs">{trail} · <a href="{json_href}">JSON</a></nav>'
-            f'<h1>{esc(title)}</h1>{body}</body></html>').encode()
+            f'<h1>{esc(title)}</h1>{_warning(warning)}{body}</body></html>').encode()
+
+
+def _warning(text: str | None) -> str:
+    return f'<p class="warning" role="status">{esc(text)}</p>' if text else ""
 
 
 def _status(status: Any) -> str:
@@ -98,7 +104,8 @@ def fleet_page(data: Mapping[str, Any]) -> bytes:
     body = (f'{form}<p>{data["matched"]} of {data["total"]} devices · page {data["page"]} of '
             f'{data["pages"]} {pager}</p><table><tr>{heads}</tr>{rows}</table><p>{pager}</p>')
     return page("Fleet", body, [("fleet", "/")], href("/fleet.json", **base, sort=data["sort"],
-                                                     order=data["order"], page=data["page"]))
+                                                     order=data["order"], page=data["page"]),
+                data.get("warning"))
 
 
 def _sort_head(sort: str, data: Mapping[str, Any], base: dict[str, Any]) -> str:
@@ -141,7 +148,7 @@ def device_page(data: Mapping[str, Any]) -> bytes:
             body += f"<tr><td>{link}</td><td>{shown}</td></tr>"
         body += "</table>"
     return page(name, body, [("fleet", "/"), (name, href("/device", d=name))],
-                href("/device.json", d=name))
+                href("/device.json", d=name), data.get("warning"))
 
 
 def _rows_table(device: str, table: str, rows: list[dict[str, Any]]) -> str:
@@ -177,7 +184,7 @@ def series_page(data: Mapping[str, Any], title: str, crumbs: list[tuple[str, str
             f'placeholder="2024-05-01T10:00Z"> end <input name="end" '
             f'value="{esc(query.get("end", ""))}" placeholder="now"> <button>Show</button></form>')
     body = f'<p>{shown}</p>{form}' + "".join(_window(w) for w in data["windows"])
-    return page(title, body, crumbs, json_href)
+    return page(title, body, crumbs, json_href, data.get("warning"))
 
 
 def _window(window: Mapping[str, Any]) -> str:

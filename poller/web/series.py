@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from poller.errors import PollerError
+from poller.web.rrdcached import Rrdcached
 
 DAY_S = 86_400
 #: the standard windows, as MRTG's pages show them
@@ -76,15 +77,20 @@ class Fetched:
 
 
 class RrdReader:
-    def __init__(self) -> None:
+    """librrd's `info` and `fetch` of the files; with `rrdcached`, what it holds of a file is
+    written first (a page reads its file's header first, then fetches)."""
+
+    def __init__(self, rrdcached: Rrdcached | None = None) -> None:
         try:
             import rrdtool
         except ImportError:
             raise SeriesError("poller web needs librrd's Python binding: pip install "
                               "'poller[history]' (`make web-deps`)") from None
         self._rrdtool: Any = rrdtool
+        self.rrdcached = rrdcached or Rrdcached(None)
 
     def header(self, path: Path) -> Header:
+        self.rrdcached.flush(path)
         info = self._call("info", path)
         names = sorted((value, key[3:-7]) for key, value in info.items()
                        if key.startswith("ds[") and key.endswith("].index"))

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from poller.config.model import WebSettings
 from poller.web.auth import REALM, authorized
+from poller.web.rrdcached import Rrdcached
+from poller.web.series import RrdReader
 from poller.web.site import Reply, Site
 
 if TYPE_CHECKING:
@@ -62,10 +64,13 @@ def serve(settings: WebSettings, password: str | None) -> int:
     """Serve until SIGINT or SIGTERM (aiohttp's run_app handles both and drains)."""
     from aiohttp import web
 
-    app = make_app(Site(settings.directory), settings.user, password)
+    rrdcached = Rrdcached(settings.rrdcached, settings.history_rrdcached)
+    app = make_app(Site(settings.directory, RrdReader(rrdcached)), settings.user, password)
+    through = f" through rrdcached {settings.rrdcached}" if settings.rrdcached else ""
     scheme = "with a password" if password is not None else "loopback, no password"
     web.run_app(app, host=settings.host, port=settings.port, access_log=None,
                 print=lambda _: print(f"poller web: http://{settings.listen}/ ({scheme}), "
-                                      f"history {settings.directory}", file=sys.stderr,
+                                      f"history {settings.directory}{through}",
+                                      file=sys.stderr,
                                       flush=True))
     return 0

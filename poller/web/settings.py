@@ -9,7 +9,7 @@ from pathlib import Path
 
 from poller.config.load import load_config
 from poller.config.model import Config, WebSettings
-from poller.config.web import listen_address
+from poller.config.web import default_web, listen_address
 from poller.errors import ConfigError
 
 __all__ = ["WebSettings", "read_settings", "settings_of"]
@@ -22,7 +22,7 @@ def settings_of(config: Config, listen: str | None = None) -> WebSettings:
     if settings is None:
         state = config.daemon.state_directory or config.output.directory / "state"
         directory = config.history.index_directory if config.history else state / "history"
-        settings = WebSettings(directory=directory)
+        settings = default_web(directory, config.history.rrdcached if config.history else None)
     if listen is not None:
         try:
             host, port = listen_address(listen, "--listen")

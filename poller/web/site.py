@@ -77,7 +77,7 @@ class Site:
 
     def _fleet(self, query: Mapping[str, str], as_json: bool) -> Reply:
         rows = fleet_rows(self.fleet.devices(), self._clock())
-        data = query_fleet(rows, fleet_query(query))
+        data = {**query_fleet(rows, fleet_query(query)), "warning": self._warning()}
         return _json(data) if as_json else Reply(200, HTML, html.fleet_page(data))
 
     def _entry(self, name: str) -> Mapping[str, Any]:
@@ -88,7 +88,8 @@ class Site:
 
     def _device(self, query: Mapping[str, str], as_json: bool) -> Reply:
         name = _required(query, "d")
-        data = device_data(self.directory, name, self._entry(name), self._clock())
+        data = {**device_data(self.directory, name, self._entry(name), self._clock()),
+                "warning": self._warning()}
         return _json(data) if as_json else Reply(200, HTML, html.device_page(data))
 
     def _row(self, query: Mapping[str, str], as_json: bool) -> Reply:
@@ -120,7 +121,12 @@ class Site:
     def _series(self, path: Path, query: Mapping[str, str]) -> dict[str, Any]:
         if not path.is_file():
             raise NotFound("no history for this row or group")
-        return series_data(self.reader, path, windows_for(query, int(self._clock())))
+        data = series_data(self.reader, path, windows_for(query, int(self._clock())))
+        return {**data, "warning": self._warning()}
+
+    def _warning(self) -> str | None:
+        """The line every page shows while its values may be late (rrdcached out of reach)."""
+        return self.reader.rrdcached.warning()
 
     def _spark(self, query: Mapping[str, str]) -> Reply:
         name, table, index = _required(query, "d"), _required(query, "t"), _required(query, "i")

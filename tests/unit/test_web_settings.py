@@ -150,3 +150,33 @@ def test_with_rrdcached_on_tcp_the_files_are_named_under_its_base(tmp_path: Path
         with pytest.raises(ConfigError) as caught:
             load_config(path, read_secrets=False)
         assert "history.directory:" in str(caught.value) and "base directory" in str(caught.value)
+
+
+@pytest.mark.parametrize(("text", "through", "late"), [
+    # no [web] rrdcached: history's when a unix socket, none (and a note) when on TCP
+    ('[history]\nrrdcached = "/run/rrdcached.sock"\n', "unix:/run/rrdcached.sock", None),
+    ('[history]\nrrdcached = "/run/r.sock"\n[web]\n', "unix:/run/r.sock", None),
+    ('[history]\nrrdcached = "127.0.0.1:42217"\ndirectory = "p"\n', None, "127.0.0.1:42217"),
+    (('[history]\nrrdcached = "127.0.0.1:42217"\ndirectory = "p"\n[web]\n'
+      'rrdcached = "unix:/run/r.sock"\n'), "unix:/run/r.sock", None),
+    ('[web]\nrrdcached = "/run/r.sock"\n', "unix:/run/r.sock", None),
+    ('[history]\n', None, None),
+    ("", None, None),
+])
+def test_the_pages_read_through_a_unix_rrdcached(tmp_path: Path, text: str, through: str | None,
+                                                 late: str | None) -> None:
+    settings = read_settings(settings_file(tmp_path, text))
+    assert (settings.rrdcached, settings.history_rrdcached) == (through, late)
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ('"127.0.0.1:42217"', "web.rrdcached: '127.0.0.1:42217' is on TCP"),
+    ('"nowhere"', "web.rrdcached: 'nowhere' is not a unix socket"),
+    ("5", "web.rrdcached:"),
+])
+def test_a_bad_web_rrdcached_is_one_line(tmp_path: Path, value: str, problem: str) -> None:
+    path = settings_file(tmp_path, f"[web]\nrrdcached = {value}\n")
+    with pytest.raises(ConfigError) as caught:
+        read_settings(path)
+    message = str(caught.value)
+    assert problem in message and str(path) in message and "\n" not in message
