@@ -44,14 +44,35 @@ def _text(value: Any) -> Any:
     return value[:MAX_TEXT] if isinstance(value, str) else value
 
 
-def _row_entry(record: Mapping[str, Any], at_s: int) -> dict[str, Any]:
+#: what a row field is to the index (_row_kind): not kept, bits per second, a label whatever
+#: its value, a label when text
+_SKIP, _BPS, _LABEL, _TEXT = range(4)
+
+
+def _row_kind(key: str) -> int:
+    if key in _ENVELOPE:
+        return _SKIP
+    if key.endswith("_bps"):
+        return _BPS
+    if key in ROW_LABELS:
+        return _LABEL
+    return _TEXT if key.endswith(LABEL_SUFFIXES) else _SKIP
+
+
+def _row_entry(record: Mapping[str, Any], at_s: int, kinds: dict[str, int]) -> dict[str, Any]:
+    """The index's entry of a row; `kinds` caches each field name's _row_kind (a table's rows
+    all have the same fields, so the names are looked at once, not at every row)."""
     entry: dict[str, Any] = {"at": at_s}
     for key, value in record.items():
-        if key in _ENVELOPE or value is None or isinstance(value, bool):
+        kind = kinds.get(key)
+        if kind is None:
+            kind = kinds[key] = _row_kind(key)
+        if kind == _SKIP or value is None or value.__class__ is bool:
             continue
-        if key.endswith("_bps") and isinstance(value, int | float):
-            entry[key] = value
-        elif key in ROW_LABELS or (key.endswith(LABEL_SUFFIXES) and isinstance(value, str)):
+        if kind == _BPS:
+            if isinstance(value, int | float):
+                entry[key] = value
+        elif kind == _LABEL or isinstance(value, str):
             entry[key] = _text(value)
     return entry
 
@@ -75,6 +96,7 @@ class FleetIndex:
         self.last_error: str | None = None
         self._clock = clock
         self._devices: dict[str, dict[str, Any]] = {}
+        self._row_kinds: dict[str, int] = {}
         self._changed = False
         self._saved_at = clock()
 
@@ -97,7 +119,7 @@ class FleetIndex:
         elif event == "row" and isinstance(record.get("table"), str):
             tables = self._device(name, at_s)["tables"]
             rows = tables.setdefault(record["table"], {})
-            rows[str(record.get("index"))] = _row_entry(record, at_s)
+            rows[str(record.get("index"))] = _row_entry(record, at_s, self._row_kinds)
         elif event == "scalars" and isinstance(record.get("group"), str):
             self._device(name, at_s)["groups"][record["group"]] = _group_entry(record, at_s)
 

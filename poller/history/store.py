@@ -10,11 +10,16 @@ unknown by itself (the heartbeat).
 RRD takes a file's updates in increasing time only, one per second at most: updates at or
 before a file's last one are skipped and counted (a second import of the same records skips
 them all). Not thread-safe: one thread (the writer's, or the import command's) owns a store.
+
+Updates are held until written: `flush` writes them all, `flush_due` the files that fall due
+(HistoryStore), so the daemon writes a minute (HOLD_S) of a file's updates in one librrd call,
+whose cost is mostly the call's, not the values'.
 """
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +31,16 @@ from poller.history.rrd import RrdError, RrdFiles
 
 #: the part of a device a file belongs to: ("table", name) or ("scalars", group)
 Part = tuple[str, str]
+#: a file's key: (device, table or "" for a scalar group, row index or group name)
+_Key = tuple[str, str, str]
 #: poll statuses whose polls read every part
 _COMPLETE = frozenset({"ok"})
+#: the daemon writes a file's updates once they span this long (seconds), several in one librrd
+#: call: most of an update's cost is the call (opening the file, its header), not the values.
+#: A minute keeps the day graph's 5-minute points about a minute late at most.
+HOLD_S = 60
+#: ... or once a file holds this many (a short interval)
+HOLD_MAX = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +85,18 @@ def value_text(value: Any) -> str:
 
 @dataclass(slots=True)
 class _Target:
+    """One file: what it holds, and its updates not yet written."""
+
+    path: Path
+    part: Part
     series: Series
     step_s: int
-    #: (time, values in series order) not yet written
-    pending: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)
+    #: `time:value:value...` lines in series order, not yet written
+    pending: list[str] = field(default_factory=list)
+    #: (last update time, data-source names) as the file says; None until asked
+    state: tuple[int, tuple[str, ...]] | None = None
+    #: the time of the first update held
+    first_s: int = 0
 
 
 @dataclass(slots=True)
@@ -92,22 +113,34 @@ class StoreCounts:
 
 
 class HistoryStore:
+    """`add` takes records, `flush` writes every update held, `flush_due` the files that fall
+    due: a file not written yet; one whose held updates span `hold_s` or more (its newest is
+    that much newer than its oldest), or HOLD_MAX of them; one whose step is longer than
+    `hold_s` (a second value would come too late); and, when the next poll is late or missing,
+    one whose oldest held update is one and a half holds old by the clock (in the records' own
+    time). A hold of 0 (the default) makes `flush_due` write everything."""
+
     def __init__(self, settings: HistorySettings, plans: Mapping[str, DevicePlan],
-                 files: RrdFiles) -> None:
+                 files: RrdFiles, *, hold_s: int = 0) -> None:
         self.directory = settings.directory
         self.plans = plans
         self.files = files
+        self.hold_s = hold_s
+        #: the longest an update is held
+        self._longest_s = hold_s + hold_s // 2
         self.counts = StoreCounts()
         self.last_error: str | None = None
-        self._targets: dict[Path, _Target] = {}
-        self._dirty: set[Path] = set()
-        #: per file: (last update time, data-source names) as the file says
-        self._state: dict[Path, tuple[int, tuple[str, ...]]] = {}
+        #: updates taken and not yet written (part of the `history_queued` figure)
+        self.held = 0
+        #: every file met, by (device, table or "", row index or group name)
+        self._targets: dict[_Key, _Target] = {}
+        #: the files with updates held, and when each is due: in the order their first held
+        #: update came, which is the order they fall due (the first is due first)
+        self._due: OrderedDict[_Key, int] = OrderedDict()
+        #: files to write at the next flush_due, whatever the clock says
+        self._full: list[_Key] = []
         #: per device and part: the files it has updated, for a missed poll's unknowns
-        self._parts: dict[str, dict[Part, set[Path]]] = {}
-        #: each series' file, by (device, table or "", index or group): building a path costs
-        #: more than the rest of a record's handling
-        self._paths: dict[tuple[str, str, str], Path] = {}
+        self._parts: dict[str, dict[Part, set[_Key]]] = {}
 
     # -- records in -------------------------------------------------------------------------------
 
@@ -121,28 +154,54 @@ class HistoryStore:
         if event == "row":
             series = plan.tables.get(record.get("table"))  # type: ignore[arg-type]
             if series is not None:
-                key = (record["device"], record["table"], str(record.get("index")))
-                path = self._paths.get(key) or self._paths.setdefault(
-                    key, row_path(self.directory, *key))
-                self._put(path, ("table", record["table"]), record, series, plan, at_s)
+                self._put((record["device"], record["table"], str(record.get("index"))),
+                          record, series, plan, at_s)
         elif event == "scalars":
             series = plan.groups.get(record.get("group"))  # type: ignore[arg-type]
             if series is not None:
-                key = (record["device"], "", record["group"])
-                path = self._paths.get(key) or self._paths.setdefault(
-                    key, group_path(self.directory, record["device"], record["group"]))
-                self._put(path, ("scalars", record["group"]), record, series, plan, at_s)
+                self._put((record["device"], "", record["group"]), record, series, plan, at_s)
         elif event == "poll" and record.get("status") not in _COMPLETE:
             self._missed(record, at_s)
 
-    def _put(self, path: Path, part: Part, record: Mapping[str, Any], series: Series,
-             plan: DevicePlan, at_s: int) -> None:
-        target = self._targets.get(path)
+    def replace_plans(self, plans: Mapping[str, DevicePlan]) -> None:
+        """A reload's plans: what is held is written first, under the plans it was taken by."""
+        self.flush()
+        self.plans = plans
+
+    def _put(self, key: _Key, record: Mapping[str, Any], series: Series, plan: DevicePlan,
+             at_s: int) -> None:
+        target = self._targets.get(key)
         if target is None or target.series is not series:
-            target = self._targets[path] = _Target(series, plan.step_s)
-            self._parts.setdefault(record["device"], {}).setdefault(part, set()).add(path)
-        target.pending.append((at_s, tuple(value_text(record.get(f)) for f in series.fields)))
-        self._dirty.add(path)
+            if target is not None and target.pending:
+                self._flush_one(key)  # held under the old series: written as they are
+            target = self._target(key, series, plan.step_s)
+        self._hold(key, target, f"{at_s}:" + ":".join(
+            [value_text(record.get(f)) for f in series.fields]), at_s)
+
+    def _target(self, key: _Key, series: Series, step_s: int) -> _Target:
+        """The file of `key`, new or made anew (a reload changed its series: what it held was
+        written at the reload)."""
+        device, table, name = key
+        if table:
+            path, part = row_path(self.directory, device, table, name), ("table", table)
+        else:
+            path, part = group_path(self.directory, device, name), ("scalars", name)
+        target = self._targets[key] = _Target(path, part, series, step_s)
+        self._parts.setdefault(device, {}).setdefault(part, set()).add(key)
+        return target
+
+    def _hold(self, key: _Key, target: _Target, line: str, at_s: int) -> None:
+        pending = target.pending
+        if not pending:
+            target.first_s = at_s
+            self._due[key] = at_s + self._longest_s
+        pending.append(line)
+        self.held += 1
+        # a file not written yet is written at once: made when its row first comes (the pages
+        # list it), and asked for its last update once
+        if at_s - target.first_s >= self.hold_s or len(pending) == HOLD_MAX or \
+                target.state is None or target.step_s > self.hold_s:
+            self._full.append(key)
 
     def _missed(self, summary: Mapping[str, Any], at_s: int) -> None:
         """Unknown at `at_s` in the files of the parts this poll did not read."""
@@ -150,53 +209,77 @@ class HistoryStore:
         if summary.get("status") == "partial":
             failed = {p.get("part") for p in summary.get("failed_parts") or ()
                       if isinstance(p, dict)}
-            chosen = [paths for (kind, name), paths in parts.items()
+            chosen = [keys for (kind, name), keys in parts.items()
                       if (name if kind == "table" else "scalars") in failed]
         else:
             chosen = list(parts.values())
-        for paths in chosen:
-            for path in paths:
-                target = self._targets[path]
-                target.pending.append((at_s, ("U",) * len(target.series.fields)))
-                self._dirty.add(path)
+        for keys in chosen:
+            for key in keys:
+                target = self._targets[key]
+                self._hold(key, target, f"{at_s}" + ":U" * len(target.series.fields), at_s)
 
     # -- updates out ------------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Write every pending update, one librrd call per file."""
-        dirty, self._dirty = self._dirty, set()
-        for path in dirty:
-            target = self._targets[path]
-            pending, target.pending = target.pending, []
-            try:
-                self._write(path, target, pending)
-            except RrdError as exc:
-                self.counts.failed += len(pending)
-                self.last_error = str(exc)
-                self._state.pop(path, None)  # ask the file again next time
+        """Write every update held, one librrd call per file."""
+        while self._due:
+            self._flush_one(next(iter(self._due)))
+        self._full.clear()
 
-    def _write(self, path: Path, target: _Target, pending: list[tuple[int, tuple[str, ...]]]
-               ) -> None:
-        pending.sort(key=lambda item: item[0])
-        state = self._state.get(path) or self._open(path, target, pending[0][0])
-        last_s, ds_names = state
+    def flush_due(self, now_s: float) -> None:
+        """Write the files that fall due at `now_s` (see the class). A due time further ahead of
+        `now_s` than a hold (the clock stepped back) counts as due, so a step of the clock holds
+        nothing longer."""
+        due, longest_s = self._due, self._longest_s
+        while due:
+            key, due_s = next(iter(due.items()))
+            if now_s < due_s <= now_s + longest_s:
+                break
+            self._flush_one(key)
+        for key in self._full:
+            if key in due:
+                self._flush_one(key)
+        self._full.clear()
+
+    def next_due(self) -> int | None:
+        """When the first file falls due (the records' time), None when nothing is held."""
+        return next(iter(self._due.values()), None)
+
+    def _flush_one(self, key: _Key) -> None:
+        del self._due[key]
+        target = self._targets[key]
+        pending, target.pending = target.pending, []
+        self.held -= len(pending)
+        try:
+            self._write(target, pending)
+        except RrdError as exc:
+            self.counts.failed += len(pending)
+            self.last_error = str(exc)
+            target.state = None  # ask the file again next time
+
+    def _write(self, target: _Target, pending: list[str]) -> None:
+        timed = sorted((int(line[:line.index(":")]), line) for line in pending)
+        last_s, ds_names = target.state or self._open(target, timed[0][0])
         order = _order(target.series, ds_names)
         lines = []
-        for at_s, values in pending:
+        for at_s, line in timed:
             if at_s <= last_s:
                 self.counts.skipped += 1
                 continue
             last_s = at_s
-            shown = values if order is None else tuple(
-                values[i] if i is not None else "U" for i in order)
-            lines.append(f"{at_s}:{':'.join(shown)}")
+            if order is not None:
+                values = line.split(":")[1:]
+                line = ":".join([str(at_s), *(values[i] if i is not None else "U"
+                                              for i in order)])
+            lines.append(line)
         if lines:
-            self.files.update(path, lines)
+            self.files.update(target.path, lines)
             self.counts.stored += len(lines)
-        self._state[path] = (last_s, ds_names)
+        target.state = (last_s, ds_names)
 
-    def _open(self, path: Path, target: _Target, first_s: int) -> tuple[int, tuple[str, ...]]:
+    def _open(self, target: _Target, first_s: int) -> tuple[int, tuple[str, ...]]:
         """The file's state, creating the file first when there is none."""
+        path = target.path
         state = self.files.state(path)
         if state is None:
             # a value stands for the step before it (a rate over the last interval): the file

@@ -4,8 +4,10 @@ thread of its own.
 The caller only stamps the records with the time and appends a reference to a bounded queue; it
 never waits. When the queue is full the records are dropped and counted (`dropped`), as the
 record files count theirs (`records_dropped`); `take_drops()` says how many since it was last
-asked, for the daemon's `stats` event. The thread takes everything queued at once and writes it
-as one batch: one librrd call per file, through rrdcached when configured.
+asked, for the daemon's `stats` event. The thread takes everything queued at once as one batch
+and writes what falls due: one librrd call per file, through rrdcached when configured. A store
+with a hold (the daemon's: HOLD_S) keeps each file's updates up to that long, so one call writes
+several; the thread wakes when the first held file falls due, and close() writes all it holds.
 
 Records are kept by reference until written: the caller must not change them after handing them
 over (the scheduler never does: a poll's records are new dicts).
@@ -92,7 +94,7 @@ class HistoryWriter:
         counts = self.store.counts
         return {"history_stored": counts.stored, "history_skipped": counts.skipped,
                 "history_failed": counts.failed, "history_dropped": self.dropped,
-                "history_queued": self._queued}
+                "history_queued": self._queued + self.store.held}
 
     def replace_plans(self, plans: Mapping[str, DevicePlan]) -> None:
         """A reload: the new fleet's plans, from the next batch on."""
@@ -101,7 +103,8 @@ class HistoryWriter:
             self._wake.notify()
 
     def wait_idle(self, timeout_s: float | None = None) -> bool:
-        """Wait until everything queued so far is written (tests, shutdown)."""
+        """Wait until everything queued so far is taken by the store: written, or held for its
+        file when the store holds updates (close() writes those)."""
         with self._idle:
             return self._idle.wait_for(lambda: not self._queue and not self._busy, timeout_s)
 
@@ -119,13 +122,14 @@ class HistoryWriter:
     def _loop(self) -> None:
         while True:
             with self._lock:
-                self._wake.wait_for(lambda: self._queue or self._closed)
+                self._wake.wait_for(lambda: self._queue or self._closed, self._until_due())
                 batch = list(self._queue)
                 self._queue.clear()
                 self._queued = 0
                 self._busy = bool(batch)
                 stop = self._closed and not batch
             if stop:
+                self._flush_all()
                 self._save_index(force=True)
                 return
             self._write(batch)
@@ -133,13 +137,18 @@ class HistoryWriter:
                 self._busy = False
                 self._idle.notify_all()
 
+    def _until_due(self) -> float | None:
+        """Seconds until the store's first held file falls due; None: nothing is held, or
+        nothing is held back (a hold of 0 writes everything at each batch)."""
+        due_s = self.store.next_due() if self.store.hold_s else None
+        return None if due_s is None else max(0.0, due_s - self._clock())
+
     def _write(self, batch: list[_Item]) -> None:
         store = self.store
         try:
             for event, records, at_s in batch:
                 if event == "plans":
-                    store.flush()
-                    store.plans = records[0]
+                    store.replace_plans(records[0])
                     if self.index is not None:
                         self.index.keep(store.plans)
                     continue
@@ -149,12 +158,20 @@ class HistoryWriter:
                 if self.index is not None:
                     for record in records:
                         self.index.add(event, record, at_s)
-            store.flush()
+            store.flush_due(self._clock() if store.hold_s else 0.0)
         except Exception as exc:  # noqa: BLE001 - a dead writer would stop history for good
             store.counts.failed += sum(len(r) for e, r, _ in batch if e != "plans")
             store.last_error = f"history writer error: {exc!r}"
         self._report_errors()
         self._save_index(force=False)
+
+    def _flush_all(self) -> None:
+        """At close: everything held is written (a graceful stop loses nothing)."""
+        try:
+            self.store.flush()
+        except Exception as exc:  # noqa: BLE001 - the index is still to be saved
+            self.store.last_error = f"history writer error: {exc!r}"
+        self._report_errors()
 
     def _save_index(self, *, force: bool) -> None:
         index = self.index

@@ -1,7 +1,9 @@
 """The daemon with `[history]` against net-snmp's snmpd: the RRD files it writes hold the very
 rates its records carry (read back with the `rrdtool fetch` command, an independent oracle),
 nulls as gaps; the same through rrdcached on TCP loopback and with two worker processes, each
-keeping its own fleet index. Polls every second, so that each record fills one RRD step alone."""
+keeping its own fleet index. Polls every second, so that each record fills one RRD step alone;
+the runs are shorter than the writer's hold, so the values after each file's first reach it at
+the stop, which must write them all."""
 
 from __future__ import annotations
 

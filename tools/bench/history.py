@@ -2,7 +2,8 @@
 
 1. writer: CPU per stored row of the history writer (one RRD update of a row's file, its values
    queued from the caller's thread, written by the writer's), directly and through rrdcached on a
-   unix socket (the writer's side, and rrdcached's own CPU besides).
+   unix socket (the writer's side, and rrdcached's own CPU besides), each update in a call of its
+   own; and directly with the daemon's hold (HOLD_S: a file's updates of a minute in one call).
 2. on vs off: the real daemon (`poller run`) against the lean responder (tools/fleet), the same
    fleet with history off and then on: its CPU per varbind, and the ratio.
 3. fleet: HISTORY_DEVICES (1,000) synthetic switches of HISTORY_ROWS (50) ports every
@@ -38,7 +39,7 @@ from poller.config.history import INTERFACES_KEPT
 from poller.config.load import load_config
 from poller.history.layout import create_args, ds_name, row_path
 from poller.history.rrd import RrdFiles
-from poller.history.store import HistoryStore, plans_for
+from poller.history.store import HOLD_S, HistoryStore, plans_for
 from poller.history.writer import HistoryWriter
 from poller.web.site import Site
 from tools.bench import host
@@ -81,7 +82,7 @@ def main() -> int:
         "devices": DEVICES, "rows": ROWS, "interval_s": INTERVAL_S, "window_s": WINDOW_S,
         "warmup_s": WARMUP_S, "fields": FIELDS}}
     _need_disk(DEVICES * ROWS * _file_bytes(int(INTERVAL_S), len(FIELDS)))
-    report["writer"] = {"direct": _writer_cost(None)}
+    report["writer"] = {"direct": _writer_cost(None), "held": _writer_cost(None, hold_s=HOLD_S)}
     with _rrdcached(OUT / "cache-writer") as (address, pid):
         cpu0 = host.cpu_s(pid)
         report["writer"]["rrdcached"] = _writer_cost(address)
@@ -110,14 +111,16 @@ def main() -> int:
 # -- 1. the writer alone -----------------------------------------------------------------------
 
 
-def _writer_cost(rrdcached: str | None, devices: int = 100, rounds: int = 6) -> dict[str, Any]:
+def _writer_cost(rrdcached: str | None, devices: int = 100, rounds: int = 7,
+                 hold_s: int = 0) -> dict[str, Any]:
     """CPU per stored row over `rounds` polls of `devices` x ROWS rows, after a first round
-    that creates the files (timed apart)."""
+    that creates the files (timed apart); with `hold_s`, held as the daemon holds them (the
+    close that writes the last ones is timed too)."""
     work = Path(tempfile.mkdtemp(prefix="writer-", dir=OUT))
     config = load_config(_fleet_file(work, devices, INTERVAL_S, history=True, rrdcached=rrdcached))
     assert config.history is not None
     store = HistoryStore(config.history, plans_for(config.devices, config.history),
-                         RrdFiles(config.history.rrdcached))
+                         RrdFiles(config.history.rrdcached), hold_s=hold_s)
     now = [int(time.time()) - rounds * int(INTERVAL_S)]
     writer = HistoryWriter(store, clock=lambda: now[0])
     try:
@@ -128,6 +131,7 @@ def _writer_cost(rrdcached: str | None, devices: int = 100, rounds: int = 6) -> 
         for _ in range(rounds - 1):
             now[0] += int(INTERVAL_S)
             _feed(writer, devices)
+        writer.close()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     finally:
         writer.close()
@@ -334,8 +338,9 @@ def _print(r: dict[str, Any]) -> None:
           f"{len(s['fields'])} field(s) kept, window {s['window_s']:g} s after "
           f"{s['warmup_s']:g} s; the machine is shared, CPU figures vary by +-25 %")
     w = r["writer"]
-    print(f"writer CPU per stored row: direct {w['direct']['cpu_us_per_row']} us, through "
-          f"rrdcached {w['rrdcached']['cpu_us_per_row']} us (+ rrdcached's "
+    print(f"writer CPU per stored row: direct {w['direct']['cpu_us_per_row']} us, held "
+          f"{w['held']['cpu_us_per_row']} us, through rrdcached "
+          f"{w['rrdcached']['cpu_us_per_row']} us (+ rrdcached's "
           f"{w['rrdcached']['rrdcached_us_per_row']} us); creating a file "
           f"{w['direct']['create_ms_per_file']} ms")
     o = r["on_off"]

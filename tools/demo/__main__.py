@@ -70,8 +70,8 @@ def _start_web(config: Config) -> subprocess.Popen[bytes] | None:
     listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     web = subprocess.Popen([sys.executable, "-m", "poller", "web", "--config", str(config.path),
                             "--listen", listen], stderr=subprocess.DEVNULL)
-    print(f"demo: graphs on http://{listen}/ (day graphs gain a point at every poll; week, month "
-          "and year show the made-up history)", file=sys.stderr)
+    print(f"demo: graphs on http://{listen}/ (day graphs gain the last minute's polls every "
+          "minute; week, month and year show the made-up history)", file=sys.stderr)
     return web
 
 
