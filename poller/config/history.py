@@ -33,7 +33,10 @@ from poller.mib.names import STANDARD, MibNames
 DEFAULT_DIRECTORY = HistorySettings().directory
 __all__ = ["HistorySettings", "default_fields", "read_history", "rrdcached_address"]
 
-KEYS = ("directory", "rrdcached", "fields")
+KEYS = ("directory", "rrdcached", "fields", "hold")
+#: what the writer holds by default when librrd writes the files itself
+DEFAULT_HOLD_S = 60
+MAX_HOLD_S = 600
 COUNTER_SYNTAXES = frozenset({"Counter32", "Counter64"})
 GAUGE_SYNTAXES = frozenset({"Gauge32", "CounterBasedGauge64"})
 
@@ -90,17 +93,20 @@ def read_history(reader: Reader, raw: Any, profiles: Mapping[str, Profile], *,
             raise reader.fail("history.rrdcached", f"{show(raw['rrdcached'])} is not an address "
                               '(a unix socket "unix:/run/rrdcached.sock" or "/path", or '
                               '"host:port")')
+    hold_s = 0 if address is not None else DEFAULT_HOLD_S
+    if "hold" in raw:
+        hold_s = round(reader.duration(raw["hold"], "history.hold", 0, MAX_HOLD_S))
     picked = _picked_fields(reader, raw.get("fields", {}), profiles)
     fields = tuple((name, picked.get(name, default_fields(profile, mibs)))
                    for name, profile in profiles.items())
     if address is not None and is_remote(address):
         return HistorySettings(directory=_remote_directory(reader, raw), rrdcached=address,
-                               fields=fields, index_directory=local)
+                               fields=fields, index_directory=local, hold_s=hold_s)
     if "directory" in raw:
         directory = reader.pathname(raw["directory"], "history.directory")
     directory = directory if directory.is_absolute() else Path.cwd() / directory
     return HistorySettings(directory=directory, rrdcached=address, fields=fields,
-                           index_directory=directory)
+                           index_directory=directory, hold_s=hold_s)
 
 
 def _remote_directory(reader: Reader, raw: dict[str, Any]) -> Path:

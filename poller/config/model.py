@@ -283,6 +283,9 @@ class HistorySettings:
     #: where this host's fleet index files go (`directory`, unless rrdcached is on TCP: then
     #: the state directory's `history`, on this host)
     index_directory: Path = Path("/var/lib/poller/history")
+    #: how long the writer holds a file's updates to write them in one librrd call (60 s when
+    #: librrd writes the files, 0 through rrdcached, which holds them itself)
+    hold_s: int = 0
 
     def fields_of(self, profile: str) -> tuple[str, ...]:
         return next((kept for name, kept in self.fields if name == profile), ())

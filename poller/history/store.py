@@ -12,8 +12,9 @@ before a file's last one are skipped and counted (a second import of the same re
 them all). Not thread-safe: one thread (the writer's, or the import command's) owns a store.
 
 Updates are held until written: `flush` writes them all, `flush_due` the files that fall due
-(HistoryStore), so the daemon writes a minute (HOLD_S) of a file's updates in one librrd call,
-whose cost is mostly the call's, not the values'.
+(HistoryStore), so the daemon writes a minute (`[history] hold`, 60 s by default without
+rrdcached) of a file's updates in one librrd call, whose cost is mostly the call's, not the
+values'.
 """
 
 from __future__ import annotations
@@ -35,11 +36,7 @@ Part = tuple[str, str]
 _Key = tuple[str, str, str]
 #: poll statuses whose polls read every part
 _COMPLETE = frozenset({"ok"})
-#: the daemon writes a file's updates once they span this long (seconds), several in one librrd
-#: call: most of an update's cost is the call (opening the file, its header), not the values.
-#: A minute keeps the day graph's 5-minute points about a minute late at most.
-HOLD_S = 60
-#: ... or once a file holds this many (a short interval)
+#: a held file is written once it holds this many updates (a short interval), whatever its hold
 HOLD_MAX = 32
 
 

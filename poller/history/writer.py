@@ -6,7 +6,7 @@ never waits. When the queue is full the records are dropped and counted (`droppe
 record files count theirs (`records_dropped`); `take_drops()` says how many since it was last
 asked, for the daemon's `stats` event. The thread takes everything queued at once as one batch
 and writes what falls due: one librrd call per file, through rrdcached when configured. A store
-with a hold (the daemon's: HOLD_S) keeps each file's updates up to that long, so one call writes
+with a hold (the daemon's: `[history] hold`) keeps each file's updates up to that long, so one call writes
 several; the thread wakes when the first held file falls due, and close() writes all it holds.
 
 Records are kept by reference until written: the caller must not change them after handing them

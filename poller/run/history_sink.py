@@ -15,7 +15,7 @@ from typing import Any
 from poller.config.model import Device, HistorySettings
 from poller.history.index import FleetIndex, file_name
 from poller.history.rrd import RrdFiles
-from poller.history.store import HOLD_S, HistoryStore, plans_for
+from poller.history.store import HistoryStore, plans_for
 from poller.history.writer import HistoryWriter
 from poller.output.sink import RecordSink
 
@@ -63,9 +63,9 @@ class History:
     def __init__(self, settings: HistorySettings, devices: tuple[Device, ...],
                  worker: int | None = None) -> None:
         self.settings = settings
-        # each file's updates of up to HOLD_S are written in one librrd call
+        # each file's updates of up to `hold` are written in one librrd call
         store = HistoryStore(settings, plans_for(devices, settings), RrdFiles(settings.rrdcached),
-                             hold_s=HOLD_S)
+                             hold_s=settings.hold_s)
         index = FleetIndex(settings.index_directory, file_name(worker))
         self.writer = HistoryWriter(store, index=index)
 

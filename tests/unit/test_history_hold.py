@@ -9,11 +9,12 @@ import math
 import time
 from pathlib import Path
 
+from poller.config.history import DEFAULT_HOLD_S as HOLD_S
 from poller.config.history import default_settings
 from poller.config.model import Config
 from poller.history.layout import row_path
 from poller.history.rrd import RrdFiles
-from poller.history.store import HOLD_MAX, HOLD_S, HistoryStore, plans_for
+from poller.history.store import HOLD_MAX, HistoryStore, plans_for
 from poller.history.writer import HistoryWriter
 from tests.unit.test_history import FLEET, IN, OUT, STEP_S, T0, fetch, fleet, row
 

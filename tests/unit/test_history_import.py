@@ -45,6 +45,8 @@ def test_defaults_keep_what_the_row_page_graphs_and_every_rate_and_gauge_elsewhe
     ({"fields": {"interfaces": ["ifFoo_rate"]}},
      "history.fields.interfaces[0]: 'ifFoo_rate' is not a field of profile 'interfaces'"),
     ({"fields": {"interfaces": [IN, IN]}}, "history.fields.interfaces: duplicate field"),
+    ({"hold": "1h"}, "history.hold: '1h' is outside 0 s..600 s"),
+    ({"hold": "soon"}, "history.hold: 'soon' is not a duration"),
 ])
 def test_bad_history_settings_are_one_line_naming_the_key(
         tmp_path: Path, raw: dict[str, Any], message: str) -> None:
@@ -65,6 +67,18 @@ def test_history_settings_as_written(tmp_path: Path) -> None:
     assert settings.fields_of("interfaces") == (OUT, IN)
     assert settings.fields_of("ups") == ()
     assert settings.fields_of("system") == default_fields(config.profiles["system"])
+    assert settings.hold_s == 0  # rrdcached holds the writes itself
+
+
+@pytest.mark.parametrize(("raw", "hold_s"), [
+    ({}, 60), ({"hold": "2m"}, 120), ({"hold": 0}, 0),
+    ({"rrdcached": "127.0.0.1:42217", "directory": "rrd"}, 0),
+    ({"rrdcached": "/run/r.sock", "hold": "30s"}, 30),
+])
+def test_the_writer_holds_a_minute_unless_rrdcached_or_told(
+        tmp_path: Path, raw: dict[str, Any], hold_s: int) -> None:
+    config = fleet(tmp_path)
+    assert read_history(Reader(config.path), raw, config.profiles).hold_s == hold_s
 
 
 @pytest.mark.parametrize(("text", "address"), [
