@@ -53,6 +53,7 @@ class Worker:
         self.down = down
         #: Drain orders, then Force: drain_or_force cuts the grace short at the second
         self.stops: list[Order] = []
+        self.silencing: asyncio.Task[None] | None = None
 
     async def main(self) -> int:
         start = self.start
@@ -100,8 +101,12 @@ class Worker:
             order: Order = self.down.recv()
         except (EOFError, OSError):
             # the parent is gone: nobody is left to write records, so stop at once
-            asyncio.get_running_loop().remove_reader(self.down.fileno())
+            loop = asyncio.get_running_loop()
+            loop.remove_reader(self.down.fileno())
             self.records.broken = True
+            if self.owner is not None:
+                # the records of the last polls are lost: no snapshot may say they were done
+                self.silencing = loop.create_task(self.owner.close())
             order = Force()
         match order:
             case Apply(devices):
