@@ -204,3 +204,36 @@ def test_kill_9_of_a_supervisor_its_workers_stop_and_survivors_take_over(
     taken = _first_polls_by_others(records, lost, victim.name, start)
     assert set(taken) == lost
     _assert_rates_carried(taken)
+
+
+def test_a_worker_killed_comes_back_with_its_devices_counters(hosts: list[Host]) -> None:
+    host = hosts[0]
+    members = [h.name for h in hosts]
+    share = set(rendezvous.share(NAMES, members, host.name))
+    pids = _worker_pids(host)
+    started = {e["pid"]: e["worker"] for e in host.event_records("worker_started")}
+    start = now_ms()
+    time.sleep(INTERVAL_S)
+    killed = now_ms()
+    os.kill(pids[0], signal.SIGKILL)
+    assert wait_for(lambda: host.event_records("worker_exited"), 5)
+    assert wait_for(lambda: len(host.event_records("worker_started")) > len(pids), 10)
+    back = ms_of(host.event_records("worker_started")[-1]["timestamp"])
+    time.sleep(2 * INTERVAL_S)
+    end = now_ms() - 1000
+    time.sleep(1.0)
+    records = polls_with_rows(hosts)
+    result = account(records, NAMES, INTERVAL_S, start, end)
+    assert result.duplicated == []
+    # only the dead worker's ticks while it was gone go unpolled
+    index = started[pids[0]]
+    assert all(killed - 1000 <= tick < back + 1000 and name in share
+               for name, tick in result.missed), result.missed
+    restarted = {}
+    for record in sorted(records, key=lambda r: at_ms(r["scheduled_at"])):
+        if record["_host"] == host.name and record.get("worker") == index and \
+                ms_of(record["timestamp"]) >= back:
+            restarted.setdefault(record["device"], record)
+    assert restarted and set(restarted) <= share
+    _assert_rates_carried(restarted)
+    assert_seq_contiguous(records)  # seq carried on from the snapshots: no step back
