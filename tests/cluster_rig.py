@@ -4,6 +4,7 @@ with [cluster], and the accounting of every (device, slot) across the hosts' rec
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -119,6 +120,8 @@ class Host:
     fleet_text: str
     process: subprocess.Popen[bytes] | None = None
     extra: str = ""
+    #: [daemon] workers: above 1 the host polls in worker processes
+    workers: int = 1
 
     @property
     def config(self) -> Path:
@@ -135,7 +138,7 @@ class Host:
     def write_config(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.config.write_text("\n".join([
-            "[daemon]", "stats_interval = 60", "drain_grace = 5",
+            "[daemon]", "stats_interval = 60", "drain_grace = 5", f"workers = {self.workers}",
             f'state_directory = "{self.directory / "state"}"', "",
             "[output]", f'directory = "{self.directory / "out"}"', 'max_bytes = "1GiB"', "",
             "[cluster]", f'redis = "{self.redis_url}"', f'host = "{self.name}"',
@@ -145,7 +148,8 @@ class Host:
         self.write_config()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "poller", "run", "--config", str(self.config)],
-            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            # a process group of its own: the host and its workers, as a service manager sees it
+            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True,
             stderr=open(self.directory / "stderr.txt", "ab"),  # noqa: SIM115 - the child owns it
             env={**os.environ, "PYTHONPATH": str(ROOT), COMMUNITY_ENV: "public"})
         return self
@@ -167,6 +171,15 @@ class Host:
 
     def event_records(self, name: str | None = None) -> list[dict[str, Any]]:
         return [r for r in read_lines(self.events) if name is None or r["event"] == name]
+
+
+def alive(pid: int) -> bool:
+    """The process runs (a zombie nobody reaped yet does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def read_lines(path: Path) -> Iterator[dict[str, Any]]:
@@ -257,3 +270,16 @@ def polls_with_rows(hosts: Iterable[Host]) -> list[dict[str, Any]]:
 
 def ms_of(timestamp: str) -> int:
     return at_ms(timestamp)
+
+
+def assert_seq_contiguous(records: list[dict[str, Any]], allow_gaps: bool = False) -> None:
+    """Per device, in slot order across hosts: each seq one more than the last (never twice)."""
+    by_device: dict[object, list[int]] = {}
+    for record in sorted(records, key=lambda r: at_ms(str(r["scheduled_at"]))):
+        by_device.setdefault(record["device"], []).append(int(str(record["seq"])))
+    for device, seqs in by_device.items():
+        steps = [b - a for a, b in itertools.pairwise(seqs)]
+        if allow_gaps:
+            assert all(step >= 1 for step in steps), (device, seqs)
+        else:
+            assert all(step == 1 for step in steps), (device, seqs)

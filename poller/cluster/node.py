@@ -1,6 +1,8 @@
-"""This host as a member of the cluster: its lease, the views it knows, the shared clock, and the
-counter snapshots it hands on. It answers the scheduler's questions (poller.run.grid.Owner):
-which ticks are this host's, and what a device's last owner left.
+"""This host as a member of the cluster: its lease, the views it knows, the shared clock, the
+pushed fleet and the cluster's events, in the one process that beats (the member's only
+process, or the supervisor of its workers). After every beat it hands on a `Membership`
+(poller.cluster.owner), from which the processes that poll judge their ticks and carry the
+counter snapshots (poller.cluster.owner.TickOwner).
 
 - Every quarter lease one run of the membership script refreshes the lease, expires dead
   members and returns the views. The lease counts from when the request was sent, on this
@@ -15,8 +17,6 @@ which ticks are this host's, and what a device's last owner left.
   polled and the connection is tried again forever, with backoff up to a quarter lease; with
   `strict`, nothing is polled until Redis answers. A failed beat within the lease is tried
   again at once, not taken for an outage.
-- After each poll the device's snapshot goes to Redis (batched, expiring), so whoever owns it
-  next carries on with real rates and the next `seq`.
 """
 
 from __future__ import annotations
@@ -31,22 +31,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from poller import __version__
 from poller.cluster.link import Beat, Link, Unavailable
+from poller.cluster.owner import Membership
 from poller.cluster.views import Timeline, View
 from poller.config.cluster import ClusterSettings, cache_path
 from poller.config.model import Device
 from poller.output.sink import RecordSink
-from poller.poll.rates import CounterTracker
-from poller.poll.snapshot import Clocks, Refused, export_device, import_device
-from poller.run.grid import Slot, format_ms
+from poller.run.grid import format_ms
 
 #: |host clock - Redis clock| above this is a `clock_skew` event
 SKEW_THRESHOLD_S = 0.5
-#: how often pending snapshots are tried again while Redis is out of reach
-SNAPSHOT_FLUSH_S = 0.1
 VIEW_CACHE = "cluster-view.json"
 
 
@@ -54,7 +49,7 @@ class Node:
     def __init__(self, settings: ClusterSettings, sink: RecordSink, state_directory: Path, *,
                  on_share: Callable[[frozenset[str]], None], on_fleet: Callable[[], None],
                  accept_fleet: Callable[[int, str], bool], fleet_version: Callable[[], int],
-                 on_view: Callable[[], None]) -> None:
+                 on_membership: Callable[[Membership], None]) -> None:
         self.settings = settings
         self.host = settings.host
         self.sink = sink
@@ -64,7 +59,7 @@ class Node:
         self.timeline = Timeline(self.host)
         self.view_cache = state_directory / VIEW_CACHE
         self._on_share, self._on_fleet, self._fleet_version = on_share, on_fleet, fleet_version
-        self._on_view, self._accept_fleet = on_view, accept_fleet
+        self._on_membership, self._accept_fleet = on_membership, accept_fleet
         self.lease_until = -math.inf
         #: the Redis time (ms) up to which the views known here decide every tick
         self.known_ms = -math.inf
@@ -75,7 +70,6 @@ class Node:
         self._failing = False
         self._beating = False
         self._hurry = asyncio.Event()
-        self._answered = asyncio.Event()
         self.unavailable_since: float | None = None
         self.member = False
         self.skew_s: float | None = None
@@ -83,80 +77,25 @@ class Node:
         self._offset_s = time.time() - time.monotonic()
         self._fleet: dict[str, Device] = {}
         self._running: frozenset[str] = frozenset()
-        self._pending: dict[str, tuple[bytes, int]] = {}
         self._fetched = 0
         self._tasks: list[asyncio.Task[None]] = []
-        self._wake = asyncio.Event()
-        self.snapshot_bytes = 0
-        self.snapshots_sent = 0
 
-    # -- the scheduler's questions (poller.run.grid.Owner) -----------------------------------
-
-    def offset_s(self) -> float:
-        return self._offset_s
+    # -- what the processes that poll are told ----------------------------------------------
 
     def now_ms(self) -> int:
         return int((asyncio.get_running_loop().time() + self._offset_s) * 1000)
 
-    def holds(self, at_ms: int, now_s: float) -> bool:
-        """May the tick at `at_ms` be polled, or what its poll got be written, now: the lease
-        is confirmed (or Redis is out of reach, not strict), and it was not lost since."""
-        if at_ms < self.lost_ms:
-            return False
-        if now_s < self.lease_until:
-            return True
-        return not self.settings.strict and (not self.available or self._failing)
+    def membership(self) -> Membership:
+        return Membership(tuple(self.timeline.views), self.lease_until, self.known_ms,
+                          self.lost_ms, self.available, self._failing, self._beating,
+                          self._offset_s)
 
-    async def settled(self, at_ms: int) -> None:
-        """Return once the views known here decide the tick at `at_ms`: at once in the usual
-        case (beats run a quarter lease apart, the horizon is half a lease on), else after the
-        next answer of Redis, or once Redis counts as out of reach (the last share goes on)."""
-        while at_ms >= self.known_ms and self.available and self._beating:
-            self._hurry.set()
-            answered = self._answered
-            await answered.wait()
+    def hurry(self) -> None:
+        """A tick waits past the horizon: the next beat now."""
+        self._hurry.set()
 
-    def slot(self, name: str, at_ms: int, now_s: float) -> Slot | None:
-        if not self.holds(at_ms, now_s):
-            return None
-        epoch = self.timeline.owns(name, at_ms)
-        if epoch is not None:
-            return Slot(at_ms, self.host, epoch)
-        epoch = self.timeline.recovers(name, at_ms)
-        return None if epoch is None else Slot(at_ms, self.host, epoch, recover=True)
-
-    async def taking_over(self, device: Device, tracker: CounterTracker,
-                          at_ms: int) -> tuple[bool, int | None]:
-        if not self.available:
-            return True, None
-        try:
-            raw = await self.link.get_snapshot(device.name)
-            entry = orjson.loads(raw) if raw is not None else None
-        except (Unavailable, orjson.JSONDecodeError):
-            return True, None
-        if not isinstance(entry, dict):
-            return True, None
-        last = entry.get("at_ms")
-        if isinstance(last, int) and last >= at_ms:
-            return False, None  # the last owner polled this tick
-        try:
-            return True, import_device(entry, device, tracker, self._clocks(),
-                                       _ttl_ms(device) / 1000)
-        except Refused:
-            return True, None
-
-    def polled(self, device: Device, seq: int, tracker: CounterTracker, now_s: float,
-               at_ms: int) -> None:
-        if not self.holds(at_ms, now_s):
-            return  # a poll that ended after this host lost the device: its state is stale
-        entry = export_device(device, seq, tracker, self._clocks())
-        entry["at_ms"] = at_ms  # the tick it polled: a successor does not poll it again
-        self._pending[device.name] = (orjson.dumps(entry), _ttl_ms(device))
-        self._wake.set()
-
-    def _clocks(self) -> Clocks:
-        now = asyncio.get_running_loop().time()
-        return Clocks(now, round(now + self._offset_s, 3))
+    def _publish(self) -> None:
+        self._on_membership(self.membership())
 
     # -- the fleet and the share -------------------------------------------------------------
 
@@ -182,28 +121,26 @@ class Node:
         """The first beat; with Redis out of reach, the last views this host knew."""
         if await self.beat() is None:
             self.timeline.merge(_read_views(self.view_cache))
+            self._publish()
             self._update_share()
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._beat_loop(), name="cluster-beat"),
-                       asyncio.create_task(self._snapshot_loop(), name="cluster-snapshots")]
+        self._tasks = [asyncio.create_task(self._beat_loop(), name="cluster-beat")]
 
     async def _beat_loop(self) -> None:
         backoff = 0.1
         self._beating = True
         try:
             while True:
+                self._hurry.clear()  # a waiter the answer does not settle asks again
                 ok = await self.beat() is not None
-                self._hurry.clear()  # a waiter the answer did not settle asks again
-                answered, self._answered = self._answered, asyncio.Event()
-                answered.set()
                 backoff = 0.1 if ok else min(self.beat_s, backoff * 2)
                 with contextlib.suppress(TimeoutError):
                     # a tick past the horizon asks for the next beat now
                     await asyncio.wait_for(self._hurry.wait(), self.beat_s if ok else backoff)
         finally:
             self._beating = False
-            self._answered.set()
+            self._publish()  # nobody waits for an answer that will not come
 
     async def beat(self, leave: bool = False) -> Beat | None:
         loop = asyncio.get_running_loop()
@@ -215,6 +152,7 @@ class Node:
             self._failing = True
             if loop.time() >= self.lease_until:  # within the lease: one slow answer, try again
                 self._unreachable(str(exc))
+            self._publish()
             await self.link.reset()
             return None
         received = loop.time()
@@ -230,9 +168,8 @@ class Node:
         changed = self.timeline.merge(beat.views)
         if changed:
             self._view_changed()
+        self._publish()  # before the share: a device that starts here finds its views known
         self._update_share()
-        if changed:
-            self._on_view()
         self._check_skew(time.time() - (received - (sent + received) / 2), beat.now_ms)
         if not leave:
             await self._report(beat)
@@ -310,28 +247,6 @@ class Node:
             return None
         return beat.last_from_ms / 1000 - self._offset_s
 
-    async def flush(self) -> None:
-        """Send the pending snapshots (the last ones, at the end of a drain)."""
-        pending, self._pending = self._pending, {}
-        if not pending or not self.available:
-            return
-        try:
-            self.snapshot_bytes += await self.link.put_snapshots(pending)
-            self.snapshots_sent += len(pending)
-        except Unavailable:
-            for name, entry in pending.items():
-                self._pending.setdefault(name, entry)
-
-    async def _snapshot_loop(self) -> None:
-        """Snapshots go out as soon as polls end (what a crash can lose is a millisecond's),
-        in one pipeline for all that ended meanwhile."""
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            await self.flush()
-            if not self.available:
-                await asyncio.sleep(SNAPSHOT_FLUSH_S)
-
     async def _stop_beats(self) -> None:
         beats = [t for t in self._tasks if t.get_name() == "cluster-beat"]
         for task in beats:
@@ -343,11 +258,6 @@ class Node:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.link.close()
-
-
-def _ttl_ms(device: Device) -> int:
-    """How long a snapshot is worth keeping: three intervals, at least a minute."""
-    return int(max(60.0, 3 * device.interval_s) * 1000)
 
 
 def _write_json(path: Path, value: Any) -> None:

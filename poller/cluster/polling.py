@@ -1,5 +1,12 @@
-"""`poller run` with [cluster]: this host's share of the fleet polled in this process, on the
-shared grid, with the lifecycle of every daemon (poller.run.lifecycle) around it.
+"""`poller run` with [cluster]: this host's share of the fleet polled on the shared grid, in this
+process or, with `workers` > 1, in worker processes (poller.run.workers), with the lifecycle of
+every daemon (poller.run.lifecycle) around it.
+
+This process is the member (poller.cluster.node.Node: beats, views, lease, pushed fleet, the
+cluster's events). What polls judges its ticks itself (poller.cluster.owner.TickOwner): here
+with one process; with workers, in each worker, from the Membership this process sends after
+every beat. Each worker polls a stable part of the host's share (by the hash of the device name,
+as without [cluster]), so a device does not move between workers when the members change.
 
 A stop hands over before it drains: the others poll this host's devices from an instant
 announced through Redis (half a lease on), this host polls up to it, then its last polls end
@@ -14,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from poller.cluster.node import Node
+from poller.cluster.owner import Membership, TickOwner, TickSeed
 from poller.config.load import load_config, load_with_fleet
 from poller.config.model import Config, Device, fleet_diff
 from poller.config.shard import CommandLine
@@ -23,6 +31,7 @@ from poller.run.lifecycle import Helpers, Lifecycle, Signals, run_loop
 from poller.run.local import LocalPolling
 from poller.run.state_keeper import keeper_settings
 from poller.run.systemd import Notifier
+from poller.run.workers.supervisor import SharedGrid, Supervisor
 
 
 def run(config: Config, *, console: bool = False, command_line: CommandLine | None = None) -> int:
@@ -38,8 +47,9 @@ def run(config: Config, *, console: bool = False, command_line: CommandLine | No
 
 
 class ClusterPolling:
-    """A Polling (poller.run.lifecycle): LocalPolling over this host's share, kept up to date
-    by the Node as members come and go."""
+    """A Polling (poller.run.lifecycle) over this host's share, kept up to date by the Node as
+    members come and go: LocalPolling with its TickOwner, or a Supervisor of worker processes
+    (`workers`, fixed at start as without [cluster])."""
 
     def __init__(self, life: Lifecycle, console: bool) -> None:
         config = life.config
@@ -47,13 +57,16 @@ class ClusterPolling:
             raise ValueError("ClusterPolling needs [cluster] and a state directory")
         self.life = life
         self.console = console
+        self.settings = config.cluster
         self.fleet = config.devices
+        self.workers = config.daemon.workers
         self.node = Node(config.cluster, life.recorder, config.daemon.state_directory,
                          on_share=self._on_share, on_fleet=self._on_fleet,
                          accept_fleet=self._accept_fleet, fleet_version=self._fleet_version,
-                         on_view=self._on_view)
-        self.inner: LocalPolling | None = None
-        self.ready = True
+                         on_membership=self._on_membership)
+        self.inner: LocalPolling | Supervisor | None = None
+        #: with one process: the scheduler's owner (workers have their own)
+        self.owner: TickOwner | None = None
         self.fetched_at_open = False
 
     def _fleet_version(self) -> int:
@@ -62,11 +75,21 @@ class ClusterPolling:
 
     def _on_share(self, _names: frozenset[str]) -> None:
         if self.inner is not None:
-            self.inner.apply(self.node.running())
+            self._assign(self.node.running())
 
-    def _on_view(self) -> None:
-        """The members changed: ticks judged before this host knew are judged again."""
+    def _assign(self, running: tuple[Device, ...]) -> None:
+        if self.owner is not None:
+            self.owner.assign([d.name for d in running])
         if self.inner is not None:
+            self.inner.apply(running)
+
+    def _on_membership(self, membership: Membership) -> None:
+        """After every beat: whoever judges ticks hears it; ticks judged before new views
+        came are judged again."""
+        if isinstance(self.inner, Supervisor):
+            self.inner.tell(membership)
+        elif self.owner is not None and self.owner.hear(membership) and \
+                self.inner is not None:
             self.inner.scheduler.recheck()
 
     def _accept_fleet(self, version: int, text: str) -> bool:
@@ -88,24 +111,37 @@ class ClusterPolling:
         else:
             self.life.signals.queue.put_nowait(Signals.RELOAD)
 
+    def _seed(self) -> TickSeed:
+        return TickSeed(self.settings, self.node.membership())
+
     async def open(self) -> None:
         self.node.set_fleet(self.fleet)
         await self.node.join()  # its first answer brings a newer pushed fleet into the cache
         if self.fetched_at_open:
             self._adopt_cached_fleet()
+        running = self.node.running()
+        if self.workers > 1:
+            self.inner = Supervisor(self.life, self.console, devices=running,
+                                    grid=SharedGrid(self._seed, self.node.hurry))
+        else:
+            self.owner = self._seed().grow(self.node.hurry)
+            self.owner.assign([d.name for d in running])
+            self.inner = self._local(running, self.owner)
+        await self.inner.open()
+
+    def _local(self, running: tuple[Device, ...], owner: TickOwner) -> LocalPolling:
         config = self.life.config
 
         def on_stats(fields: dict[str, Any]) -> None:
             self.life.recorder.event("stats", **fields)
             self.life.notifier.status(self.status())
 
-        self.inner = LocalPolling(
-            self.node.running(), self.life.recorder, config.daemon.engine,
+        return LocalPolling(
+            running, self.life.recorder, config.daemon.engine,
             max_in_flight=config.daemon.max_in_flight, console=self.console,
             stats_interval_s=lambda: self.life.config.daemon.stats_interval_s,
-            on_stats=on_stats, keeper=keeper_settings(config.daemon), owner=self.node,
+            on_stats=on_stats, keeper=keeper_settings(config.daemon), owner=owner,
         )
-        await self.inner.open()
 
     def _adopt_cached_fleet(self) -> None:
         """The fleet fetched at the join, before any device is polled: a host whose own file
@@ -120,7 +156,7 @@ class ClusterPolling:
         self.fleet = config.devices
         self.node.set_fleet(self.fleet)
 
-    def _polling(self) -> LocalPolling:
+    def _polling(self) -> LocalPolling | Supervisor:
         if self.inner is None:
             raise RuntimeError("not open")
         return self.inner
@@ -128,6 +164,8 @@ class ClusterPolling:
     async def close(self) -> None:
         if self.inner is not None:
             await self.inner.close()
+        if self.owner is not None:
+            await self.owner.close()
         await self.node.close()
 
     @property
@@ -138,12 +176,18 @@ class ClusterPolling:
     def completed(self) -> int:
         return self.inner.completed if self.inner is not None else 0
 
+    @property
+    def ready(self) -> bool:
+        return self.inner is None or self.inner.ready
+
     def start(self) -> None:
         self._polling().start()
+        if self.owner is not None:
+            self.owner.start()
         self.node.start()
 
     def started_fields(self) -> dict[str, Any]:
-        return {"fleet_devices": len(self.fleet)}
+        return {"fleet_devices": len(self.fleet), **self._polling().started_fields()}
 
     def helpers(self) -> Helpers:
         return self._polling().helpers()
@@ -162,22 +206,30 @@ class ClusterPolling:
         before = {d.name: d for d in self.fleet}
         self.fleet = devices
         self.node.set_fleet(devices)
-        self._polling().apply(self.node.running())
+        self._assign(self.node.running())
         return fleet_diff(before, devices)
 
     def drain_fields(self, cause: str) -> dict[str, Any]:
-        return {}
+        return self._polling().drain_fields(cause)
 
     async def drain(self, grace_s: float, stops: Sequence[object]) -> int:
+        """Leave, poll up to the handover instant, then drain: the polls end and their last
+        snapshots are sent (by each worker, before it says it stopped)."""
         loop = asyncio.get_running_loop()
         handover = await self.node.leave()
         if handover is not None:
             # poll up to the handover: the next owners start at its instant
             while loop.time() < handover + 0.05 and len(stops) < 2:
                 await asyncio.sleep(0.05)
-        cancelled = await self._polling().drain(grace_s, stops)
-        await self.node.flush()
-        self.life.recorder.event(
-            "cluster_left", host=self.node.host, handed_over=handover is not None,
-            snapshots=self.node.snapshots_sent, snapshot_bytes=self.node.snapshot_bytes)
+        polling = self._polling()
+        cancelled = await polling.drain(grace_s, stops)
+        if self.owner is not None:
+            await self.owner.flush()
+            counts = self.owner.counts()
+        else:
+            counts = polling.owner_counts() if isinstance(polling, Supervisor) else {}
+        self.life.recorder.event("cluster_left", host=self.node.host,
+                                 handed_over=handover is not None,
+                                 snapshots=counts.get("snapshots", 0),
+                                 snapshot_bytes=counts.get("snapshot_bytes", 0))
         return cancelled

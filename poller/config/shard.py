@@ -17,7 +17,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from poller.config.model import Config, Device, Shard, name_hash
-from poller.errors import ConfigError
 
 MAX_SHARDS = 10_000
 MAX_WORKERS = 64
@@ -85,9 +84,4 @@ class CommandLine:
             daemon = replace(daemon, shard=self.shard)
         if self.workers is not None:
             daemon = replace(daemon, workers=self.workers)
-        if config.cluster is not None and daemon.workers > 1:
-            # a member polls its share in one process: workers would otherwise go unused
-            where = "--workers" if self.workers is not None else f"{config.path}: daemon.workers"
-            raise ConfigError(f"{where}: {daemon.workers} with [cluster]: a member of a cluster "
-                              "polls its share in one process (workers = 1)")
         return replace(config, daemon=daemon) if daemon is not config.daemon else config

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -56,6 +57,38 @@ class Owner(Protocol):
     def polled(self, device: Device, seq: int, tracker: CounterTracker, now_s: float,
                at_ms: int) -> None:
         """After a poll's records went to the writer: its counter state, for the next owner."""
+
+
+class WorkerOwner(Owner, Protocol):
+    """The Owner of a worker process (poller.run.workers.worker): the supervisor, which is the
+    member, tells it what each answer of the membership says; it keeps counter snapshots of
+    its own devices."""
+
+    def hear(self, news: object) -> bool:
+        """The supervisor's latest word; True when ticks judged before must be judged again."""
+
+    def assign(self, names: Sequence[str]) -> None:
+        """The devices polled in this process (at the start and at every change)."""
+
+    def start(self) -> None:
+        """Start its own tasks, on the running loop."""
+
+    async def flush(self) -> None:
+        """After the drain: what the last polls left for the next owner goes out."""
+
+    def counts(self) -> dict[str, int]:
+        """Its totals, for the supervisor's records."""
+
+    async def close(self) -> None:
+        """Release what it took."""
+
+
+class OwnerSeed(Protocol):
+    """What a worker is given, in its Start order, to build its WorkerOwner: the class that
+    builds it comes with the pickle, so nothing in `run` names it."""
+
+    def grow(self, ask: Callable[[], None]) -> WorkerOwner:
+        """The owner; `ask` asks the supervisor for its next word now."""
 
 
 def interval_ms(device: Device) -> int:

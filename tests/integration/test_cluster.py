@@ -4,7 +4,6 @@ accounted for across the three hosts' files, in steady state and through each fa
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ from tests.cluster_rig import (
     Host,
     RedisServer,
     account,
+    assert_seq_contiguous,
     at_ms,
     fleet_sections,
     ms_of,
@@ -137,7 +137,7 @@ def test_kill_9_survivors_take_over_within_the_lease(cluster: Cluster) -> None:
         assert first["status"] == "ok"
         rates = [row["ifHCInOctets_rate"] for row in first["_rows"]]
         assert rates and all(rate is not None for rate in rates), first
-    _assert_seq_contiguous(records)
+    assert_seq_contiguous(records)
 
 
 def test_sigterm_and_restart_hand_over_without_gap_or_duplicate(cluster: Cluster) -> None:
@@ -153,7 +153,7 @@ def test_sigterm_and_restart_hand_over_without_gap_or_duplicate(cluster: Cluster
     records = polls(cluster.hosts)
     result = account(records, NAMES, INTERVAL_S, start, end)
     assert (result.missed, result.duplicated) == ([], [])
-    _assert_seq_contiguous(records)
+    assert_seq_contiguous(records)
     members = [h.name for h in cluster.hosts]
     back = {r["device"] for r in records if r["owner"] == leaving.name
             and at_ms(r["scheduled_at"]) >= end - INTERVAL_S * 1000}
@@ -176,7 +176,7 @@ def test_sigstop_for_two_leases_polls_nothing_twice(cluster: Cluster) -> None:
     result = account(records, NAMES, INTERVAL_S, start, end)
     assert result.duplicated == []
     assert paused.event_records("cluster_lease_lost")
-    _assert_seq_contiguous(records, allow_gaps=True)
+    assert_seq_contiguous(records, allow_gaps=True)
 
 
 def test_redis_restarted_empty_polling_never_stops(tmp_path: Path, fleet: Fleet) -> None:
@@ -318,16 +318,3 @@ def test_a_host_without_devices_of_its_own_starts_with_the_pushed_fleet(
 
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "POLLER_RIG_COMMUNITY": "public"}
-
-
-def _assert_seq_contiguous(records: list[dict[str, object]], allow_gaps: bool = False) -> None:
-    """Per device, in slot order across hosts: each seq one more than the last (never twice)."""
-    by_device: dict[object, list[int]] = {}
-    for record in sorted(records, key=lambda r: at_ms(str(r["scheduled_at"]))):
-        by_device.setdefault(record["device"], []).append(int(str(record["seq"])))
-    for device, seqs in by_device.items():
-        steps = [b - a for a, b in itertools.pairwise(seqs)]
-        if allow_gaps:
-            assert all(step >= 1 for step in steps), (device, seqs)
-        else:
-            assert all(step == 1 for step in steps), (device, seqs)

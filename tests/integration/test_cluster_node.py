@@ -1,6 +1,7 @@
-"""One member (poller.cluster.node.Node) in this process against a real redis-server, reached
-through a TCP relay the test can hold: what the member decides about each tick while Redis's
-answers are late, and another host joins meanwhile."""
+"""One member (poller.cluster.node.Node, and the TickOwner it tells what each answer says) in
+this process against a real redis-server, reached through a TCP relay the test can hold: what
+the member decides about each tick while Redis's answers are late, and another host joins
+meanwhile."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from poller.cluster import rendezvous
 from poller.cluster.link import Beat, Link
 from poller.cluster.node import Node
+from poller.cluster.owner import Membership, TickOwner, TickSeed
 from poller.config.cluster import ClusterSettings
 from poller.config.load import load_config
 from poller.config.model import Config
@@ -101,24 +103,29 @@ def redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
-def _node(port: int, host: str, state: Path, sink: Events) -> Node:
+def _node(port: int, host: str, state: Path, sink: Events) -> tuple[Node, TickOwner]:
+    """The member and the owner of its ticks (as in one process: poller.cluster.polling)."""
     settings = ClusterSettings(redis=(f"redis://127.0.0.1:{port}/0",), host=host,
                                lease_s=LEASE_S, name="slow")
-    return Node(settings, sink, state, on_share=lambda _: None, on_fleet=lambda: None,
-                accept_fleet=lambda _v, _t: True, fleet_version=lambda: 0,
-                on_view=lambda: None)
+    nodes: list[Node] = []
+    owner = TickSeed(settings, Membership()).grow(lambda: nodes[0].hurry())
+    owner.assign(NAMES)
+    nodes.append(Node(settings, sink, state, on_share=lambda _: None, on_fleet=lambda: None,
+                      accept_fleet=lambda _v, _t: True, fleet_version=lambda: 0,
+                      on_membership=owner.hear))
+    return nodes[0], owner
 
 
-async def _polled_ticks(node: Node, until_s: float) -> list[tuple[str, int]]:
+async def _polled_ticks(owner: TickOwner, until_s: float) -> list[tuple[str, int]]:
     """What a scheduler on the grid would poll: every 50 ms, each device's tick at that instant
     (settled first, as poller.run.scheduler does), kept when this host's Slot says so."""
     loop = asyncio.get_running_loop()
     polled: list[tuple[str, int]] = []
     while loop.time() < until_s:
-        at_ms = node.now_ms()
-        await node.settled(at_ms)
+        at_ms = owner.now_ms()
+        await owner.settled(at_ms)
         for name in NAMES:
-            if node.slot(name, at_ms, loop.time()) is not None:
+            if owner.slot(name, at_ms, loop.time()) is not None:
                 polled.append((name, at_ms))
         await asyncio.sleep(0.05)
     return polled
@@ -135,7 +142,7 @@ def _fleet(tmp_path: Path) -> Config:
 async def _join_late_answers(redis: RedisServer, tmp_path: Path) -> dict[str, Any]:
     relay = await Relay(redis.port).start()
     sink = Events()
-    node = _node(relay.port, "slow-host", tmp_path / "state", sink)
+    node, owner = _node(relay.port, "slow-host", tmp_path / "state", sink)
     node.set_fleet(_fleet(tmp_path).devices)
     await node.join()
     node.start()
@@ -145,7 +152,7 @@ async def _join_late_answers(redis: RedisServer, tmp_path: Path) -> dict[str, An
     try:
         # the first view of an empty Redis applies a lease on; then a few beats
         await asyncio.sleep(LEASE_S * 1.2)
-        ticks = asyncio.create_task(_polled_ticks(node, loop.time() + LEASE_S * 1.2))
+        ticks = asyncio.create_task(_polled_ticks(owner, loop.time() + LEASE_S * 1.2))
         held = asyncio.create_task(relay.hold_for(LEASE_S * 0.55))
         await asyncio.sleep(0.1)
         # the joiner's membership script, as its own beats send it: it stays a member
@@ -158,6 +165,7 @@ async def _join_late_answers(redis: RedisServer, tmp_path: Path) -> dict[str, An
                 "events": sink.events, "epochs": {b.epoch for b in beats}}
     finally:
         await node.close()
+        await owner.close()
         await other.close()
         await relay.close()
 

@@ -4,10 +4,11 @@ before them (poller.run.workers.record_pipe)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from poller.config.model import DaemonSettings, Device, HistorySettings
+from poller.run.grid import OwnerSeed
 
 # -- orders, supervisor -> worker --------------------------------------------------------------
 
@@ -22,6 +23,8 @@ class Start:
     console: bool
     #: [history] as at the daemon's start: the worker keeps its own devices' RRD files
     history: HistorySettings | None = None
+    #: on a shared grid ([cluster]): what builds the worker's owner of ticks
+    owner: OwnerSeed | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +46,14 @@ class Force:
     """Cut a drain short (a second stop signal), or stop at once (the supervisor is gone)."""
 
 
-Order = Start | Apply | Drain | Force
+@dataclass(frozen=True, slots=True)
+class Tell:
+    """For the worker's owner of ticks: what the membership now says (after every beat)."""
+
+    news: object
+
+
+Order = Start | Apply | Drain | Force | Tell
 
 # -- messages, worker -> supervisor ------------------------------------------------------------
 
@@ -79,6 +89,13 @@ class Stopped:
 
     completed: int
     cancelled: int
+    #: its owner of ticks' totals (snapshots sent), when it has one
+    owner_counts: dict[str, int] = field(default_factory=dict)
 
 
-Message = Ready | Alive | Stats | Stopped
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """The worker's owner of ticks waits for the membership's next word: a beat now."""
+
+
+Message = Ready | Alive | Stats | Stopped | Ask

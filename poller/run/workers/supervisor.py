@@ -10,6 +10,10 @@ of the files), and speaks for all of them to systemd.
   shard and the worker count, which decide who owns what, apply at a restart (`needs_restart`),
   so no device moves from one worker to another while both run.
 - SIGTERM/SIGINT: every worker drains (a second signal cuts the grace short), then `stopped`.
+- On a shared grid ([cluster], poller.cluster.polling) the supervisor is given this host's
+  share (it changes with the members, and each device stays with the worker its name hashes
+  to), starts each worker with the seed of its owner of ticks and tells every worker what each
+  answer of the membership says (`tell`); a worker's Ask asks for the next answer now.
 - A worker that exits unbidden is a `worker_exited` event and is started again after a backoff
   of 1, 2, 4, 8, 16 s; a sixth exit of the same worker within RESTART_WINDOW_S is a
   `worker_failed` event, the others drain, and the daemon exits 1 so that the service manager
@@ -25,17 +29,20 @@ import pickle
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
 from poller.config.model import Device, fleet_diff
 from poller.config.shard import owned, split
+from poller.run.grid import OwnerSeed
 from poller.run.lifecycle import Helpers, Lifecycle, polls_completing, signal_name
 from poller.run.workers.messages import (
     Alive,
     Apply,
+    Ask,
     Drain,
     Force,
     Message,
@@ -44,6 +51,7 @@ from poller.run.workers.messages import (
     Start,
     Stats,
     Stopped,
+    Tell,
 )
 from poller.run.workers.order_pipe import OrderPipe
 from poller.run.workers.record_pipe import KIND_MESSAGE, KINDS
@@ -69,6 +77,16 @@ class RestartPolicy:
         if len(self.exits) > len(BACKOFF_S):
             return None
         return BACKOFF_S[len(self.exits) - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class SharedGrid:
+    """What the member (poller.cluster.polling) gives the supervisor on a shared grid."""
+
+    #: the seed of a worker's owner of ticks, with the membership as it is now
+    seed: Callable[[], OwnerSeed]
+    #: a worker waits for the membership's next word: ask Redis now
+    on_ask: Callable[[], None]
 
 
 @dataclass(eq=False)
@@ -97,15 +115,22 @@ class _Handle:
 class Supervisor:
     """A Polling (poller.run.lifecycle) by worker processes, one per share of this host's shard."""
 
-    def __init__(self, life: Lifecycle, console: bool) -> None:
+    def __init__(self, life: Lifecycle, console: bool, *,
+                 devices: tuple[Device, ...] | None = None, grid: SharedGrid | None = None) -> None:
+        """`devices`: this host's devices (default: its shard of the file)."""
         self.life = life
         self.recorder = life.recorder
         self.console = console
         #: fixed at start: who owns which device
         self.settings = life.config.daemon
-        self.history = life.config.history
-        shares = split(owned(life.config.devices, life.shard), life.shard, self.settings.workers)
+        # on a shared grid as in the member's one process (poller.cluster.polling): no history
+        self.history = life.config.history if grid is None else None
+        self.grid = grid
+        if devices is None:
+            devices = owned(life.config.devices, life.shard)
+        shares = split(devices, life.shard, self.settings.workers)
         self.handles = [_Handle(i, share) for i, share in enumerate(shares)]
+        self._owner_counts: Counter[str] = Counter()
 
     # -- the Polling ---------------------------------------------------------------------------
 
@@ -156,6 +181,16 @@ class Supervisor:
             self._order(handle, Apply(share))
         return fleet_diff(before, devices)
 
+    def tell(self, news: object) -> None:
+        """Every running worker's owner of ticks hears it (a worker started later gets it in
+        its seed)."""
+        for handle in self.handles:
+            self._order(handle, Tell(news))
+
+    def owner_counts(self) -> dict[str, int]:
+        """The totals of the workers' owners of ticks, as each said when it stopped."""
+        return dict(self._owner_counts)
+
     def drain_fields(self, cause: str) -> dict[str, Any]:
         return {"cause": cause, "workers": len(self.handles)}
 
@@ -192,7 +227,7 @@ class Supervisor:
         os.close(down_read)
         orders = OrderPipe(Connection(down_write, readable=False), f"worker-{handle.index}-orders")
         orders.send(Start(handle.index, handle.devices, self.settings, self.console,
-                          self.history))
+                          self.history, self.grid.seed() if self.grid is not None else None))
         handle.generation += 1
         handle.process, handle.orders = process, orders
         handle.running, handle.ready = True, False
@@ -247,9 +282,13 @@ class Supervisor:
                     **fields, "records_written": self.recorder.written,
                     "records_dropped": self.recorder.dropped})
                 self.life.notifier.status(self.status())
-            case Stopped(completed, cancelled):
+            case Stopped(completed, cancelled, owner_counts):
                 handle.completed = handle.completed_before + completed
                 handle.cancelled += cancelled
+                self._owner_counts.update(owner_counts)
+            case Ask():
+                if self.grid is not None:
+                    self.grid.on_ask()
 
     def _on_exit(self, handle: _Handle, generation: int, exitcode: int | None, pid: int) -> None:
         if generation != handle.generation:

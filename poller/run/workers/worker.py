@@ -2,9 +2,15 @@
 records shipped to the parent (poller.run.workers.record_pipe), orders taken from the parent
 only. Started by the supervisor as `python -m poller.run.workers.worker UP_FD DOWN_FD`.
 
-Orders come on `down` (poller.run.workers.messages: Start first, then Apply, Drain, Force);
-messages go up after the records written before them: Ready once its schedules run, Alive every
-ALIVE_INTERVAL_S (the watchdog's material), Stats every stats interval, Stopped at the end.
+Orders come on `down` (poller.run.workers.messages: Start first, then Apply, Drain, Force, and
+on a shared grid Tell); messages go up after the records written before them: Ready once its
+schedules run, Alive every ALIVE_INTERVAL_S (the watchdog's material), Stats every stats
+interval, Ask when its owner of ticks needs the membership's next word, Stopped at the end.
+
+On a shared grid ([cluster]) the Start order brings the seed of the worker's owner of ticks
+(poller.run.grid.OwnerSeed): it judges each tick from what the supervisor tells it, and sends
+the counter snapshots of this worker's devices itself; the last ones go out after the drain,
+before Stopped (not when the supervisor is gone: the records of those polls are lost too).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from poller.run.state_keeper import keeper_settings
 from poller.run.workers.messages import (
     Alive,
     Apply,
+    Ask,
     Drain,
     Force,
     Order,
@@ -28,6 +35,7 @@ from poller.run.workers.messages import (
     Start,
     Stats,
     Stopped,
+    Tell,
 )
 from poller.run.workers.record_pipe import ShippedRecords
 
@@ -45,12 +53,16 @@ class Worker:
         self.down = down
         #: Drain orders, then Force: drain_or_force cuts the grace short at the second
         self.stops: list[Order] = []
+        self.silencing: asyncio.Task[None] | None = None
 
     async def main(self) -> int:
         start = self.start
         loop = asyncio.get_running_loop()
         self.records = ShippedRecords(self.up.send_bytes, self.index)
         self.drain_ordered: asyncio.Future[float] = loop.create_future()
+        self.owner = start.owner.grow(self._ask) if start.owner is not None else None
+        if self.owner is not None:
+            self.owner.assign([d.name for d in self.devices])
         self.polling = LocalPolling(
             self.devices, self.records, self.settings.engine,
             # the fleet-wide cap, shared out: each worker takes its part of it
@@ -58,33 +70,52 @@ class Worker:
             console=self.console, stats_interval_s=lambda: self.settings.stats_interval_s,
             on_stats=lambda fields: self.records.message(Stats(fields)),
             keeper=keeper_settings(self.settings, self.index), history=start.history,
-            worker=self.index,
+            worker=self.index, owner=self.owner,
         )
         await self.polling.open()
         loop.add_reader(self.down.fileno(), self._on_order)
         self.polling.start()
+        if self.owner is not None:
+            self.owner.start()
         self.records.message(Ready(os.getpid(), self.polling.devices))
         try:
             async with running({**self.polling.helpers(), "alive": self._alive_loop()}):
                 grace = await self.drain_ordered
                 cancelled = await self.polling.drain(grace, self.stops)
+            if self.owner is not None and not self.records.broken:
+                await self.owner.flush()
         finally:
             loop.remove_reader(self.down.fileno())
             await self.polling.close()
-        self.records.message(Stopped(self.polling.completed, cancelled))
+            if self.owner is not None:
+                await self.owner.close()
+        counts = self.owner.counts() if self.owner is not None else {}
+        self.records.message(Stopped(self.polling.completed, cancelled, counts))
         return 0
+
+    def _ask(self) -> None:
+        self.records.message(Ask())
 
     def _on_order(self) -> None:
         try:
             order: Order = self.down.recv()
         except (EOFError, OSError):
             # the parent is gone: nobody is left to write records, so stop at once
-            asyncio.get_running_loop().remove_reader(self.down.fileno())
+            loop = asyncio.get_running_loop()
+            loop.remove_reader(self.down.fileno())
             self.records.broken = True
+            if self.owner is not None:
+                # the records of the last polls are lost: no snapshot may say they were done
+                self.silencing = loop.create_task(self.owner.close())
             order = Force()
         match order:
             case Apply(devices):
+                if self.owner is not None:
+                    self.owner.assign([d.name for d in devices])
                 self.polling.apply(devices)
+            case Tell(news):
+                if self.owner is not None and self.owner.hear(news):
+                    self.polling.scheduler.recheck()
             case Drain(grace_s):
                 self._drain(grace_s)
             case Force():
