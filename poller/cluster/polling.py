@@ -27,6 +27,7 @@ from poller.config.model import Config, Device, fleet_diff
 from poller.config.shard import CommandLine
 from poller.errors import ConfigError
 from poller.output.recorder import Recorder
+from poller.run.history_sink import check_librrd
 from poller.run.lifecycle import Helpers, Lifecycle, Signals, run_loop
 from poller.run.local import LocalPolling
 from poller.run.state_keeper import keeper_settings
@@ -36,6 +37,8 @@ from poller.run.workers.supervisor import SharedGrid, Supervisor
 
 def run(config: Config, *, console: bool = False, command_line: CommandLine | None = None) -> int:
     """The daemon of one member, until SIGTERM/SIGINT. Returns the exit code."""
+    if config.history is not None:
+        check_librrd()
     recorder = Recorder(config.output, console=sys.stderr if console else None)
     notifier = Notifier()
     try:
@@ -141,6 +144,7 @@ class ClusterPolling:
             max_in_flight=config.daemon.max_in_flight, console=self.console,
             stats_interval_s=lambda: self.life.config.daemon.stats_interval_s,
             on_stats=on_stats, keeper=keeper_settings(config.daemon), owner=owner,
+            history=config.history,
         )
 
     def _adopt_cached_fleet(self) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from poller.cluster import rendezvous
+from poller.history.layout import row_path
 from tests.cluster_rig import (
     Fleet,
     Host,
@@ -237,3 +238,48 @@ def test_a_worker_killed_comes_back_with_its_devices_counters(hosts: list[Host])
     assert restarted and set(restarted) <= share
     _assert_rates_carried(restarted)
     assert_seq_contiguous(records)  # seq carried on from the snapshots: no step back
+
+
+def test_members_keep_history_of_their_share_in_workers_and_one_process(
+        tmp_path: Path, redis: RedisServer, fleet: Fleet) -> None:
+    """[history] on members (one with workers = 2, one in one process): each writes the RRD
+    files of its share, with the rates its records carry."""
+    pytest.importorskip("rrdtool")
+    text = fleet_sections(fleet, INTERVAL_S)
+    running = []
+    for i, workers in enumerate((2, 1)):
+        directory = tmp_path / f"host{i}"
+        history = f'\n[history]\ndirectory = "{directory / "rrd"}"\nhold = 0\n'
+        running.append(Host(f"host{i}", directory, redis.url, LEASE_S, text + history,
+                            extra='name = "history"', workers=workers))
+    try:
+        for host in running:
+            host.start()
+        assert wait_for(lambda: all(_ready(h) for h in running), 30)
+        time.sleep(2 * LEASE_S + 2 * INTERVAL_S)
+    finally:
+        for host in running:
+            assert host.stop() == 0
+    members = [h.name for h in running]
+    for host in running:
+        share = rendezvous.share(NAMES, members, host.name)
+        missing = [d for d in share
+                   if not row_path(host.directory / "rrd", d, "interfaces", "1").exists()]
+        assert missing == [], (host.name, missing)
+        device = min(share)
+        rates = [row["ifHCInOctets_rate"] for record in polls_with_rows([host])
+                 if record["device"] == device for row in record["_rows"]
+                 if str(row["index"]) == "1" and row["ifHCInOctets_rate"] is not None]
+        stored = _stored(row_path(host.directory / "rrd", device, "interfaces", "1"))
+        assert stored and rates, (device, stored, rates)
+        assert all(min(rates) * 0.999 <= v <= max(rates) * 1.001 for v in stored), \
+            (stored, rates)
+
+
+def _stored(path: Path) -> list[float]:
+    """The values librrd has in the file's finest archive (unknown left out)."""
+    import rrdtool  # the history extra: skipped above when it is not installed
+
+    (_start, _end, _step), _names, rows = rrdtool.fetch(
+        str(path), "AVERAGE", "-s", "end-10min", "-e", "now")
+    return [row[0] for row in rows if row[0] is not None]

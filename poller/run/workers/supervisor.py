@@ -123,8 +123,7 @@ class Supervisor:
         self.console = console
         #: fixed at start: who owns which device
         self.settings = life.config.daemon
-        # on a shared grid as in the member's one process (poller.cluster.polling): no history
-        self.history = life.config.history if grid is None else None
+        self.history = life.config.history
         self.grid = grid
         if devices is None:
             devices = owned(life.config.devices, life.shard)
