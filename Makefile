@@ -46,9 +46,9 @@ run: venv web-deps ## poll a simulated fleet on 127.0.0.1 (snmpsim + config/demo
 	$(PY) -m tools.demo --config $(CONFIG)
 
 .PHONY: lint
-lint: venv ## ruff check and mypy --strict on poller, with pyproject.toml's settings
+lint: venv ## ruff check and mypy --strict on poller and tools, with pyproject.toml's settings
 	$(VENV)/bin/ruff check poller tests tools
-	$(VENV)/bin/mypy poller
+	$(VENV)/bin/mypy poller tools
 
 $(VENV)/.cluster-installed: $(VENV)/.installed pyproject.toml
 	$(PY) -m pip install -q -e '.[test,cluster]'

@@ -3,7 +3,7 @@
 1. writer: CPU per stored row of the history writer (one RRD update of a row's file, its values
    queued from the caller's thread, written by the writer's), directly and through rrdcached on a
    unix socket (the writer's side, and rrdcached's own CPU besides), each update in a call of its
-   own; and directly with the daemon's hold (HOLD_S: a file's updates of a minute in one call).
+   own; and directly with the daemon's hold (`[history] hold`, 60 s: a file's updates in one call).
 2. on vs off: the real daemon (`poller run`) against the lean responder (tools/fleet), the same
    fleet with history off and then on: its CPU per varbind, and the ratio.
 3. fleet: HISTORY_DEVICES (1,000) synthetic switches of HISTORY_ROWS (50) ports every
@@ -35,11 +35,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from poller.config.history import INTERFACES_KEPT
+from poller.config.history import DEFAULT_HOLD_S, INTERFACES_KEPT
 from poller.config.load import load_config
 from poller.history.layout import create_args, ds_name, row_path
 from poller.history.rrd import RrdFiles
-from poller.history.store import HOLD_S, HistoryStore, plans_for
+from poller.history.store import HistoryStore, plans_for
 from poller.history.writer import HistoryWriter
 from poller.web.site import Site
 from tools.bench import host
@@ -82,7 +82,7 @@ def main() -> int:
         "devices": DEVICES, "rows": ROWS, "interval_s": INTERVAL_S, "window_s": WINDOW_S,
         "warmup_s": WARMUP_S, "fields": FIELDS}}
     _need_disk(DEVICES * ROWS * _file_bytes(int(INTERVAL_S), len(FIELDS)))
-    report["writer"] = {"direct": _writer_cost(None), "held": _writer_cost(None, hold_s=HOLD_S)}
+    report["writer"] = {"direct": _writer_cost(None), "held": _writer_cost(None, hold_s=DEFAULT_HOLD_S)}
     with _rrdcached(OUT / "cache-writer") as (address, pid):
         cpu0 = host.cpu_s(pid)
         report["writer"]["rrdcached"] = _writer_cost(address)

@@ -67,7 +67,7 @@ async def _until(condition: Any, within_s: float) -> None:
 async def measure(supervisor: Supervisor) -> dict[str, Any]:
     await supervisor.open()
     # the sizes first: pickling the orders here is no part of what the ticker measures
-    workers = [{"devices": len(h.devices), "start_order_bytes": len(ForkingPickler.dumps(
+    workers: list[dict[str, Any]] = [{"devices": len(h.devices), "start_order_bytes": len(ForkingPickler.dumps(
         Start(h.index, h.devices, supervisor.settings, False)))} for h in supervisor.handles]
     result: dict[str, Any] = {"devices": supervisor.devices, "workers": workers}
     ticker = Ticker()

@@ -30,6 +30,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tools.bench import exporter, host
 
@@ -131,8 +132,8 @@ def _measure_round(
         config.write_text(exporter.module_yaml(GETS, WALKS, REPETITIONS))
         raw = exporter.measure(_ports(settings), settings.peer_polls, host.cpu_s, config,
                                OUT / "snmp-exporter.stderr")
-        results[EXPORTER] = _costs(raw["cpu_s"], raw["varbinds"], raw["requests"], raw["polls"],
-                                   raw["wall_s"])
+        results[EXPORTER] = _costs(raw["cpu_s"], int(raw["varbinds"]), int(raw["requests"]),
+                                   int(raw["polls"]), raw["wall_s"])
         results[EXPORTER]["samples"] = raw["samples"]
     for library, label in LIBRARY_ROWS.items():
         if label in skipped:
@@ -281,7 +282,7 @@ def _fleet_toml(settings: Settings, out_dir: Path, engine: str) -> str:
     return "\n".join(lines)
 
 
-def _polls_between(path: Path, t0: float, t1: float) -> list[dict[str, object]]:
+def _polls_between(path: Path, t0: float, t1: float) -> list[dict[str, Any]]:
     from datetime import datetime
 
     polls = []

@@ -48,7 +48,7 @@ def loads() -> dict[str, Settings]:
     only = env.get("BENCH_ONLY", "light,heavy").split(",")
     return {
         name: Settings(devices=int(devices), seconds=seconds, interval_s=float(interval),
-                       interfaces=interfaces, peer_polls=0)
+                       interfaces=interfaces, peer_polls=0, rounds=1)
         for name, (devices, interval) in (("light", light), ("heavy", heavy)) if name in only
     }
 

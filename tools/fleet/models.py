@@ -62,10 +62,10 @@ def render(template: Template, request: Request, device: Device, elapsed_s: floa
                               template.error_index)
     chunks = []
     for part in template.parts:
-        if part.__class__ is bytes:
+        if isinstance(part, bytes):
             chunks.append(part)
             continue
-        name, tag, initial, rate, modulus, per_device = part  # type: ignore[misc]
+        name, tag, initial, rate, modulus, per_device = part
         if per_device:
             value = initial + device.offset + int(rate * device.factor * elapsed_s)
         else:

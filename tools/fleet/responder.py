@@ -20,7 +20,10 @@ import select
 import signal
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 from tools.fleet import codec
@@ -149,7 +152,7 @@ def _cpu_s() -> float:
 
 
 def _worker_main(spec: FleetSpec, index: int, numbers: range, started_at: float,
-                 ready: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
+                 ready: Event) -> None:
     worker = Worker(spec, index, numbers, started_at)
     sockets = worker.bind()
     ready.set()
@@ -185,7 +188,7 @@ def serve(spec: FleetSpec, on_ready: object = None) -> int:
     return 1 if failed else 0
 
 
-def _terminate(workers: list[tuple[multiprocessing.Process, object]]) -> None:
+def _terminate(workers: Sequence[tuple[BaseProcess, object]]) -> None:
     for process, _ in workers:
         if process.is_alive():
             process.terminate()
