@@ -2,8 +2,8 @@
 
 Each process that polls keeps its part of the fleet index (poller.history.index: each device's
 last `poll` summary, its rows' labels and current values) in a file on its own host. The member
-(the process that beats) sends this host's files to Redis (IndexPublisher): every
-PUBLISH_EVERY_S when one of them changed, all of them in one atomic round trip, each compressed
+(the process that beats) sends this host's files to Redis (IndexPublisher): when one of
+them changed, at most every PUBLISH_EVERY_S, all of them in one atomic round trip, each compressed
 (a 10,000-device index of 48 rows each is ~107 MB of JSON, ~6 MB compressed at level 1 in
 ~0.2 s, read and compressed in a thread, off the event loop); otherwise it only extends their
 expiry. A host that stops sending has its index expire after INDEX_TTL_S: long enough for the
@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
 #: a changed index is sent at most this often
 PUBLISH_EVERY_S = 15.0
+#: the files are looked at (a stat each) this often
+LOOK_EVERY_S = 2.0
 #: an index nobody refreshes (its host is gone) expires after this long
 INDEX_TTL_S = 300.0
 #: zlib level 1: a third of the CPU of the default level for ~1.8 times the bytes
@@ -98,18 +100,21 @@ def unpacked(files: Mapping[bytes, bytes]) -> dict[str, dict[str, Any]]:
 
 class IndexPublisher:
     """This host's index files sent to Redis, on its own connection (a large index never
-    delays a beat), in the member's event loop."""
+    delays a beat), in the member's event loop: looked at every `look_s` (a stat per file),
+    a change sent at once when the last was sent `every_s` ago or more (so the first index a
+    host writes is shared at once), else later; the expiry extended every `every_s`."""
 
     def __init__(self, settings: ClusterSettings, directory: Path, *,
-                 every_s: float = PUBLISH_EVERY_S, ttl_s: float = INDEX_TTL_S,
-                 clock: Callable[[], float] = time.time) -> None:
+                 every_s: float = PUBLISH_EVERY_S, look_s: float = LOOK_EVERY_S,
+                 ttl_s: float = INDEX_TTL_S, clock: Callable[[], float] = time.time) -> None:
         self.host = settings.host
         self.directory = directory
-        self.every_s, self.ttl_s = every_s, ttl_s
+        self.every_s, self.look_s, self.ttl_s = every_s, look_s, ttl_s
         self.link = Link(settings, timeout_s=2.0)
         self._clock = clock
         self._sent: Signature | None = None
         self._stamp = ""
+        self._sent_at = self._extended_at = -math.inf
         self._task: asyncio.Task[None] | None = None
         #: rounds that sent the files, and their compressed bytes (since start)
         self.sent = 0
@@ -121,37 +126,42 @@ class IndexPublisher:
     async def _loop(self) -> None:
         while True:
             await self.publish()
-            await asyncio.sleep(self.every_s)
+            await asyncio.sleep(self.look_s)
 
-    async def publish(self) -> bool:
-        """One round: the files when one changed since they were last sent, else only their
-        expiry extended. False when Redis was out of reach (the next round tries again)."""
+    async def publish(self, *, now: bool = False) -> bool:
+        """One look: the files sent when one changed (and it is time, or `now`), else their
+        expiry extended when it is time. False when Redis was out of reach (the next look
+        tries again)."""
         signature = await asyncio.to_thread(file_signature, self.directory)
+        since_sent = time.monotonic() - self._sent_at
         files, stamp = None, self._stamp
-        if signature != self._sent:
+        if signature != self._sent and (now or since_sent >= self.every_s):
             files = await asyncio.to_thread(packed_files, self.directory)
             stamp = f"{time.time_ns():x}"
+        elif not now and time.monotonic() - self._extended_at < self.every_s:
+            return True
         try:
             held = await self.link.put_index(self.host, files, stamp,
                                              int(self._clock() * 1000), int(self.ttl_s * 1000))
         except Unavailable:
             await self.link.reset()
             return False
+        self._extended_at = time.monotonic()
         if files is not None:
-            self._sent, self._stamp = signature, stamp
+            self._sent, self._stamp, self._sent_at = signature, stamp, self._extended_at
             self.sent += 1
             self.sent_bytes += sum(map(len, files.values()))
-        elif not held:  # Redis lost it (restarted empty): all of it again next round
-            self._sent = None
+        elif not held:  # Redis lost it (restarted empty): all of it again at the next look
+            self._sent, self._sent_at = None, -math.inf
         return True
 
     async def close(self) -> None:
-        """Stop, after one last round: the index as the drain left it (bounded by the link's
+        """Stop, after one last send: the index as the drain left it (bounded by the link's
         timeout when Redis is out of reach)."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-            await self.publish()
+            await self.publish(now=True)
         await self.link.close()
 
 
