@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import time
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from poller.cluster.index_share import SharedIndex, packed_files, unpacked
 from poller.config.cluster import ClusterSettings
@@ -20,6 +24,7 @@ from poller.web.rrdcached import Rrdcached
 from poller.web.series import RrdReader
 from poller.web.site import Site
 
+ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "hunter2-not-on-any-page"
 
 
@@ -126,3 +131,35 @@ def test_a_password_in_an_error_is_replaced(tmp_path: Path) -> None:
     shared = SharedIndex(ClusterSettings(redis=("redis://127.0.0.1:1/0",), password=PASSWORD))
     assert shared._scrub(f"AuthenticationError: {PASSWORD} refused") == \
         "AuthenticationError: *** refused"
+
+
+#: `poller web` as the command line runs it, with the server's loop left out: one fleet page
+#: made, then which optional modules were loaded
+WEB = """
+import json, sys
+from poller.cli import main
+from poller.web import server
+from poller.web.site import Site
+seen = {}
+def serve(settings, password, shared=None, shared_from=""):
+    Site(settings.directory, shared=shared).handle("/fleet.json", {})
+    seen["shared"] = shared is not None
+    return 0
+server.serve = serve
+code = main(["web", "--config", sys.argv[1]])
+print(json.dumps({"code": code, **seen, "redis": "redis" in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize("cluster", [False, True])
+def test_the_web_loads_redis_only_with_cluster(tmp_path: Path, cluster: bool) -> None:
+    config = tmp_path / "web.toml"
+    section = f'[cluster]\nredis = "redis://127.0.0.1:{_closed_port()}/0"\nhost = "web"\n'
+    config.write_text(f'[web]\ndirectory = "{tmp_path}"\n{section if cluster else ""}'
+                      '[credentials.public]\ncommunity_file = "/nonexistent"\n'
+                      '[[devices]]\nname = "sw1"\nhost = "192.0.2.1"\ncredential = "public"\n')
+    done = subprocess.run([sys.executable, "-c", WEB, str(config)], check=False,
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result == {"code": 0, "shared": cluster, "redis": cluster}, done.stderr
