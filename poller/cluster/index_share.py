@@ -3,8 +3,8 @@
 Each process that polls keeps its part of the fleet index (poller.history.index: each device's
 last `poll` summary, its rows' labels and current values) in a file on its own host. The member
 (the process that beats) sends this host's files to Redis (IndexPublisher): when one of
-them changed, at most every PUBLISH_EVERY_S, all of them in one atomic round trip, each compressed
-(a 10,000-device index of 48 rows each is ~107 MB of JSON, ~6 MB compressed at level 1 in
+them changed, at most every PUBLISH_EVERY_S, all in one atomic round trip, each compressed (a
+10,000-device index of 48 rows each is ~107 MB of JSON, ~6 MB compressed at level 1 in
 ~0.2 s, read and compressed in a thread, off the event loop); otherwise it only extends their
 expiry. A host that stops sending has its index expire after INDEX_TTL_S: long enough for the
 web to show the last poll of a dead host's devices, which their next owners soon replace with
@@ -184,6 +184,7 @@ class SharedIndex:
         self._merged: dict[str, dict[str, Any]] = {}
         self._checked_at = -math.inf
         self._problem: str | None = None
+        self._failed = ""
         self._reached_at: float | None = None
 
     @property
@@ -208,7 +209,7 @@ class SharedIndex:
         reached = self._reached_at
         had = (f"as Redis last gave it at {time.strftime('%H:%M:%S UTC', time.gmtime(reached))}"
                if reached is not None else "only from this host's own index")
-        return (f"cluster {self.settings.name}: Redis {self.where} is out of reach ({problem}): "
+        return (f"cluster {self.settings.name}: Redis {self._failed} is out of reach ({problem}): "
                 f"the other hosts' devices show their last poll {had}")
 
     def _refresh(self) -> None:
@@ -218,6 +219,7 @@ class SharedIndex:
             self._fetch()
         except (redis.exceptions.RedisError, OSError) as exc:
             self._problem = self._scrub(one_line(exc))
+            self._failed = self.where  # before the next address is taken
             self._drop_client()
         else:
             self._problem = None

@@ -8,7 +8,8 @@ the files, taking each device from the file that saw it last (after a reload mov
 another worker, the old worker's entry is older).
 
 Nothing secret is in a record, so nothing secret is in the index: it holds a subset of the
-records' fields (POLL_FIELDS, labels, rates in bits per second, scalar numbers).
+records' fields (POLL_FIELDS, labels, rates in bits per second, scalar numbers). It must stay
+so: with [cluster] the files are sent to Redis for the web (poller.cluster.index_share).
 """
 
 from __future__ import annotations
