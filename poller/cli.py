@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from poller import __version__
 from poller.cluster import commands as cluster_commands
+from poller.cluster import index_share
 from poller.cluster import polling as cluster_polling
 from poller.commands import get_walk as oneshot
 from poller.commands import history, tail
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     oneshot.add_parsers(commands)
     tail.add_parser(commands)
     history.add_parsers(commands)
-    web_command.add_parsers(commands)
+    web_command.add_parsers(commands, shared_index=index_share.SharedIndex)
     cluster_commands.add_parser(commands)
     return parser
 

@@ -10,6 +10,10 @@ Keys, all under the cluster's name (`poller` by default):
   NAME:member:HOST   hash: what HOST reports (devices, fleet version, clock skew...), expiring
   NAME:snap:DEVICE   the device's counter snapshot (poller.poll.snapshot), expiring
   NAME:fleet         hash: version, text, sha256, pushed_at of the pushed fleet
+  NAME:index:HOST    hash: HOST's fleet index files (poller.history.index), each compressed,
+                     and their `stamp`; expiring (poller.cluster.index_share)
+  NAME:index-stamps  hash: HOST -> the stamp of the index files HOST last sent
+  NAME:indexes       sorted set: HOST -> when its index expires (ms, HOST's clock)
 """
 
 from __future__ import annotations
@@ -78,6 +82,10 @@ end
 return {now, epoch, redis.call('LRANGE', KEYS[3], 0, -1),
         tonumber(redis.call('HGET', KEYS[4], 'version') or '0'), joined, last_from}
 """
+
+
+#: the field of NAME:index:HOST that holds the stamp of its files (no index file is named so)
+INDEX_STAMP = "stamp"
 
 
 class Unavailable(PollerError):
@@ -149,7 +157,7 @@ class Link:
             async with asyncio.timeout(2 * self.timeout_s):
                 return await awaitable
         except (redis.exceptions.RedisError, OSError, TimeoutError) as exc:
-            raise Unavailable(_one_line(exc)) from None
+            raise Unavailable(one_line(exc)) from None
 
     async def report(self, host: str, fields: dict[str, Any], ttl_ms: int) -> None:
         client = self._connect()
@@ -173,6 +181,30 @@ class Link:
     async def get_snapshot(self, name: str) -> bytes | None:
         value: bytes | None = await self.call(self._connect().get(self.key("snap", name)))
         return value
+
+    async def put_index(self, host: str, files: dict[str, bytes] | None, stamp: str,
+                        now_ms: int, ttl_ms: int) -> bool:
+        """This host's fleet index files (name -> compressed bytes) under `stamp`, or None to
+        keep what Redis holds and only extend its expiry; one round trip, atomic (MULTI), so a
+        reader never sees half of it. False when Redis held no index of this host (restarted
+        empty, or expired): the caller sends the files again."""
+        client = self._connect()
+        key, stamps, hosts = self.key("index", host), self.key("index-stamps"), \
+            self.key("indexes")
+        pipe = client.pipeline(transaction=True)
+        if files is not None:
+            pipe.delete(key)
+            fields: dict[str, bytes] = {INDEX_STAMP: stamp.encode()}
+            fields.update(files)
+            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+        pipe.pexpire(key, ttl_ms)
+        pipe.hset(stamps, host, stamp)
+        pipe.pexpire(stamps, ttl_ms)
+        pipe.zadd(hosts, {host: now_ms + ttl_ms})
+        pipe.zremrangebyscore(hosts, "-inf", now_ms)
+        pipe.pexpire(hosts, ttl_ms)
+        results = await self.call(pipe.execute())
+        return bool(results[2 if files is not None else 0])
 
     async def fleet(self) -> tuple[int, str] | None:
         raw = await self.call(self._connect().hgetall(self.key("fleet")))
@@ -217,24 +249,34 @@ def _client(settings: ClusterSettings, index: int, timeout_s: float) -> Redis:
     import redis.asyncio
     from redis.asyncio.sentinel import Sentinel
 
-    options: dict[str, Any] = {
-        "socket_timeout": timeout_s, "socket_connect_timeout": timeout_s,
-        "username": settings.username, "password": settings.password,
-        "retry_on_timeout": False,
-    }
+    options = client_options(settings, timeout_s)
     if settings.sentinels:
-        sentinels = [(s.rpartition(":")[0], int(s.rpartition(":")[2]))
-                     for s in settings.sentinels]
-        sentinel = Sentinel(sentinels, socket_timeout=timeout_s,  # type: ignore[no-untyped-call]
+        sentinel = Sentinel(sentinel_addresses(settings),  # type: ignore[no-untyped-call]
+                            socket_timeout=timeout_s,
                             sentinel_kwargs={"socket_timeout": timeout_s})
         client: Redis = sentinel.master_for(settings.sentinel_master, **options)
         return client
     address = settings.redis[index % len(settings.redis)]
+    return redis.asyncio.Redis.from_url(address, **tls_options(settings, address), **options)
+
+
+def client_options(settings: ClusterSettings, timeout_s: float) -> dict[str, Any]:
+    """What every client of the cluster's Redis is made with (async here, sync in the web)."""
+    return {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s,
+            "username": settings.username, "password": settings.password,
+            "retry_on_timeout": False}
+
+
+def sentinel_addresses(settings: ClusterSettings) -> list[tuple[str, int]]:
+    return [(s.rpartition(":")[0], int(s.rpartition(":")[2])) for s in settings.sentinels]
+
+
+def tls_options(settings: ClusterSettings, address: str) -> dict[str, Any]:
     if address.startswith("rediss://") and settings.tls_ca_file is not None:
-        options["ssl_ca_certs"] = str(settings.tls_ca_file)
-    return redis.asyncio.Redis.from_url(address, **options)
+        return {"ssl_ca_certs": str(settings.tls_ca_file)}
+    return {}
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:300]

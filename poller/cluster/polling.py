@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from poller.cluster.index_share import IndexPublisher
 from poller.cluster.node import Node
 from poller.cluster.owner import Membership, TickOwner, TickSeed
 from poller.config.load import load_config, load_with_fleet
@@ -70,6 +71,10 @@ class ClusterPolling:
         self.inner: LocalPolling | Supervisor | None = None
         #: with one process: the scheduler's owner (workers have their own)
         self.owner: TickOwner | None = None
+        #: with [history]: this host's fleet index files (its own and its workers') to Redis,
+        #: for a `poller web` of the cluster (poller.cluster.index_share)
+        self.index = IndexPublisher(config.cluster, config.history.index_directory) \
+            if config.history is not None else None
         self.fetched_at_open = False
 
     def _fleet_version(self) -> int:
@@ -167,7 +172,9 @@ class ClusterPolling:
 
     async def close(self) -> None:
         if self.inner is not None:
-            await self.inner.close()
+            await self.inner.close()  # with [history]: the index saved as the drain left it
+        if self.index is not None:
+            await self.index.close()
         if self.owner is not None:
             await self.owner.close()
         await self.node.close()
@@ -188,6 +195,8 @@ class ClusterPolling:
         self._polling().start()
         if self.owner is not None:
             self.owner.start()
+        if self.index is not None:
+            self.index.start()
         self.node.start()
 
     def started_fields(self) -> dict[str, Any]:

@@ -8,7 +8,8 @@ the files, taking each device from the file that saw it last (after a reload mov
 another worker, the old worker's entry is older).
 
 Nothing secret is in a record, so nothing secret is in the index: it holds a subset of the
-records' fields (POLL_FIELDS, labels, rates in bits per second, scalar numbers).
+records' fields (POLL_FIELDS, labels, rates in bits per second, scalar numbers). It must stay
+so: with [cluster] the files are sent to Redis for the web (poller.cluster.index_share).
 """
 
 from __future__ import annotations
@@ -157,20 +158,37 @@ def read_index(directory: Path) -> dict[str, dict[str, Any]]:
     Unreadable or foreign files are skipped (a writer may be between two renames)."""
     merged: dict[str, dict[str, Any]] = {}
     for path in sorted(directory.glob("index*.json")):
-        for name, entry in read_file(path).items():
-            if name not in merged or entry.get("at", 0) > merged[name].get("at", 0):
-                merged[name] = entry
+        merge_newest(merged, read_file(path))
+    return merged
+
+
+def merge_newest(merged: dict[str, dict[str, Any]], devices: Mapping[str, dict[str, Any]]
+                 ) -> dict[str, dict[str, Any]]:
+    """`devices` merged into `merged` (changed in place, returned): each device's entry from
+    whichever saw it last (its `at`); on a tie the entry already there stays."""
+    for name, entry in devices.items():
+        if name not in merged or entry.get("at", 0) > merged[name].get("at", 0):
+            merged[name] = entry
     return merged
 
 
 def read_file(path: Path) -> dict[str, dict[str, Any]]:
     try:
-        data = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError):
+        data = path.read_bytes()
+    except OSError:
         return {}
-    if not isinstance(data, dict) or data.get("version") != VERSION:
+    return parse_index(data)
+
+
+def parse_index(data: bytes) -> dict[str, dict[str, Any]]:
+    """The devices of one index file's bytes; empty when they are not an index of VERSION."""
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError:
         return {}
-    devices = data.get("devices")
+    if not isinstance(parsed, dict) or parsed.get("version") != VERSION:
+        return {}
+    devices = parsed.get("devices")
     if not isinstance(devices, dict):
         return {}
     return {k: v for k, v in devices.items() if isinstance(v, dict)}

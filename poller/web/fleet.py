@@ -1,7 +1,8 @@
 """The fleet as the pages see it: the merged fleet index (poller.history.index), read again only
-when an index file changed, plus the devices that have RRD files but no index entry yet (an
-import, or a daemon that has not saved its index). Filter, sort and page on the server, so a
-page of 10,000 devices costs a page, not 10,000 rows."""
+when an index file changed, with the index of the cluster's other hosts when there is one (an
+IndexSource: each device from the entry that saw it last), plus the devices that have RRD files
+but no index entry yet (an import, or a daemon that has not saved its index). Filter, sort and
+page on the server, so a page of 10,000 devices costs a page, not 10,000 rows."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
-from poller.history.index import read_index
+from poller.history.index import merge_newest, read_index
 
 #: the directory listing (devices without an index entry) is taken again after this long
 LIST_EVERY_S = 10.0
@@ -31,20 +32,37 @@ class FleetQuery:
     per_page: int = PER_PAGE
 
 
-class FleetView:
-    """The merged index of one history directory, shared by the server's threads."""
+class IndexSource(Protocol):
+    """The fleet index of other hosts: with [cluster], every member's, as Redis holds it
+    (poller.cluster.index_share.SharedIndex). Both calls are safe from any thread and bounded
+    in time; `devices` answers from what it had when it cannot fetch, and `warning` says so."""
 
-    def __init__(self, directory: Path, clock: Callable[[], float] = time.time) -> None:
+    def devices(self) -> Mapping[str, dict[str, Any]]: ...
+
+    def warning(self) -> str | None: ...
+
+
+class FleetView:
+    """The merged index of one history directory (and of `shared`), shared by the server's
+    threads."""
+
+    def __init__(self, directory: Path, clock: Callable[[], float] = time.time,
+                 shared: IndexSource | None = None) -> None:
         self.directory = directory
+        self.shared = shared
         self._clock = clock
         self._lock = threading.Lock()
         self._signature: tuple[tuple[str, int, int], ...] | None = None
         self._devices: dict[str, dict[str, Any]] = {}
+        #: the local and shared indexes last merged, and the merge (made again when one changed)
+        self._merged_of: tuple[object, object] = (None, None)
+        self._merged: dict[str, dict[str, Any]] = {}
         self._listed: list[str] = []
         self._listed_at = -LIST_EVERY_S
 
     def devices(self) -> Mapping[str, dict[str, Any]]:
         """Device name -> index entry (an empty poll for a device known by its files only)."""
+        shared = self.shared.devices() if self.shared is not None else {}
         with self._lock:
             signature = self._index_signature()
             if signature != self._signature:
@@ -54,10 +72,22 @@ class FleetView:
             if now - self._listed_at >= LIST_EVERY_S:
                 self._listed = self._device_directories()
                 self._listed_at = now
-            merged = dict(self._devices)
+            merged = dict(self._with_shared(shared))
         for name in self._listed:
             merged.setdefault(name, {"at": 0, "poll": None, "tables": {}, "groups": {}})
         return merged
+
+    def _with_shared(self, shared: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        if not shared:
+            return self._devices
+        if self._merged_of[0] is not self._devices or self._merged_of[1] is not shared:
+            self._merged = merge_newest(dict(self._devices), shared)
+            self._merged_of = (self._devices, shared)
+        return self._merged
+
+    def warning(self) -> str | None:
+        """What the pages say while the other hosts' index cannot be had."""
+        return self.shared.warning() if self.shared is not None else None
 
     def _index_signature(self) -> tuple[tuple[str, int, int], ...]:
         found = []

@@ -75,7 +75,9 @@ def page(title: str, body: str, crumbs: list[tuple[str, str]], json_href: str,
 
 
 def _warning(text: str | None) -> str:
-    return f'<p class="warning" role="status">{esc(text)}</p>' if text else ""
+    # one paragraph per line: each problem is said in its own line
+    return "".join(f'<p class="warning" role="status">{esc(line)}</p>'
+                   for line in (text or "").splitlines())
 
 
 def _status(status: Any) -> str:

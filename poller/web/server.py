@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from poller.config.model import WebSettings
 from poller.web.auth import REALM, authorized
+from poller.web.fleet import IndexSource
 from poller.web.rrdcached import Rrdcached
 from poller.web.series import RrdReader
 from poller.web.site import Reply, Site
@@ -60,13 +61,17 @@ def make_app(site: Site, user: str, password: str | None) -> web.Application:
     return app
 
 
-def serve(settings: WebSettings, password: str | None) -> int:
-    """Serve until SIGINT or SIGTERM (aiohttp's run_app handles both and drains)."""
+def serve(settings: WebSettings, password: str | None, shared: IndexSource | None = None,
+          shared_from: str = "") -> int:
+    """Serve until SIGINT or SIGTERM (aiohttp's run_app handles both and drains). `shared`:
+    the other hosts' fleet index (with [cluster]), `shared_from` says where from."""
     from aiohttp import web
 
     rrdcached = Rrdcached(settings.rrdcached, settings.history_rrdcached)
-    app = make_app(Site(settings.directory, RrdReader(rrdcached)), settings.user, password)
+    app = make_app(Site(settings.directory, RrdReader(rrdcached), shared=shared),
+                   settings.user, password)
     through = f" through rrdcached {settings.rrdcached}" if settings.rrdcached else ""
+    through += f", fleet index also from {shared_from}" if shared is not None else ""
     scheme = "with a password" if password is not None else "loopback, no password"
     web.run_app(app, host=settings.host, port=settings.port, access_log=None,
                 print=lambda _: print(f"poller web: http://{settings.listen}/ ({scheme}), "

@@ -19,6 +19,7 @@ from poller.web.fleet import (
     SORTS,
     FleetQuery,
     FleetView,
+    IndexSource,
     fleet_rows,
     query_fleet,
 )
@@ -44,9 +45,10 @@ class NotFound(LookupError):
 
 class Site:
     def __init__(self, directory: Path, reader: RrdReader | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 shared: IndexSource | None = None) -> None:
         self.directory = directory
-        self.fleet = FleetView(directory, clock)
+        self.fleet = FleetView(directory, clock, shared)
         self.reader = reader or RrdReader()
         self._clock = clock
         self._routes: dict[str, Callable[[Mapping[str, str], bool], Reply]] = {
@@ -125,8 +127,11 @@ class Site:
         return {**data, "warning": self._warning()}
 
     def _warning(self) -> str | None:
-        """The line every page shows while its values may be late (rrdcached out of reach)."""
-        return self.reader.rrdcached.warning()
+        """The lines every page shows while its values may be late (rrdcached out of reach)
+        or its devices' last polls incomplete (the cluster's Redis out of reach), one per
+        line."""
+        lines = [self.reader.rrdcached.warning(), self.fleet.warning()]
+        return "\n".join(line for line in lines if line) or None
 
     def _spark(self, query: Mapping[str, str]) -> Reply:
         name, table, index = _required(query, "d"), _required(query, "t"), _required(query, "i")

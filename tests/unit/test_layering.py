@@ -25,7 +25,7 @@ LAYERS: dict[str, set[str]] = {
     "cli": {"commands", "run", "config", "mib", "output", "history", "web", "cluster"},
     "commands": {"config", "mib", "snmp", "poll", "output", "history", "web"},
     "web": {"config", "history", "output"},
-    "cluster": {"config", "output", "poll", "run"},
+    "cluster": {"config", "output", "poll", "run", "history"},
     "run": {"config", "mib", "snmp", "poll", "output", "history"},
     "history": {"config", "output"},
     "poll": {"config", "mib", "snmp"},
