@@ -14,7 +14,7 @@ import pytest
 from tests import agents
 from tests.conftest import Agent
 from tests.integration.test_oracle import Item, netsnmp_walk
-from tests.ports import free_udp_port
+from tests.ports import free_udp_block
 
 #: the recordings checked (the huawei one takes ~10 s to load and adds no new kind of value)
 NAMES = ("cisco-c3560", "cisco-n5000", "hpe-procurve-516733-b21", "dlink-des3038")
@@ -27,9 +27,7 @@ SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
     """Device n serves NAMES[n], on consecutive ports."""
-    port = free_udp_port()
-    while not _free_range(port, len(NAMES)):
-        port = free_udp_port()
+    port = free_udp_block(len(NAMES))
     models = [arg for name in NAMES for arg in ("--model", name)]
     stats = tmp_path_factory.mktemp("fleet-stats")
     process = subprocess.Popen(
@@ -44,23 +42,6 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
         yield Agent("127.0.0.1", port, (COMMUNITY,))
     finally:
         agents.stop(process)  # type: ignore[arg-type]
-
-
-def _free_range(port: int, count: int) -> bool:
-    import socket
-
-    taken = []
-    try:
-        for p in range(port, port + count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            taken.append(sock)
-            sock.bind(("127.0.0.1", p))
-        return True
-    except OSError:
-        return False
-    finally:
-        for sock in taken:
-            sock.close()
 
 
 def device(fleet: Agent, name: str) -> Agent:
