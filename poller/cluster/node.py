@@ -66,6 +66,9 @@ class Node:
         #: the Redis time (ms) of the answer that said this host had been removed: ticks before
         #: it are its successors' to recover, never this host's to poll late
         self.lost_ms = -math.inf
+        #: after a graceful leave: the Redis time (ms) from which the others own this host's ticks
+        self.handover_ms = -math.inf
+        self._cache_failed = 0
         self.available = True
         self._failing = False
         self._beating = False
@@ -88,7 +91,7 @@ class Node:
     def membership(self) -> Membership:
         return Membership(tuple(self.timeline.views), self.lease_until, self.known_ms,
                           self.lost_ms, self.available, self._failing, self._beating,
-                          self._offset_s)
+                          self._offset_s, self.handover_ms)
 
     def hurry(self) -> None:
         """A tick waits past the horizon: the next beat now."""
@@ -134,10 +137,14 @@ class Node:
             while True:
                 self._hurry.clear()  # a waiter the answer does not settle asks again
                 ok = await self.beat() is not None
-                backoff = 0.1 if ok else min(self.beat_s, backoff * 2)
+                if not ok:  # after a failure the backoff holds, however many ticks wait
+                    await asyncio.sleep(backoff)
+                    backoff = min(self.beat_s, backoff * 2)
+                    continue
+                backoff = 0.1
                 with contextlib.suppress(TimeoutError):
                     # a tick past the horizon asks for the next beat now
-                    await asyncio.wait_for(self._hurry.wait(), self.beat_s if ok else backoff)
+                    await asyncio.wait_for(self._hurry.wait(), self.beat_s)
         finally:
             self._beating = False
             self._publish()  # nobody waits for an answer that will not come
@@ -228,11 +235,20 @@ class Node:
         fleet = await self.link.fleet()
         if fleet is None or fleet[0] < version:
             return
-        self._fetched = fleet[0]  # tried once: a fleet refused here waits for a newer push
+        fetched, self._fetched = self._fetched, fleet[0]  # a fleet refused here waits for a newer push
         if not self._accept_fleet(*fleet):
             return
-        _write_json(cache_path(self.view_cache.parent),
-                    {"version": fleet[0], "text": fleet[1]})
+        path = cache_path(self.view_cache.parent)
+        try:
+            _write_json(path, {"version": fleet[0], "text": fleet[1]})
+        except OSError as exc:  # a full or read-only state directory: tried again next beat
+            self._fetched = fetched
+            if self._cache_failed != fleet[0]:
+                self._cache_failed = fleet[0]
+                self.sink.event("reload_failed", config=str(path), error=(
+                    f"pushed fleet version {fleet[0]}: cannot cache it in {path.parent}: "
+                    f"{exc.strerror or exc}"))
+            return
         self.sink.event("cluster_fleet", host=self.host, version=fleet[0])
         self._on_fleet()
 
@@ -245,6 +261,10 @@ class Node:
         beat = await self.beat(leave=True)
         if beat is None:
             return None
+        # the ticks before the handover stay this host's until its drain ends, lease or not:
+        # the leave gave the others nothing to recover, so a poll still running writes its record
+        self.handover_ms = beat.last_from_ms
+        self._publish()
         return beat.last_from_ms / 1000 - self._offset_s
 
     async def _stop_beats(self) -> None:

@@ -55,6 +55,9 @@ class Membership:
     beating: bool = False
     #: the shared clock (Redis time) minus the loop's, in seconds
     offset_s: float = 0.0
+    #: after a graceful leave, the handover instant (Redis ms): ticks before it remain this
+    #: host's to write until its drain ends, whatever the lease (nobody recovers them)
+    handover_ms: float = -math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +125,7 @@ class TickOwner:
         m = self.membership
         if at_ms < m.lost_ms:
             return False
-        if now_s < m.lease_until:
+        if now_s < m.lease_until or at_ms < m.handover_ms:
             return True
         return not self.settings.strict and (not m.available or m.failing)
 
@@ -188,10 +191,11 @@ class TickOwner:
         self._task = asyncio.create_task(self._snapshot_loop(), name="cluster-snapshots")
 
     async def flush(self) -> None:
-        """Send the pending snapshots (the last ones, at the end of a drain)."""
-        pending, self._pending = self._pending, {}
-        if not pending or not self.membership.available:
+        """Send the pending snapshots (the last ones, at the end of a drain); while Redis is
+        out of reach they wait, the newest of each device, for the next try."""
+        if not self._pending or not self.membership.available:
             return
+        pending, self._pending = self._pending, {}
         try:
             self.snapshot_bytes += await self.link.put_snapshots(pending)
             self.snapshots_sent += len(pending)
@@ -207,8 +211,9 @@ class TickOwner:
             await self._wake.wait()
             self._wake.clear()
             await self.flush()
-            if not self.membership.available:
+            if self._pending:  # not sent: tried again a little later
                 await asyncio.sleep(SNAPSHOT_FLUSH_S)
+                self._wake.set()
 
     def counts(self) -> dict[str, int]:
         """What `cluster_left` says of the snapshots sent from this process."""

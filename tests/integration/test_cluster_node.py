@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from poller.cluster import rendezvous
@@ -21,6 +23,7 @@ from poller.cluster.owner import Membership, TickOwner, TickSeed
 from poller.config.cluster import ClusterSettings
 from poller.config.load import load_config
 from poller.config.model import Config
+from poller.poll.rates import CounterTracker
 from tests.cluster_rig import RedisServer
 
 pytestmark = [pytest.mark.skipif(shutil.which("redis-server") is None,
@@ -189,3 +192,100 @@ def test_late_answers_of_redis_never_make_two_hosts_poll_one_tick(
     assert {name for name, at in polled if at >= from_ms} == set(NAMES) - given
     # late answers within the lease are not an outage
     assert "cluster_unavailable" not in [name for name, _ in result["events"]]
+
+
+async def _leave_and_wait(redis: RedisServer, tmp_path: Path) -> dict[str, Any]:
+    sink = Events()
+    node, owner = _node(redis.port, "leaver", tmp_path / "state", sink)
+    node.set_fleet(_fleet(tmp_path).devices)
+    await node.join()
+    node.start()
+    loop = asyncio.get_running_loop()
+    try:
+        await asyncio.sleep(LEASE_S * 1.2)  # the first view applies
+        before = owner.now_ms()
+        handover_s = await node.leave()
+        assert handover_s is not None
+        handover_ms = round((handover_s + owner.offset_s()) * 1000)
+        # a poll of a tick before the handover still running when the lease has run out
+        await asyncio.sleep(max(0.0, owner.membership.lease_until - loop.time()) + 0.2)
+        return {"before": owner.holds(before, loop.time()),
+                "slot_after": owner.slot(NAMES[0], handover_ms + 10, loop.time()),
+                "lease_over": loop.time() > owner.membership.lease_until}
+    finally:
+        await node.close()
+        await owner.close()
+
+
+def test_a_poll_running_at_a_graceful_leave_is_written_after_the_lease(
+        redis: RedisServer, tmp_path: Path) -> None:
+    """Its successors recover nothing a leave handed over, so the leaver writes it (a drain
+    grace longer than the lease must not drop it), and starts nothing past the handover."""
+    result = asyncio.run(_leave_and_wait(redis, tmp_path))
+    assert result["lease_over"]
+    assert result["before"] is True
+    assert result["slot_after"] is None
+
+
+async def _refused(redis: RedisServer, tmp_path: Path) -> dict[str, Any]:
+    """A member whose Redis, once joined, refuses every connection within the lease, while
+    ticks wait past the horizon of its last answer."""
+    relay = await Relay(redis.port).start()
+    sink = Events()
+    node, owner = _node(relay.port, "alone", tmp_path / "state", sink)
+    node.set_fleet(_fleet(tmp_path).devices)
+    await node.join()
+    beats = 0
+    beat = node.beat
+
+    async def counted(leave: bool = False) -> Any:
+        nonlocal beats
+        beats += 1
+        return await beat(leave)
+
+    node.beat = counted  # type: ignore[method-assign]
+    node.start()
+    loop = asyncio.get_running_loop()
+    try:
+        await asyncio.sleep(LEASE_S / 2)
+        await relay.close()  # from now on: connection refused
+        beats, started = 0, loop.time()
+        while loop.time() - started < LEASE_S * 0.75:
+            await asyncio.wait_for(owner.settled(owner.now_ms()), LEASE_S)
+            await asyncio.sleep(0.01)
+        return {"beats": beats, "seconds": loop.time() - started}
+    finally:
+        await node.close()
+        await owner.close()
+
+
+def test_a_refusing_redis_is_asked_with_backoff_while_ticks_wait(
+        redis: RedisServer, tmp_path: Path) -> None:
+    result = asyncio.run(_refused(redis, tmp_path))
+    # backoff from 0.1 s doubling up to a quarter lease: a handful of tries, never a hot loop
+    assert 2 <= result["beats"] <= 12, result
+
+
+async def _snapshot_through_an_outage(redis: RedisServer, tmp_path: Path) -> list[Any]:
+    settings = ClusterSettings(redis=(redis.url,), host="h", lease_s=LEASE_S, name="snap")
+    out = Membership(lease_until=math.inf, available=False)
+    owner = TickSeed(settings, out).grow(lambda: None)
+    device = _fleet(tmp_path).devices[0]
+    seen = []
+    try:
+        owner.polled(device, 7, CounterTracker(), 0.0, 1_000)
+        await owner.flush()  # Redis out of reach: nothing sent, nothing dropped
+        seen.append(await owner.link.get_snapshot(device.name))
+        owner.hear(Membership(lease_until=math.inf))
+        await owner.flush()
+        seen.append(await owner.link.get_snapshot(device.name))
+    finally:
+        await owner.close()
+    return seen
+
+
+def test_a_snapshot_taken_while_redis_is_out_of_reach_is_sent_when_it_is_back(
+        redis: RedisServer, tmp_path: Path) -> None:
+    before, after = asyncio.run(_snapshot_through_an_outage(redis, tmp_path))
+    assert before is None
+    assert after is not None and orjson.loads(after)["at_ms"] == 1_000
