@@ -56,6 +56,9 @@ LEVEL = 1
 READ_EVERY_S = 5.0
 #: each of the web's (at most two) round trips to Redis waits this long at most
 READ_TIMEOUT_S = 1.0
+#: a page waits this long at most for a fetch under way (a Redis that trickles its answer can
+#: take much longer, whatever the socket timeouts); then it shows what the web last had
+PAGE_WAIT_S = 2.0
 #: an index file larger than this once decompressed is skipped (Redis's own cap on a value)
 MAX_INDEX_BYTES = 512 << 20
 
@@ -166,9 +169,10 @@ class IndexPublisher:
 
 
 class SharedIndex:
-    """Every member's index as Redis holds it, for `poller web`; its threads share one. What
-    it could not fetch (Redis out of reach) it answers from what it had, and `warning` says
-    so in one line."""
+    """Every member's index as Redis holds it, for `poller web`; its threads share one. It is
+    fetched in a thread of its own, at most every `every_s`; a page waits for a fetch under way
+    PAGE_WAIT_S at most from its start. What could not be fetched (Redis out of reach, or slow)
+    it answers from what it had, and `warning` says so in one line."""
 
     def __init__(self, settings: ClusterSettings, *, every_s: float = READ_EVERY_S,
                  timeout_s: float = READ_TIMEOUT_S,
@@ -186,6 +190,8 @@ class SharedIndex:
         self._problem: str | None = None
         self._failed = ""
         self._reached_at: float | None = None
+        self._fetching: threading.Thread | None = None
+        self._fetch_started = 0.0
 
     @property
     def where(self) -> str:
@@ -198,12 +204,31 @@ class SharedIndex:
     def devices(self) -> Mapping[str, dict[str, Any]]:
         """Device -> its newest entry among the members' indexes (do not change it)."""
         with self._lock:
-            if time.monotonic() - self._checked_at >= self.every_s:
-                self._refresh()
-            return self._merged
+            now = time.monotonic()
+            if self._fetching is None and now - self._checked_at >= self.every_s:
+                self._fetching = threading.Thread(target=self._fetch_in_thread,
+                                                  name="cluster-index", daemon=True)
+                self._fetch_started = now
+                self._fetching.start()
+            fetching, started = self._fetching, self._fetch_started
+        if fetching is not None:
+            fetching.join(max(0.0, started + PAGE_WAIT_S - time.monotonic()))
+        return self._merged
+
+    def _fetch_in_thread(self) -> None:
+        try:
+            self._refresh()
+        finally:
+            with self._lock:
+                self._fetching = None
 
     def warning(self) -> str | None:
-        problem = self._problem
+        with self._lock:
+            slow = self._fetching is not None and \
+                time.monotonic() - self._fetch_started >= PAGE_WAIT_S
+        problem = f"no answer within {PAGE_WAIT_S:g} s" if slow else self._problem
+        if slow:
+            self._failed = self.where
         if problem is None:
             return None
         reached = self._reached_at

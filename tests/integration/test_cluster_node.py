@@ -8,7 +8,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ import orjson
 import pytest
 
 from poller.cluster import rendezvous
+from poller.cluster.index_share import PAGE_WAIT_S, SharedIndex
 from poller.cluster.link import Beat, Link
 from poller.cluster.node import Node
 from poller.cluster.owner import Membership, TickOwner, TickSeed
@@ -289,3 +293,63 @@ def test_a_snapshot_taken_while_redis_is_out_of_reach_is_sent_when_it_is_back(
     before, after = asyncio.run(_snapshot_through_an_outage(redis, tmp_path))
     assert before is None
     assert after is not None and orjson.loads(after)["at_ms"] == 1_000
+
+
+class Trickle:
+    """127.0.0.1:port -> Redis, its answers passed back 2 KB every half second (a lossy link):
+    every socket read returns in time, the whole answer takes long."""
+
+    def __init__(self, target: int) -> None:
+        self.target, self.port = target, 0
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        asyncio.run(self._serve_forever())
+
+    async def _serve_forever(self) -> None:
+        server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = server.sockets[0].getsockname()[1]
+        self.ready.set()
+        await asyncio.Event().wait()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+
+        async def up() -> None:
+            while data := await reader.read(1 << 16):
+                up_writer.write(data)
+
+        async def down() -> None:
+            while data := await up_reader.read(2048):
+                await asyncio.sleep(0.5)
+                writer.write(data)
+
+        await asyncio.gather(up(), down(), return_exceptions=True)
+
+
+def test_a_page_waits_for_a_slow_redis_two_seconds_at_most(redis: RedisServer) -> None:
+    settings = ClusterSettings(redis=(redis.url,), name="idx", host="m1")
+
+    async def put() -> None:
+        link = Link(settings, timeout_s=2.0)
+        try:  # 200 KB that do not compress stand for a large fleet's index
+            await link.put_index("m1", {"index.json": os.urandom(200_000)}, "1",
+                                 int(time.time() * 1000), 300_000)
+        finally:
+            await link.close()
+
+    asyncio.run(put())
+    trickle = Trickle(redis.port)
+    threading.Thread(target=trickle.run, daemon=True).start()
+    assert trickle.ready.wait(5)
+    web = SharedIndex(ClusterSettings(redis=(f"redis://127.0.0.1:{trickle.port}/0",),
+                                      name="idx", host="web"))
+    started = time.monotonic()
+    assert web.devices() == {}
+    assert time.monotonic() - started < PAGE_WAIT_S + 1.0
+    warning = web.warning()
+    assert warning is not None and f"no answer within {PAGE_WAIT_S:g} s" in warning, warning
+    # the next page does not wait again for the fetch still under way
+    started = time.monotonic()
+    web.devices()
+    assert time.monotonic() - started < 0.5
