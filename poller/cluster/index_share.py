@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 PUBLISH_EVERY_S = 15.0
 #: the files are looked at (a stat each) this often
 LOOK_EVERY_S = 2.0
+#: after sends that failed, the next try waits up to this long (doubling from LOOK_EVERY_S)
+MAX_BACKOFF_S = 60.0
 #: an index nobody refreshes (its host is gone) expires after this long
 INDEX_TTL_S = 300.0
 #: zlib level 1: a third of the CPU of the default level for ~1.8 times the bytes
@@ -127,9 +129,11 @@ class IndexPublisher:
         self._task = asyncio.create_task(self._loop(), name="cluster-index")
 
     async def _loop(self) -> None:
+        failures = 0
         while True:
-            await self.publish()
-            await asyncio.sleep(self.look_s)
+            failures = 0 if await self.publish() else failures + 1
+            # after a failure, the files are read and compressed again only after a backoff
+            await asyncio.sleep(min(MAX_BACKOFF_S, self.look_s * 2 ** failures))
 
     async def publish(self, *, now: bool = False) -> bool:
         """One look: the files sent when one changed (and it is time, or `now`), else their

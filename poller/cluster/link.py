@@ -88,6 +88,10 @@ return {now, epoch, redis.call('LRANGE', KEYS[3], 0, -1),
 INDEX_STAMP = "stamp"
 
 
+#: the slowest link to Redis a large value (a fleet index) is given time for
+MIN_BYTES_PER_S = 1 << 20
+
+
 class Unavailable(PollerError):
     """Redis could not be reached or did not answer in time (one line)."""
 
@@ -148,13 +152,13 @@ class Link:
         return Beat(int(now), int(epoch), views, int(fleet_version), bool(joined),
                     int(last_from))
 
-    async def call(self, awaitable: Any) -> Any:
-        """`awaitable` (a Redis command) within the timeout; Unavailable on any failure to
-        reach Redis."""
+    async def call(self, awaitable: Any, extra_s: float = 0.0) -> Any:
+        """`awaitable` (a Redis command) within the timeout (plus `extra_s`, for a large
+        value); Unavailable on any failure to reach Redis."""
         import redis.exceptions
 
         try:
-            async with asyncio.timeout(2 * self.timeout_s):
+            async with asyncio.timeout(2 * self.timeout_s + extra_s):
                 return await awaitable
         except (redis.exceptions.RedisError, OSError, TimeoutError) as exc:
             raise Unavailable(one_line(exc)) from None
@@ -203,7 +207,8 @@ class Link:
         pipe.zadd(hosts, {host: now_ms + ttl_ms})
         pipe.zremrangebyscore(hosts, "-inf", now_ms)
         pipe.pexpire(hosts, ttl_ms)
-        results = await self.call(pipe.execute())
+        size = sum(map(len, files.values())) if files is not None else 0
+        results = await self.call(pipe.execute(), extra_s=size / MIN_BYTES_PER_S)
         return bool(results[2 if files is not None else 0])
 
     async def fleet(self) -> tuple[int, str] | None:

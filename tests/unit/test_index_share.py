@@ -5,8 +5,8 @@ reach, beside rrdcached's, never with the password."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -17,12 +17,13 @@ from typing import Any
 
 import pytest
 
-from poller.cluster.index_share import SharedIndex, packed_files, unpacked
+from poller.cluster.index_share import IndexPublisher, SharedIndex, packed_files, unpacked
 from poller.config.cluster import ClusterSettings
 from poller.history.index import FleetIndex, file_name, read_index
 from poller.web.rrdcached import Rrdcached
 from poller.web.series import RrdReader
 from poller.web.site import Site
+from tests.ports import free_tcp_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "hunter2-not-on-any-page"
@@ -95,15 +96,9 @@ def _bytes_of(directory: Path, polls: dict[str, tuple[str, int]]) -> bytes:
     return (directory / "index.json").read_bytes()
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_redis_out_of_reach_is_one_line_beside_rrdcacheds(tmp_path: Path) -> None:
     _index(tmp_path, None, {"local": ("ok", 990)})
-    settings = ClusterSettings(redis=(f"redis://127.0.0.1:{_closed_port()}/0",), name="fleet",
+    settings = ClusterSettings(redis=(f"redis://127.0.0.1:{free_tcp_port()}/0",), name="fleet",
                                host="web", password=PASSWORD)
     shared = SharedIndex(settings)
     reader = RrdReader(Rrdcached(None, "192.0.2.5:42217"))  # a fixed rrdcached warning
@@ -140,6 +135,7 @@ import json, sys
 from poller.cli import main
 from poller.web import server
 from poller.web.site import Site
+from tests.ports import free_tcp_port
 seen = {}
 def serve(settings, password, shared=None, shared_from=""):
     Site(settings.directory, shared=shared).handle("/fleet.json", {})
@@ -154,7 +150,7 @@ print(json.dumps({"code": code, **seen, "redis": "redis" in sys.modules}))
 @pytest.mark.parametrize("cluster", [False, True])
 def test_the_web_loads_redis_only_with_cluster(tmp_path: Path, cluster: bool) -> None:
     config = tmp_path / "web.toml"
-    section = f'[cluster]\nredis = "redis://127.0.0.1:{_closed_port()}/0"\nhost = "web"\n'
+    section = f'[cluster]\nredis = "redis://127.0.0.1:{free_tcp_port()}/0"\nhost = "web"\n'
     config.write_text(f'[web]\ndirectory = "{tmp_path}"\n{section if cluster else ""}'
                       '[credentials.public]\ncommunity_file = "/nonexistent"\n'
                       '[[devices]]\nname = "sw1"\nhost = "192.0.2.1"\ncredential = "public"\n')
@@ -163,3 +159,30 @@ def test_the_web_loads_redis_only_with_cluster(tmp_path: Path, cluster: bool) ->
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     result = json.loads(done.stdout.splitlines()[-1])
     assert result == {"code": 0, "shared": cluster, "redis": cluster}, done.stderr
+
+
+def test_a_publisher_that_cannot_reach_redis_backs_off(tmp_path: Path) -> None:
+    """Each failed round reads and compresses the files again: after a failure the next waits
+    twice as long (from the look interval), not the look interval again."""
+    _index(tmp_path, None, {"sw": ("ok", 990)})
+    settings = ClusterSettings(redis=(f"redis://127.0.0.1:{free_tcp_port()}/0",), name="fleet",
+                               host="m1")
+    publisher = IndexPublisher(settings, tmp_path, look_s=0.05, every_s=0.0)
+    rounds = 0
+    publish = publisher.publish
+
+    async def counted(*, now: bool = False) -> bool:
+        nonlocal rounds
+        rounds += 1
+        return await publish(now=now)
+
+    publisher.publish = counted  # type: ignore[method-assign]
+
+    async def run() -> None:
+        publisher.start()
+        await asyncio.sleep(1.6)
+        await publisher.close()
+
+    asyncio.run(run())
+    # 0.05 s doubling: tries at about 0, 0.1, 0.3, 0.7, 1.5 s (a fixed interval: ~30)
+    assert 3 <= rounds <= 7, rounds
