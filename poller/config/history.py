@@ -80,10 +80,11 @@ def _syntax(column: Column, mibs: MibNames) -> str | None:
 
 
 def read_history(reader: Reader, raw: Any, profiles: Mapping[str, Profile], *,
-                 mibs: MibNames = STANDARD, directory: Path = DEFAULT_DIRECTORY
-                 ) -> HistorySettings:
+                 mibs: MibNames = STANDARD, directory: Path = DEFAULT_DIRECTORY,
+                 shared: bool = False) -> HistorySettings:
     """The `[history]` table (`raw`), checked; raises the reader's one-line ConfigError.
-    `directory`: the default (the loader's: the state directory's `history`)."""
+    `directory`: the default (the loader's: the state directory's `history`); `shared`: a
+    member of a cluster, whose devices move between hosts."""
     raw = reader.table(raw, "history", KEYS)
     local = directory
     address = None
@@ -96,6 +97,11 @@ def read_history(reader: Reader, raw: Any, profiles: Mapping[str, Profile], *,
     hold_s = 0 if address is not None else DEFAULT_HOLD_S
     if "hold" in raw:
         hold_s = round(reader.duration(raw["hold"], "history.hold", 0, MAX_HOLD_S))
+        if hold_s and shared and address is not None and is_remote(address):
+            # a device's old owner would write its held minute after the new owner's values
+            raise reader.fail("history.hold", f"{show(raw['hold'])} with [cluster] and rrdcached "
+                              "on TCP: a device that moves to another host would reach its file "
+                              "out of order and lose the held updates (0 only)")
     picked = _picked_fields(reader, raw.get("fields", {}), profiles)
     fields = tuple((name, picked.get(name, default_fields(profile, mibs)))
                    for name, profile in profiles.items())

@@ -112,7 +112,7 @@ def build(path: Path, doc: dict[str, Any], pushed: tuple[int, str] | None = None
     history = None
     if "history" in doc:
         history = read_history(reader, doc["history"], profiles, mibs=mibs,
-                               directory=history_directory)
+                               directory=history_directory, shared=cluster is not None)
         history_directory = history.index_directory
     web = (read_web(reader, doc["web"], history_directory,
                     history.rrdcached if history else None)

@@ -70,6 +70,17 @@ def test_history_settings_as_written(tmp_path: Path) -> None:
     assert settings.hold_s == 0  # rrdcached holds the writes itself
 
 
+def test_a_hold_is_refused_for_a_cluster_through_rrdcached_on_tcp(tmp_path: Path) -> None:
+    config = fleet(tmp_path)
+    raw = {"rrdcached": "127.0.0.1:42217", "directory": "rrd", "hold": "30s"}
+    assert read_history(Reader(config.path), raw, config.profiles).hold_s == 30
+    with pytest.raises(ConfigError) as caught:
+        read_history(Reader(config.path), raw, config.profiles, shared=True)
+    text = str(caught.value)
+    assert text.startswith(f"{config.path}: history.hold: '30s' with [cluster] and rrdcached on "
+                           "TCP") and "\n" not in text
+
+
 @pytest.mark.parametrize(("raw", "hold_s"), [
     ({}, 60), ({"hold": "2m"}, 120), ({"hold": 0}, 0),
     ({"rrdcached": "127.0.0.1:42217", "directory": "rrd"}, 0),
