@@ -68,16 +68,17 @@ class TickSeed:
     settings: ClusterSettings
     membership: Membership
 
-    def grow(self, ask: Callable[[], None]) -> TickOwner:
+    def grow(self, ask: Callable[[], None],
+             silenced: Callable[[], bool] = lambda: False) -> TickOwner:
         link = Link(self.settings, timeout_s=min(self.settings.lease_s / 4, 2.0))
-        return TickOwner(self.settings, link, self.membership, ask)
+        return TickOwner(self.settings, link, self.membership, ask, silenced)
 
 
 class TickOwner:
     """The scheduler's Owner on the shared grid, for the devices polled in this process."""
 
     def __init__(self, settings: ClusterSettings, link: Link, membership: Membership,
-                 ask: Callable[[], None]) -> None:
+                 ask: Callable[[], None], silenced: Callable[[], bool] = lambda: False) -> None:
         self.settings = settings
         self.host = settings.host
         self.link = link
@@ -85,6 +86,9 @@ class TickOwner:
         self.membership = membership
         self.timeline.merge(membership.views)
         self._ask = ask
+        #: the records can no longer be written (a worker's parent is gone): no snapshot may
+        #: say their polls were done
+        self._silenced = silenced
         self._asked = False
         self._heard = asyncio.Event()
         self._pending: dict[str, tuple[bytes, int]] = {}
@@ -193,6 +197,8 @@ class TickOwner:
     async def flush(self) -> None:
         """Send the pending snapshots (the last ones, at the end of a drain); while Redis is
         out of reach they wait, the newest of each device, for the next try."""
+        if self._silenced():
+            self._pending.clear()
         if not self._pending or not self.membership.available:
             return
         pending, self._pending = self._pending, {}

@@ -87,8 +87,9 @@ class OwnerSeed(Protocol):
     """What a worker is given, in its Start order, to build its WorkerOwner: the class that
     builds it comes with the pickle, so nothing in `run` names it."""
 
-    def grow(self, ask: Callable[[], None]) -> WorkerOwner:
-        """The owner; `ask` asks the supervisor for its next word now."""
+    def grow(self, ask: Callable[[], None], silenced: Callable[[], bool]) -> WorkerOwner:
+        """The owner; `ask` asks the supervisor for its next word now; `silenced` says the
+        records can no longer be written, so no snapshot may go out."""
 
 
 def interval_ms(device: Device) -> int:

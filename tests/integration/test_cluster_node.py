@@ -353,3 +353,30 @@ def test_a_page_waits_for_a_slow_redis_two_seconds_at_most(redis: RedisServer) -
     started = time.monotonic()
     web.devices()
     assert time.monotonic() - started < 0.5
+
+
+def test_no_snapshot_goes_out_once_the_records_cannot_be_written(
+        redis: RedisServer, tmp_path: Path) -> None:
+    """A worker whose parent is gone: its last polls' records are lost, so no snapshot may tell
+    the next owner those ticks were done (it polls them again)."""
+    settings = ClusterSettings(redis=(redis.url,), host="h", lease_s=LEASE_S, name="silent")
+    broken = [False]
+    device = _fleet(tmp_path).devices[0]
+
+    async def run() -> list[Any]:
+        owner = TickSeed(settings, Membership(lease_until=math.inf)).grow(
+            lambda: None, lambda: broken[0])
+        try:
+            owner.polled(device, 1, CounterTracker(), 0.0, 1_000)
+            await owner.flush()
+            sent = await owner.link.get_snapshot(device.name)
+            owner.polled(device, 2, CounterTracker(), 0.0, 2_000)
+            broken[0] = True  # the parent's pipe closed before the snapshot went out
+            await owner.flush()
+            return [sent, await owner.link.get_snapshot(device.name)]
+        finally:
+            await owner.close()
+
+    first, last = asyncio.run(run())
+    assert first is not None and orjson.loads(first)["at_ms"] == 1_000
+    assert last is not None and orjson.loads(last)["at_ms"] == 1_000

@@ -60,7 +60,8 @@ class Worker:
         loop = asyncio.get_running_loop()
         self.records = ShippedRecords(self.up.send_bytes, self.index)
         self.drain_ordered: asyncio.Future[float] = loop.create_future()
-        self.owner = start.owner.grow(self._ask) if start.owner is not None else None
+        self.owner = start.owner.grow(self._ask, lambda: self.records.broken) \
+            if start.owner is not None else None
         if self.owner is not None:
             self.owner.assign([d.name for d in self.devices])
         self.polling = LocalPolling(
