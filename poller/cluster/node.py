@@ -70,7 +70,6 @@ class Node:
         self.handover_ms = -math.inf
         self._cache_failed = 0
         self.available = True
-        self._failing = False
         self._beating = False
         self._hurry = asyncio.Event()
         self.unavailable_since: float | None = None
@@ -90,7 +89,7 @@ class Node:
 
     def membership(self) -> Membership:
         return Membership(tuple(self.timeline.views), self.lease_until, self.known_ms,
-                          self.lost_ms, self.available, self._failing, self._beating,
+                          self.lost_ms, self.available, self._beating,
                           self._offset_s, self.handover_ms)
 
     def hurry(self) -> None:
@@ -156,8 +155,10 @@ class Node:
             beat = await self.link.beat(self.host, int(self.lease_s * 1000), self.timeline.epoch,
                                         int(self.lease_s * 500), int(self.lease_s * 1000), leave)
         except Unavailable as exc:
-            self._failing = True
-            if loop.time() >= self.lease_until:  # within the lease: one slow answer, try again
+            # an outage only when a beat sent after the lease ran out fails: one sent before
+            # may have failed because this host was paused (SIGSTOP, a VM frozen) meanwhile,
+            # and the next one tells whether it was removed
+            if sent >= self.lease_until:
                 self._unreachable(str(exc))
             self._publish()
             await self.link.reset()
@@ -166,7 +167,6 @@ class Node:
         self._offset_s = beat.now_ms / 1000 - (sent + received) / 2
         self.lease_until = sent + self.lease_s
         self.known_ms = beat.now_ms + int(self.lease_s * 500)
-        self._failing = False
         self._reached(received)
         if beat.joined and self.member:
             self.lost_ms = beat.now_ms

@@ -49,8 +49,6 @@ class Membership:
     lost_ms: float = -math.inf
     #: Redis counts as reachable (no lease ran out without an answer)
     available: bool = True
-    #: the last beat failed (within the lease: not yet an outage)
-    failing: bool = False
     #: beats go on: a tick past the horizon gets an answer
     beating: bool = False
     #: the shared clock (Redis time) minus the loop's, in seconds
@@ -131,14 +129,18 @@ class TickOwner:
             return False
         if now_s < m.lease_until or at_ms < m.handover_ms:
             return True
-        return not self.settings.strict and (not m.available or m.failing)
+        return not self.settings.strict and not m.available
 
     async def settled(self, at_ms: int) -> None:
-        """Return once the views known here decide the tick at `at_ms`: at once in the usual
-        case (beats run a quarter lease apart, the horizon is half a lease on), else after the
-        next answer of Redis, or once Redis counts as out of reach (the last share goes on)."""
-        while at_ms >= self.membership.known_ms and self.membership.available and \
-                self.membership.beating:
+        """Return once what is known here decides the tick at `at_ms` (whether to poll it, or
+        to write what its poll got): at once in the usual case (beats run a quarter lease
+        apart, the horizon is half a lease on), else after the next answer of Redis (the tick
+        lies past the horizon, or the lease ran out: a pause, after which the answer says
+        whether this host was removed), or once Redis counts as out of reach (the last share
+        goes on)."""
+        loop = asyncio.get_running_loop()
+        while (at_ms >= self.membership.known_ms or loop.time() >= self.membership.lease_until) \
+                and self.membership.available and self.membership.beating:
             if not self._asked:  # one request per answer, however many ticks wait
                 self._asked = True
                 self._ask()

@@ -290,9 +290,15 @@ class Scheduler:
             self.cancelled += 1
             fields = {"status": "error", "error_type": "cancelled",
                       "error": "cancelled at shutdown after the drain grace period"}
+            self._finish(state, tick, seq, outcome, started, fields, slot)
             raise
         except Exception as exc:  # noqa: BLE001 - a bug of ours: the poll still ends in a summary
             fields = self._internal_error_fields(outcome, exc)
+        try:
+            if slot is not None and self._owner is not None:
+                # on the shared grid, after a pause the next answer says whether it is still
+                # this host's to write (poller.cluster.owner.TickOwner.settled)
+                await self._owner.settled(slot.at_ms)
         finally:
             self._finish(state, tick, seq, outcome, started, fields, slot)
 

@@ -380,3 +380,4 @@ def test_no_snapshot_goes_out_once_the_records_cannot_be_written(
     first, last = asyncio.run(run())
     assert first is not None and orjson.loads(first)["at_ms"] == 1_000
     assert last is not None and orjson.loads(last)["at_ms"] == 1_000
+
