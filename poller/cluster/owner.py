@@ -196,13 +196,15 @@ class TickOwner:
     def start(self) -> None:
         self._task = asyncio.create_task(self._snapshot_loop(), name="cluster-snapshots")
 
-    async def flush(self) -> None:
+    async def flush(self) -> bool:
         """Send the pending snapshots (the last ones, at the end of a drain); while Redis is
         out of reach they wait, the newest of each device, for the next try."""
         if self._silenced():
             self._pending.clear()
-        if not self._pending or not self.membership.available:
-            return
+        if not self._pending:
+            return True
+        if not self.membership.available:
+            return False
         pending, self._pending = self._pending, {}
         try:
             self.snapshot_bytes += await self.link.put_snapshots(pending)
@@ -211,6 +213,8 @@ class TickOwner:
             for name, entry in pending.items():
                 self._pending.setdefault(name, entry)
             await self.link.reset()
+            return False
+        return True
 
     async def _snapshot_loop(self) -> None:
         """Snapshots go out as soon as polls end (what a crash can lose is a millisecond's),
@@ -218,8 +222,7 @@ class TickOwner:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            await self.flush()
-            if self._pending:  # not sent: tried again a little later
+            if not await self.flush():  # not sent: tried again a little later
                 await asyncio.sleep(SNAPSHOT_FLUSH_S)
                 self._wake.set()
 

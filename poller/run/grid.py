@@ -73,8 +73,9 @@ class WorkerOwner(Owner, Protocol):
     def start(self) -> None:
         """Start its own tasks, on the running loop."""
 
-    async def flush(self) -> None:
-        """After the drain: what the last polls left for the next owner goes out."""
+    async def flush(self) -> bool:
+        """After the drain: what the last polls left for the next owner goes out (False when
+        it could not)."""
 
     def counts(self) -> dict[str, int]:
         """Its totals, for the supervisor's records."""
