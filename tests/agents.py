@@ -10,6 +10,7 @@ import bz2
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -187,3 +188,30 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def start_rrdcached(directory: Path, port: int, *options: str,
+                    unix: Path | None = None) -> subprocess.Popen[bytes]:
+    """rrdcached on 127.0.0.1:`port` (and the unix socket `unix`, listed after `options`, which
+    apply to it), its journal and pid file in `directory`, holding writes (-w 3600), returned
+    once it answers on every address; the caller stops it by its pid."""
+    (directory / "journal").mkdir(exist_ok=True)
+    listen = ["-l", f"127.0.0.1:{port}", *options, *(["-l", f"unix:{unix}"] if unix else [])]
+    process = subprocess.Popen(
+        ["rrdcached", "-g", *listen, "-w", "3600", "-f", "7200", "-R",
+         "-j", str(directory / "journal"), "-p", str(directory / "rrdcached.pid")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while True:
+        if process.poll() is not None:
+            raise AgentError(f"rrdcached exited: {process.stderr.read() if process.stderr else ''!r}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            if unix is None or unix.exists():
+                return process
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            stop(process)
+            raise AgentError("rrdcached did not listen within 10 s")
+        time.sleep(0.05)

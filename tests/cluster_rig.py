@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,11 +19,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from poller.run.grid import phase_ms
 from tests.ports import free_tcp_port, free_udp_block
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMUNITY_ENV = "POLLER_RIG_COMMUNITY"
+#: the marker of every module that starts a redis-server
+NEEDS_REDIS = pytest.mark.skipif(shutil.which("redis-server") is None,
+                                 reason="redis-server is not installed (make cluster-deps)")
+#: the three-host rig: a few hundred devices, short intervals and lease, a test in seconds
+DEVICES = 240
+INTERVAL_S = 3.0
+LEASE_S = 1.0
+NAMES = [f"dev-{i:05d}" for i in range(DEVICES)]
 
 
 @dataclass

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +18,11 @@ import pytest
 
 from poller.cluster import rendezvous
 from tests.cluster_rig import (
+    DEVICES,
+    INTERVAL_S,
+    LEASE_S,
+    NAMES,
+    NEEDS_REDIS,
     ROOT,
     Fleet,
     Host,
@@ -35,14 +39,8 @@ from tests.cluster_rig import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.skipif(shutil.which("redis-server") is None,
-                                 reason="redis-server is not installed (make cluster-deps)"),
-              pytest.mark.timeout(120)]
+pytestmark = [NEEDS_REDIS, pytest.mark.timeout(120)]
 
-DEVICES = 240
-INTERVAL_S = 3.0
-LEASE_S = 1.0
-NAMES = [f"dev-{i:05d}" for i in range(DEVICES)]
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ the web had, and say so in one line that never holds the password."""
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 
 from poller.cluster import rendezvous
 from tests.cluster_rig import (
+    NEEDS_REDIS,
     Fleet,
     Host,
     RedisServer,
@@ -29,9 +29,7 @@ from tests.cluster_rig import (
 )
 from tests.integration.test_web import Server
 
-pytestmark = [pytest.mark.skipif(shutil.which("redis-server") is None,
-                                 reason="redis-server is not installed (make cluster-deps)"),
-              pytest.mark.timeout(150)]
+pytestmark = [NEEDS_REDIS, pytest.mark.timeout(150)]
 
 DEVICES = 12
 INTERVAL_S = 2.0

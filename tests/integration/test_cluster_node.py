@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import math
 import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -28,11 +27,9 @@ from poller.config.cluster import ClusterSettings
 from poller.config.load import load_config
 from poller.config.model import Config
 from poller.poll.rates import CounterTracker
-from tests.cluster_rig import RedisServer
+from tests.cluster_rig import NEEDS_REDIS, RedisServer
 
-pytestmark = [pytest.mark.skipif(shutil.which("redis-server") is None,
-                                 reason="redis-server is not installed (make cluster-deps)"),
-              pytest.mark.timeout(60)]
+pytestmark = [NEEDS_REDIS, pytest.mark.timeout(60)]
 
 LEASE_S = 4.0
 NAMES = [f"dev-{n:03d}" for n in range(200)]

@@ -6,7 +6,6 @@ and back, and through a kill -9 of a host's supervisor (its workers stop on thei
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -18,6 +17,11 @@ import pytest
 from poller.cluster import rendezvous
 from poller.history.layout import row_path
 from tests.cluster_rig import (
+    DEVICES,
+    INTERVAL_S,
+    LEASE_S,
+    NAMES,
+    NEEDS_REDIS,
     Fleet,
     Host,
     RedisServer,
@@ -33,14 +37,8 @@ from tests.cluster_rig import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.skipif(shutil.which("redis-server") is None,
-                                 reason="redis-server is not installed (make cluster-deps)"),
-              pytest.mark.timeout(120)]
+pytestmark = [NEEDS_REDIS, pytest.mark.timeout(120)]
 
-DEVICES = 240
-INTERVAL_S = 3.0
-LEASE_S = 1.0
-NAMES = [f"dev-{i:05d}" for i in range(DEVICES)]
 WORKERS = (2, 2, 1)
 
 

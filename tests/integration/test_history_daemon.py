@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +23,7 @@ import pytest
 
 from poller.config.shard import worker_of
 from poller.history.layout import ds_name, row_path
+from tests import agents
 from tests.conftest import SNMPD_COMMUNITY, Agent
 from tests.ports import free_tcp_port
 
@@ -143,26 +142,11 @@ def test_the_daemon_stores_the_rates_of_its_records(tmp_path: Path, snmpd: Agent
 def rrdcached_tcp(tmp_path: Path) -> Iterator[str]:
     """rrdcached listening on TCP loopback, holding writes (-w 3600), stopped by its pid."""
     port = free_tcp_port()
-    (tmp_path / "journal").mkdir()
-    process = subprocess.Popen(
-        ["rrdcached", "-g", "-l", f"127.0.0.1:{port}", "-p", str(tmp_path / "rrdcached.pid"),
-         "-j", str(tmp_path / "journal"), "-w", "3600", "-f", "7200", "-R", "-b", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = agents.start_rrdcached(tmp_path, port, "-b", str(tmp_path))
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "rrdcached did not listen"
-                time.sleep(0.05)
         yield f"127.0.0.1:{port}"
     finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            process.wait(10)
+        agents.stop(process)
 
 
 def test_through_rrdcached_on_tcp(tmp_path: Path, snmpd: Agent, rrdcached_tcp: str) -> None:

@@ -13,7 +13,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from poller.history.layout import row_path
 from poller.web.rrdcached import Rrdcached
 from poller.web.series import RrdReader
 from poller.web.site import Site
+from tests import agents
 from tests.cluster_rig import ROOT, start_fleet
 from tests.integration.test_web import Server
 from tests.ports import free_tcp_port
@@ -62,25 +62,10 @@ def store(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, str, P
     tmp/store, holding writes (-w 3600); (process, TCP address, socket address, base)."""
     base, sock, port = tmp_path / "store", tmp_path / "rrdcached.sock", free_tcp_port()
     base.mkdir()
-    (tmp_path / "journal").mkdir()
-    process = subprocess.Popen(
-        # as docs/history.md has it: the web's socket takes FLUSH and PING only
-        ["rrdcached", "-g", "-l", f"127.0.0.1:{port}", "-m", "0660", "-P", "FLUSH,PING",
-         "-l", f"unix:{sock}", "-b", str(base),
-         "-B", "-R", "-w", "3600", "-f", "7200", "-j", str(tmp_path / "journal"),
-         "-p", str(tmp_path / "rrdcached.pid")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # as docs/history.md has it: the web's socket takes FLUSH and PING only
+    process = agents.start_rrdcached(tmp_path, port, "-b", str(base), "-B", "-m", "0660",
+                                     "-P", "FLUSH,PING", unix=sock)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                if sock.exists():
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "rrdcached did not listen"
-            time.sleep(0.05)
         yield process, f"127.0.0.1:{port}", f"unix:{sock}", base
     finally:
         _stop(process)
