@@ -12,13 +12,18 @@ go through the process that beats.
 - `holds` says whether a tick may start, or what its poll got be written: the lease of the last
   answer runs (loop time: every process of a host reads the same monotonic clock), the tick was
   not lost since, or Redis is out of reach and the mode is not strict.
+- `claim` comes between a poll's end and its records: the poll's counter snapshot, carrying the
+  tick, goes to Redis first, and the records are written once Redis took it. A successor that
+  finds the snapshot does not poll that tick again; a host paused or killed before the snapshot
+  went out writes nothing of it, and the successor polls it. Either way the tick is written
+  once (a kill -9 can still lose what the writer had not yet written).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -89,7 +94,9 @@ class TickOwner:
         self._silenced = silenced
         self._asked = False
         self._heard = asyncio.Event()
-        self._pending: dict[str, tuple[bytes, int]] = {}
+        self._pending: dict[str, _Entry] = {}
+        #: the polls waiting for their snapshot to reach Redis (poller.cluster.owner.claim)
+        self._waiters: dict[str, list[asyncio.Future[bool]]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.snapshot_bytes = 0
@@ -178,14 +185,56 @@ class TickOwner:
         except Refused:
             return True, None
 
+    async def claim(self, device: Device, seq: int, tracker: CounterTracker,
+                    at_ms: int) -> bool:
+        """Whether the poll of the tick at `at_ms`, just ended, is to be written: True once its
+        snapshot reached Redis (whatever the lease says by then: the successor will not poll it
+        again); False when this host no longer holds the tick (nothing of it is written, no
+        snapshot says it was polled: the successor polls it). A send that fails, or that a
+        pause kept back past the lease, is tried again once the next answer of Redis says the
+        tick is still this host's. While Redis is out of reach, what `holds` says: the records
+        do not wait, the snapshot waits for Redis."""
+        loop = asyncio.get_running_loop()
+        while not self._silenced():
+            waiter = self.polled(device, seq, tracker, loop.time(), at_ms)
+            if waiter is None:
+                break
+            if not self.membership.available or await waiter:
+                return True
+            if self.membership.available:  # else the outage began meanwhile: the top says
+                await self.settled(at_ms)
+        self._withdraw(device.name, at_ms)  # its records are not written: no snapshot either
+        return False
+
     def polled(self, device: Device, seq: int, tracker: CounterTracker, now_s: float,
-               at_ms: int) -> None:
+               at_ms: int) -> asyncio.Future[bool] | None:
+        """The poll's snapshot queued for Redis; the future says whether Redis took it (None:
+        the tick is no longer this host's, nothing is queued)."""
         if not self.holds(at_ms, now_s):
-            return  # a poll that ended after this host lost the device: its state is stale
+            return None  # a poll that ended after this host lost the device: its state is stale
         entry = export_device(device, seq, tracker, self._clocks())
         entry["at_ms"] = at_ms  # the tick it polled: a successor does not poll it again
-        self._pending[device.name] = (orjson.dumps(entry), ttl_ms(device))
+        self._pending[device.name] = _Entry(orjson.dumps(entry), ttl_ms(device), at_ms)
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(device.name, []).append(waiter)
         self._wake.set()
+        return waiter
+
+    def _withdraw(self, name: str, at_ms: int) -> None:
+        entry = self._pending.get(name)
+        if entry is not None and entry.at_ms == at_ms:
+            del self._pending[name]
+
+    def _waiting(self, names: Iterable[str]) -> list[asyncio.Future[bool]]:
+        """The polls waiting on these devices' snapshots, no longer kept here."""
+        return [waiter for name in list(names) for waiter in self._waiters.pop(name, ())]
+
+    @staticmethod
+    def _answer(waiters: list[asyncio.Future[bool]], taken: bool) -> None:
+        """Tell the polls whether Redis took their snapshots."""
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(taken)
 
     def _clocks(self) -> Clocks:
         now = asyncio.get_running_loop().time()
@@ -198,23 +247,44 @@ class TickOwner:
 
     async def flush(self) -> bool:
         """Send the pending snapshots (the last ones, at the end of a drain); while Redis is
-        out of reach they wait, the newest of each device, for the next try."""
+        out of reach they wait, the newest of each device, for the next try. A snapshot whose
+        poll is still waiting goes only while this host holds its tick (after a pause the
+        successor polls it)."""
         if self._silenced():
+            self._answer(self._waiting(self._waiters), False)
             self._pending.clear()
         if not self._pending:
             return True
         if not self.membership.available:
+            self._answer(self._waiting(self._waiters), False)
             return False
+        self._drop_stale()
+        if not self._pending:
+            return True
         pending, self._pending = self._pending, {}
+        waiters = self._waiting(pending)
         try:
-            self.snapshot_bytes += await self.link.put_snapshots(pending)
+            self.snapshot_bytes += await self.link.put_snapshots(
+                {name: (entry.data, entry.ttl_ms) for name, entry in pending.items()})
             self.snapshots_sent += len(pending)
         except Unavailable:
             for name, entry in pending.items():
                 self._pending.setdefault(name, entry)
+            self._answer(waiters, False)
             await self.link.reset()
             return False
+        self._answer(waiters, True)
         return True
+
+    def _drop_stale(self) -> None:
+        """The snapshots of polls still waiting whose tick this host no longer holds (it paused
+        between the poll's end and now): not sent, and their polls write nothing."""
+        now = asyncio.get_running_loop().time()
+        stale = [name for name, entry in self._pending.items()
+                 if name in self._waiters and not self.holds(entry.at_ms, now)]
+        for name in stale:
+            del self._pending[name]
+        self._answer(self._waiting(stale), False)
 
     async def _snapshot_loop(self) -> None:
         """Snapshots go out as soon as polls end (what a crash can lose is a millisecond's),
@@ -231,10 +301,21 @@ class TickOwner:
         return {"snapshots": self.snapshots_sent, "snapshot_bytes": self.snapshot_bytes}
 
     async def close(self) -> None:
+        self._answer(self._waiting(self._waiters), False)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self.link.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One device's snapshot on its way to Redis."""
+
+    data: bytes
+    ttl_ms: int
+    #: the tick it polled
+    at_ms: int
 
 
 def ttl_ms(device: Device) -> int:

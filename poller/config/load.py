@@ -25,12 +25,13 @@ from poller.config.devices import DEVICE_DEFAULTS, DeviceSection
 from poller.config.files import MAX_CONFIG_BYTES, MAX_CONFIG_TEXT, read_regular
 from poller.config.history import read_history
 from poller.config.mibs import read_mibs
-from poller.config.model import Config
+from poller.config.model import Config, HistorySettings, Profile, WebSettings
 from poller.config.profiles import BUILTIN_PROFILES, ProfileSection
 from poller.config.reader import Reader
 from poller.config.settings import default_state_directory, read_daemon, read_output
 from poller.config.web import read_web
 from poller.errors import ConfigError
+from poller.mib.names import MibNames
 from poller.schema import RESERVED_FIELDS
 
 __all__ = ["BUILTIN_PROFILES", "DEVICE_DEFAULTS", "RESERVED_FIELDS", "load", "load_config"]
@@ -108,21 +109,31 @@ def build(path: Path, doc: dict[str, Any], pushed: tuple[int, str] | None = None
     # a member's own file may list no devices: its fleet comes from a push (poller.cluster)
     devices = fleet.devices(doc.get("devices", []), fleet.defaults(doc.get("defaults", {})),
                             allow_empty=cluster is not None and pushed is None)
-    history_directory = state_directory / "history"
+    history, web = _history_and_web(reader, doc, profiles, mibs, state_directory / "history",
+                                    shared=cluster is not None)
+    return Config(path=path, daemon=daemon, output=output, credentials=credentials,
+                  profiles=profiles, devices=devices, warnings=_warnings(path, section),
+                  mibs=mibs, history=history, web=web, cluster=cluster,
+                  inline_secrets=section.inline_secrets)
+
+
+def _history_and_web(reader: Reader, doc: dict[str, Any], profiles: dict[str, Profile],
+                     mibs: MibNames, directory: Path, *,
+                     shared: bool) -> tuple[HistorySettings | None, WebSettings | None]:
+    """[history] and [web]: the web reads the history's index where the history keeps it."""
     history = None
     if "history" in doc:
         history = read_history(reader, doc["history"], profiles, mibs=mibs,
-                               directory=history_directory, shared=cluster is not None)
-        history_directory = history.index_directory
-    web = (read_web(reader, doc["web"], history_directory,
-                    history.rrdcached if history else None)
+                               directory=directory, shared=shared)
+        directory = history.index_directory
+    web = (read_web(reader, doc["web"], directory, history.rrdcached if history else None)
            if "web" in doc else None)
-    warnings: tuple[str, ...] = ()
+    return history, web
+
+
+def _warnings(path: Path, section: CredentialSection) -> tuple[str, ...]:
     if section.inline_secrets and secrets.readable_by_others(path):
-        warnings = ((f"{path} holds communities or SNMPv3 keys and is readable by every "
-                     "user: chmod o-r it, or use *_file, *_env or *_credential (e.g. "
-                     "community_file, auth_key_env)"),)
-    return Config(path=path, daemon=daemon, output=output, credentials=credentials,
-                  profiles=profiles, devices=devices, warnings=warnings, mibs=mibs,
-                  history=history, web=web, cluster=cluster,
-                  inline_secrets=section.inline_secrets)
+        return ((f"{path} holds communities or SNMPv3 keys and is readable by every user: "
+                 "chmod o-r it, or use *_file, *_env or *_credential (e.g. community_file, "
+                 "auth_key_env)"),)
+    return ()

@@ -54,9 +54,16 @@ class Owner(Protocol):
         the last owner's snapshot into `tracker`. (poll?, next seq): poll False when that
         owner polled this tick already; seq None when there is nothing to carry on from."""
 
+    async def claim(self, device: Device, seq: int, tracker: CounterTracker,
+                    at_ms: int) -> bool:
+        """A poll of the tick at `at_ms` ended: its counter state sent for the next owner before
+        anything of it is written. True: write its records (the next owner knows the tick was
+        polled); False: write nothing (this host lost the tick, the next owner polls it)."""
+
     def polled(self, device: Device, seq: int, tracker: CounterTracker, now_s: float,
-               at_ms: int) -> None:
-        """After a poll's records went to the writer: its counter state, for the next owner."""
+               at_ms: int) -> object:
+        """After a poll's records went to the writer without a claim (a poll cancelled at the
+        end of a drain): its counter state, for the next owner."""
 
 
 class WorkerOwner(Owner, Protocol):

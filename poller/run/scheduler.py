@@ -16,6 +16,7 @@ from poller.config.model import Device, fleet_diff
 from poller.output.sink import RecordSink
 from poller.poll.device import PollOutcome, poll_device, target_for
 from poller.poll.rates import CounterTracker
+from poller.poll.summary import deadline_fields, internal_error_fields, outcome_fields
 from poller.run.grid import Owner, Slot, first_tick_ms, interval_ms
 from poller.snmp.client import SnmpClient
 from poller.snmp.types import Target
@@ -285,7 +286,7 @@ class Scheduler:
                         self.in_flight -= 1
             fields = {"status": outcome.status}
         except TimeoutError:
-            fields = self._deadline_fields(device, outcome, started is None)
+            fields = deadline_fields(device, outcome, started is None)
         except asyncio.CancelledError:
             self.cancelled += 1
             fields = {"status": "error", "error_type": "cancelled",
@@ -293,43 +294,22 @@ class Scheduler:
             self._finish(state, tick, seq, outcome, started, fields, slot)
             raise
         except Exception as exc:  # noqa: BLE001 - a bug of ours: the poll still ends in a summary
-            fields = self._internal_error_fields(outcome, exc)
+            fields = internal_error_fields(outcome, exc)
+        ended = self._loop.time()
+        claimed: bool | None = None
         try:
             if slot is not None and self._owner is not None:
-                # on the shared grid, after a pause the next answer says whether it is still
-                # this host's to write (poller.cluster.owner.TickOwner.settled)
-                await self._owner.settled(slot.at_ms)
+                claimed = await self._claim(self._owner, state, slot)
         finally:
-            self._finish(state, tick, seq, outcome, started, fields, slot)
+            self._finish(state, tick, seq, outcome, started, fields, slot, claimed, ended)
 
     @staticmethod
-    def _internal_error_fields(outcome: PollOutcome, exc: Exception) -> dict[str, Any]:
-        """What a poll that raised something other than an SNMP error says: the exception's type
-        and the part that was running (not its message, which could hold any value)."""
-        running = outcome.running
-        if running is not None:
-            outcome.failed_parts.append({"part": running, "error_type": "internal_error"})
-        where = f" while polling {running if running == 'scalars' else 'table ' + running}" \
-            if running is not None else ""
-        return {"status": "partial" if outcome.parts_ok else "error",
-                "error_type": "internal_error",
-                "error": f"internal error ({type(exc).__name__}){where}"}
-
-    @staticmethod
-    def _deadline_fields(device: Device, outcome: PollOutcome, queued: bool) -> dict[str, Any]:
-        if queued:
-            # Our own saturation, not the device's fault: never blame it as a device timeout.
-            return {"status": "skipped", "error_type": "queue_full",
-                    "error": f"no free slot within {device.poll_deadline_s:g} s "
-                             "(raise daemon.max_in_flight?)"}
-        status = "partial" if outcome.parts_ok else "timeout"
-        running = outcome.running
-        if running is not None:
-            outcome.failed_parts.append({"part": running, "error_type": "poll_deadline"})
-        where = f" ({running if running == 'scalars' else 'table ' + running} was running)" \
-            if running is not None else ""
-        return {"status": status, "error_type": "poll_deadline",
-                "error": f"poll did not finish within {device.poll_deadline_s:g} s{where}"}
+    async def _claim(owner: Owner, state: DeviceState, slot: Slot) -> bool:
+        """On the shared grid: after a pause the next answer says whether the tick is still this
+        host's (poller.cluster.owner.TickOwner.settled); then its snapshot tells Redis the tick
+        was polled, before its records are written (TickOwner.claim)."""
+        await owner.settled(slot.at_ms)
+        return await owner.claim(state.device, state.seq, state.tracker, slot.at_ms)
 
     def _record(self, records: list[tuple[str, dict[str, Any]]]) -> None:
         """A poll's records, in order; each run of one event (a table's rows) in one call."""
@@ -345,35 +325,24 @@ class Scheduler:
         started: float | None,
         fields: dict[str, Any],
         slot: Slot | None = None,
+        claimed: bool | None = None,
+        ended: float | None = None,
     ) -> None:
-        if slot is not None and self._owner is not None and \
-                not self._owner.holds(slot.at_ms, self._loop.time()):
+        """A poll's records and summary. On the shared grid, `claimed` says whether they are
+        this host's to write (None: the poll was cancelled before it could claim its tick)."""
+        if slot is not None and self._owner is not None and not (
+                claimed if claimed is not None
+                else self._owner.holds(slot.at_ms, self._loop.time())):
             # ended after this host lost its lease (a pause): the next owner polls this tick
             # again unless the snapshot shows it done, so nothing of it is written here
             self.completed += 1
             return
         self._record(outcome.records)
-        if "error_type" not in fields and outcome.error is not None:
-            fields["error_type"] = outcome.error.error_type
-            fields["error"] = outcome.error_message
-        if outcome.failed_parts:
-            fields["failed_parts"] = outcome.failed_parts
-        if outcome.warnings:
-            fields["warnings"] = outcome.warnings
-        now = self._loop.time()
+        now = self._loop.time() if ended is None else ended
         self.completed += 1
-        self._summary(
-            state, tick, seq, slot,
-            duration_s=round(now - started, 6) if started is not None else None,
-            queue_delay_s=round((started if started is not None else now) - tick, 6),
-            requests=outcome.stats.requests,
-            varbinds=outcome.stats.varbinds,
-            rows=outcome.rows,
-            uptime_s=outcome.uptime_ticks / 100 if outcome.uptime_ticks is not None else None,
-            agent_restarted=outcome.agent_restarted,
-            **fields,
-        )
-        if self._owner is not None and slot is not None:
+        self._summary(state, tick, seq, slot,
+                      **outcome_fields(outcome, fields, tick, started, now))
+        if self._owner is not None and slot is not None and claimed is None:
             self._owner.polled(state.device, state.seq, state.tracker, now, slot.at_ms)
         if self._console is not None:
             self._console(state.device, fields, outcome, now - (started or now))

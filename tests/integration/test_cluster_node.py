@@ -28,6 +28,7 @@ from poller.config.load import load_config
 from poller.config.model import Config
 from poller.poll.rates import CounterTracker
 from tests.cluster_rig import NEEDS_REDIS, RedisServer
+from tests.ports import free_tcp_port
 
 pytestmark = [NEEDS_REDIS, pytest.mark.timeout(60)]
 
@@ -378,3 +379,87 @@ def test_no_snapshot_goes_out_once_the_records_cannot_be_written(
     assert first is not None and orjson.loads(first)["at_ms"] == 1_000
     assert last is not None and orjson.loads(last)["at_ms"] == 1_000
 
+
+
+async def _claims(redis: RedisServer, tmp_path: Path, strict: bool) -> dict[str, Any]:
+    """Each way a poll's claim on its tick can end, against the real Redis."""
+    settings = ClusterSettings(redis=(redis.url,), host="h", lease_s=LEASE_S,
+                               name=f"claims-{strict}", strict=strict)
+    loop = asyncio.get_running_loop()
+    owner = TickSeed(settings, Membership(lease_until=loop.time() + LEASE_S)).grow(lambda: None)
+    owner.start()
+    held, paused, outage = _fleet(tmp_path).devices[:3]
+    seen: dict[str, Any] = {}
+    try:
+        # held: the records wait until Redis has the snapshot
+        seen["held"] = await owner.claim(held, 1, CounterTracker(), 1_000)
+        seen["held_in_redis"] = await owner.link.get_snapshot(held.name)
+        # a pause between the poll's end and the snapshot's send: the lease ran out meanwhile
+        waiter = owner.polled(paused, 1, CounterTracker(), loop.time(), 2_000)
+        owner.hear(Membership(lease_until=loop.time() - 0.001, known_ms=math.inf))
+        seen["paused"] = await asyncio.wait_for(asyncio.shield(waiter), 2) \
+            if waiter is not None else None
+        seen["paused_in_redis"] = await owner.link.get_snapshot(paused.name)
+        # Redis out of reach with the lease run out: strict writes nothing, else the last share
+        owner.hear(Membership(lease_until=loop.time() - 0.001, available=False))
+        seen["outage"] = await owner.claim(outage, 1, CounterTracker(), 3_000)
+        owner.hear(Membership(lease_until=loop.time() + LEASE_S))
+        await owner.flush()
+        seen["outage_in_redis"] = await owner.link.get_snapshot(outage.name)
+    finally:
+        await owner.close()
+    return seen
+
+
+def test_a_poll_is_written_only_once_redis_has_its_snapshot(
+        redis: RedisServer, tmp_path: Path) -> None:
+    seen = asyncio.run(_claims(redis, tmp_path, strict=False))
+    assert seen["held"] is True
+    assert seen["held_in_redis"] is not None
+    assert orjson.loads(seen["held_in_redis"])["at_ms"] == 1_000
+    # paused: nothing went out and nothing is written, so the successor polls the tick once
+    assert seen["paused"] is False
+    assert seen["paused_in_redis"] is None
+    # out of reach, not strict: written, and its snapshot sent once Redis is back
+    assert seen["outage"] is True
+    assert seen["outage_in_redis"] is not None
+
+
+def test_a_strict_member_out_of_reach_writes_nothing_and_claims_nothing(
+        redis: RedisServer, tmp_path: Path) -> None:
+    seen = asyncio.run(_claims(redis, tmp_path, strict=True))
+    assert seen["held"] is True
+    assert seen["outage"] is False
+    assert seen["outage_in_redis"] is None
+
+
+async def _claim_while_redis_is_gone(tmp_path: Path, strict: bool) -> dict[str, Any]:
+    """Redis stops answering (a closed port) as a poll ends, within the lease: the records wait
+    for what the membership says next, instead of being dropped when the lease runs out."""
+    settings = ClusterSettings(redis=(f"redis://127.0.0.1:{free_tcp_port()}",), host="h",
+                               lease_s=LEASE_S, name="gone", strict=strict)
+    loop = asyncio.get_running_loop()
+    asked = []
+    owner = TickSeed(settings, Membership(lease_until=loop.time() + 0.3, known_ms=math.inf,
+                                          beating=True)).grow(lambda: asked.append(1))
+    owner.start()
+    device = _fleet(tmp_path).devices[0]
+    try:
+        claim = asyncio.create_task(owner.claim(device, 1, CounterTracker(), 1_000))
+        await asyncio.sleep(0.6)  # past the lease: the claim waits for the next answer
+        waited = not claim.done()
+        # the next beat fails too, sent after the lease ran out: Redis is out of reach
+        owner.hear(Membership(lease_until=loop.time() - 0.3, known_ms=math.inf, beating=True,
+                              available=False))
+        written = await asyncio.wait_for(claim, 2)
+    finally:
+        await owner.close()
+    return {"waited": waited, "asked": bool(asked), "written": written}
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_poll_ending_as_redis_goes_away_is_written_as_the_outage_rules_say(
+        tmp_path: Path, strict: bool) -> None:
+    seen = asyncio.run(_claim_while_redis_is_gone(tmp_path, strict))
+    assert seen["waited"] and seen["asked"]
+    assert seen["written"] is (not strict)

@@ -159,3 +159,20 @@ def test_imports_flow_down_the_stages(path: Path) -> None:
 def test_every_part_has_its_layer() -> None:
     parts = {_part(_module_name(p)) for p in PACKAGE.rglob("*.py") if p.parent != PACKAGE or p.stem != "__init__"}
     assert parts <= LAYERS.keys(), f"parts without a layer in LAYERS: {sorted(parts - LAYERS.keys())}"
+
+
+def _longest_functions(count: int) -> list[tuple[int, str]]:
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                assert node.end_lineno is not None
+                found.append((node.end_lineno - node.lineno + 1, node.name))
+    return sorted(found, reverse=True)[:count]
+
+
+def test_the_ten_longest_functions_are_the_ones_the_architecture_explains() -> None:
+    text = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    section = text.split("## The longest functions")[1].split("\n## ")[0]
+    for lines, name in _longest_functions(10):
+        assert f"`{name}`" in section, f"{name} ({lines} lines) is not explained there"

@@ -56,23 +56,9 @@ class Worker:
         self.silencing: asyncio.Task[None] | None = None
 
     async def main(self) -> int:
-        start = self.start
         loop = asyncio.get_running_loop()
-        self.records = ShippedRecords(self.up.send_bytes, self.index)
         self.drain_ordered: asyncio.Future[float] = loop.create_future()
-        self.owner = start.owner.grow(self._ask, lambda: self.records.broken) \
-            if start.owner is not None else None
-        if self.owner is not None:
-            self.owner.assign([d.name for d in self.devices])
-        self.polling = LocalPolling(
-            self.devices, self.records, self.settings.engine,
-            # the fleet-wide cap, shared out: each worker takes its part of it
-            max_in_flight=math.ceil(self.settings.max_in_flight / self.settings.workers),
-            console=self.console, stats_interval_s=lambda: self.settings.stats_interval_s,
-            on_stats=lambda fields: self.records.message(Stats(fields)),
-            keeper=keeper_settings(self.settings, self.index), history=start.history,
-            worker=self.index, owner=self.owner,
-        )
+        self._build()
         await self.polling.open()
         loop.add_reader(self.down.fileno(), self._on_order)
         self.polling.start()
@@ -93,6 +79,25 @@ class Worker:
         counts = self.owner.counts() if self.owner is not None else {}
         self.records.message(Stopped(self.polling.completed, cancelled, counts))
         return 0
+
+    def _build(self) -> None:
+        """The records shipped up the pipe, the owner of ticks (on a cluster member) and the
+        polling of this worker's share, from the Start order."""
+        start = self.start
+        self.records = ShippedRecords(self.up.send_bytes, self.index)
+        self.owner = start.owner.grow(self._ask, lambda: self.records.broken) \
+            if start.owner is not None else None
+        if self.owner is not None:
+            self.owner.assign([d.name for d in self.devices])
+        self.polling = LocalPolling(
+            self.devices, self.records, self.settings.engine,
+            # the fleet-wide cap, shared out: each worker takes its part of it
+            max_in_flight=math.ceil(self.settings.max_in_flight / self.settings.workers),
+            console=self.console, stats_interval_s=lambda: self.settings.stats_interval_s,
+            on_stats=lambda fields: self.records.message(Stats(fields)),
+            keeper=keeper_settings(self.settings, self.index), history=start.history,
+            worker=self.index, owner=self.owner,
+        )
 
     def _ask(self) -> None:
         self.records.message(Ask())
