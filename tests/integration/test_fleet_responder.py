@@ -136,3 +136,26 @@ def test_wrong_community_gets_no_answer(fleet: Agent) -> None:
     got = run("snmpget", device(fleet, "dlink-des3038"), "not-" + COMMUNITY, "-v2c",
               "1.3.6.1.2.1.1.5.0")
     assert any("Timeout" in line for line in got), got
+
+
+def test_delayed_answers_come_that_late_and_unchanged(fleet: Agent) -> None:
+    """--delay-ms holds each answer (the soak's slow path where the kernel has no netem)."""
+    port = free_udp_block(len(NAMES))
+    models = [arg for name in NAMES for arg in ("--model", name)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tools.fleet", "--devices", str(len(NAMES)), "--base-port",
+         str(port), "--community", COMMUNITY, "--delay-ms", "300", "--jitter-ms", "50", *models],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("ready")
+        slow = Agent("127.0.0.1", port + NAMES.index("dlink-des3038"), (COMMUNITY,))
+        started = time.monotonic()
+        got = run("snmpget", slow, COMMUNITY, "-v2c", "1.3.6.1.2.1.1.5.0")
+        took = time.monotonic() - started
+    finally:
+        agents.stop(process)  # type: ignore[arg-type]
+    assert got == run("snmpget", device(fleet, "dlink-des3038"), COMMUNITY, "-v2c",
+                      "1.3.6.1.2.1.1.5.0")
+    assert took >= 0.25, took

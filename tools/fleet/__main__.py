@@ -25,13 +25,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", action="append", default=[],
                         help="'synthetic' (default), a recording name of tests/agents.SWITCHES, "
                              "or a .snmprec[.bz2] path; repeat to mix (devices take them in turn)")
+    parser.add_argument("--delay-ms", type=float, default=0.0,
+                        help="hold each answer this long before it is sent")
+    parser.add_argument("--jitter-ms", type=float, default=0.0,
+                        help="the delay varies by up to this much either way")
     args = parser.parse_args(argv)
     chosen = tuple(_model(name, args.ports) for name in (args.model or ["synthetic"]))
     if args.stats_dir:
         args.stats_dir.mkdir(parents=True, exist_ok=True)
     spec = FleetSpec(devices=args.devices, models=chosen, host=args.host,
                      base_port=args.base_port, community=args.community.encode(),
-                     workers=args.workers, stats_dir=args.stats_dir)
+                     workers=args.workers, stats_dir=args.stats_dir,
+                     delay_s=max(0.0, args.delay_ms) / 1000,
+                     jitter_s=min(max(0.0, args.jitter_ms), max(0.0, args.delay_ms)) / 1000)
 
     def ready() -> None:
         print(f"ready {args.host} {args.base_port} {args.devices}", flush=True)

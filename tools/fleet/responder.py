@@ -8,13 +8,18 @@ exactly as it does on a real network, so nothing in it changes; 10,000 sockets f
 per worker needs no SO_REUSEPORT balancing. Every worker counts what it received and answered,
 per device, and its own CPU time, into `stats_dir/worker-N.json` (every few seconds and at exit),
 so a run can tell a false timeout (answered here, not taken in time there) from a real one.
+
+`delay_s` (with `jitter_s`, uniform either side) holds every answer that long before it is sent:
+a slow path on a network namespace whose kernel has no netem to delay packets.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import multiprocessing
 import os
+import random
 import resource
 import select
 import signal
@@ -42,6 +47,9 @@ class FleetSpec:
     community: bytes = b"public"
     workers: int = 1
     stats_dir: Path | None = None
+    #: each answer held this long (plus or minus up to jitter_s) before it is sent
+    delay_s: float = 0.0
+    jitter_s: float = 0.0
 
     def device(self, n: int) -> Device:
         """Device n: its model in turn, a rate factor in [0.5, 1.5) and offsets that differ."""
@@ -73,6 +81,9 @@ class Worker:
         self.stopping = False
         #: CPU time spent before serving (models, sockets), left out of the stats
         self.cpu_before_s = 0.0
+        #: answers held back (delay_s): (due, order, socket, answer, source)
+        self.held: list[tuple[float, int, socket.socket, bytes, tuple[str, int]]] = []
+        self.order = 0
 
     def bind(self) -> dict[int, tuple[socket.socket, int, Device]]:
         sockets = {}
@@ -93,9 +104,11 @@ class Worker:
             poller.register(fd, select.EPOLLIN)
         next_stats = time.monotonic() + STATS_EVERY_S
         while not self.stopping:
-            for fd, _ in poller.poll(0.5):
+            wait = 0.5 if not self.held else min(0.5, max(0.0, self.held[0][0] - time.monotonic()))
+            for fd, _ in poller.poll(wait):
                 sock, local, device = sockets[fd]
                 self._drain(sock, local, device)
+            self._send_due()
             if time.monotonic() >= next_stats:
                 self.write_stats()
                 next_stats += STATS_EVERY_S
@@ -112,9 +125,28 @@ class Worker:
             if answer is None:
                 self.dropped += 1
                 continue
-            sock.sendto(answer, source)
+            if self.spec.delay_s > 0:
+                due = time.monotonic() + self.spec.delay_s + random.uniform(
+                    -self.spec.jitter_s, self.spec.jitter_s)
+                self.order += 1
+                heapq.heappush(self.held, (due, self.order, sock, answer, source))
+            else:
+                self._send(sock, answer, source)
             self.answered += 1
             self.answered_by_device[local] += 1
+
+    def _send_due(self) -> None:
+        now = time.monotonic()
+        while self.held and self.held[0][0] <= now:
+            _, _, sock, answer, source = heapq.heappop(self.held)
+            self._send(sock, answer, source)
+
+    @staticmethod
+    def _send(sock: socket.socket, answer: bytes, source: tuple[str, int]) -> None:
+        try:
+            sock.sendto(answer, source)
+        except OSError:
+            pass  # the network lost it (a namespace that drops packets may refuse the send)
 
     def answer(self, data: bytes, device: Device) -> bytes | None:
         try:

@@ -47,10 +47,11 @@ def inside(settings: Settings) -> int:
     modes = sorted({mode for _, mode in plan.hostile.values()})
     print(f"soak: {plan.healthy} synthetic switches + {len(plan.hostile)} hostile agents "
           f"({', '.join(modes)}) for {settings.seconds:g} s, interval {settings.interval_s:g} s; "
-          f"network: {network.get('netem') or network.get('loss_rule') or 'no faults'}; "
+          f"network: {network.get('netem') or network.get('loss_rule') or 'no faults'}"
+          f"{'; ' + network['delay_rule'] if network.get('delay_rule') else ''}; "
           f"work in {work}", flush=True)
     children = procs.Children()
-    soak = Soak(settings, plan, work, children)
+    soak = Soak(settings, plan, work, children, network)
     try:
         soak.start_agents()
         soak.start_daemon()

@@ -61,8 +61,9 @@ def run_inside(settings: Settings) -> int:
 
 
 def add_faults(netem: str) -> dict[str, Any]:
-    """netem on the namespace's loopback; where the kernel has no netem, the loss alone with an
-    nftables rule (a kernel without sch_netem cannot delay packets). Says what it did."""
+    """netem on the namespace's loopback; where the kernel has no netem, the loss with an
+    nftables rule and the delay at the simulated switches (a kernel without sch_netem cannot
+    delay packets). Says what it did."""
     done = subprocess.run(
         ["ip", "netns", "exec", NETNS, "tc", "qdisc", "add", "dev", "lo", "root", "netem",
          *netem.split()], capture_output=True, text=True, check=False)
@@ -85,9 +86,17 @@ def add_faults(netem: str) -> dict[str, Any]:
     if added.returncode != 0:
         return {"netem": None, "delay": False, "loss": False,
                 "why": f"netem: {why}; nft: {added.stderr.strip().splitlines()[0]}"}
-    return {"netem": None, "delay": False, "loss": True,
-            "loss_rule": f"nftables: {per_mille / 10:g}% of UDP datagrams on lo dropped",
-            "why": f"netem: {why} (the kernel has no sch_netem): loss only, no delay"}
+    done_what: dict[str, Any] = {
+        "netem": None, "delay": False, "loss": True,
+        "loss_rule": f"nftables: {per_mille / 10:g}% of UDP datagrams on lo dropped",
+        "why": f"netem: {why} (the kernel has no sch_netem): loss on lo"}
+    delay = re.search(r"delay\s+([0-9.]+)ms(?:\s+([0-9.]+)ms)?", netem)
+    if delay:  # the simulated switches hold their answers instead
+        done_what.update(delay=True, responder_delay_ms=float(delay.group(1)),
+                         responder_jitter_ms=float(delay.group(2) or 0),
+                         delay_rule=f"the simulated switches hold each answer {delay.group(1)} ms"
+                                    f" +/- {delay.group(2) or 0} ms")
+    return done_what
 
 
 def _release_output() -> None:

@@ -61,8 +61,10 @@ class Log:
 
 class Soak:
     def __init__(self, settings: Settings, plan: Plan, work: Path,
-                 children: procs.Children) -> None:
+                 children: procs.Children, network: dict[str, Any] | None = None) -> None:
         self.settings, self.plan, self.work, self.children = settings, plan, work, children
+        #: what the namespace's faults are (tools.soak.netns.add_faults)
+        self.network = network or {}
         self.records = work / "records"
         self.config = work / "fleet.toml"
         self.variant = fleetfile.Variant()
@@ -80,6 +82,8 @@ class Soak:
         fleet = self.children.python(
             "tools.fleet", "--devices", str(self.plan.served), "--base-port",
             str(FLEET_BASE_PORT), "--ports", str(self.settings.ports),
+            "--delay-ms", str(self.network.get("responder_delay_ms", 0)),
+            "--jitter-ms", str(self.network.get("responder_jitter_ms", 0)),
             stdout=subprocess.PIPE, stderr=self._stderr("fleet"), env=self.env)
         if not procs.first_line(fleet, "the fleet").startswith("ready"):
             raise SystemExit("soak: the fleet did not start")
