@@ -258,6 +258,31 @@ def account(records: list[dict[str, Any]], names: Iterable[str], interval_s: flo
     return Account(expected, sorted(missed), sorted(duplicated), off_grid)
 
 
+def explain(pairs: list[tuple[str, int]], records: list[dict[str, Any]],
+            hosts: Iterable[Host]) -> str:
+    """What a failed accounting needs to be understood: for the first few (device, slot)
+    pairs, the device's polls near the slot and every host's cluster events near it."""
+    lines = [f"{len(pairs)} pairs: {pairs[:5]}"]
+    hosts = list(hosts)
+    for name, tick in pairs[:3]:
+        lines.append(f"-- {name} @ {tick}")
+        for r in sorted((r for r in records if r["device"] == name),
+                        key=lambda r: at_ms(r["scheduled_at"])):
+            at = at_ms(r["scheduled_at"])
+            if abs(at - tick) <= 10_000:
+                lines.append(f"  poll {at - tick:+d} ms owner={r.get('owner')} "
+                             f"epoch={r.get('epoch')} status={r['status']} seq={r['seq']} "
+                             f"written={ms_of(r['timestamp']) - tick:+d} ms")
+        for host in hosts:
+            for e in host.event_records():
+                at = ms_of(e["timestamp"])
+                if e["event"].startswith(("cluster", "started", "drain", "stopped")) and \
+                        abs(at - tick) <= 5_000:
+                    lines.append(f"  {host.name} {e['event']} {at - tick:+d} ms "
+                                 f"{ {k: v for k, v in e.items() if k in ('epoch', 'error')} }")
+    return "\n".join(lines)
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 

@@ -30,6 +30,7 @@ from tests.cluster_rig import (
     account,
     assert_seq_contiguous,
     at_ms,
+    explain,
     fleet_sections,
     ms_of,
     now_ms,
@@ -97,7 +98,9 @@ def test_steady_state_polls_every_slot_exactly_once(cluster: Cluster) -> None:
     records = polls(cluster.hosts)
     result = account(records, NAMES, INTERVAL_S, start, end)
     assert result.expected >= DEVICES
-    assert (result.missed, result.duplicated, result.off_grid) == ([], [], [])
+    assert result.off_grid == []
+    assert result.missed == [], explain(result.missed, records, cluster.hosts)
+    assert result.duplicated == [], explain(result.duplicated, records, cluster.hosts)
     # each host its rendezvous share, and its records say so
     members = [h.name for h in cluster.hosts]
     for host in cluster.hosts:
@@ -120,7 +123,8 @@ def test_kill_9_survivors_take_over_within_the_lease(cluster: Cluster) -> None:
     time.sleep(1.0)
     records = polls_with_rows(cluster.hosts)
     result = account(records, NAMES, INTERVAL_S, start, end)
-    assert (result.missed, result.duplicated) == ([], [])
+    assert result.missed == [], explain(result.missed, records, cluster.hosts)
+    assert result.duplicated == [], explain(result.duplicated, records, cluster.hosts)
     # the survivors saw the new view within the lease and a second
     views = [ms_of(e["timestamp"]) for h in survivors for e in h.event_records("cluster_view")
              if ms_of(e["timestamp"]) > killed]
@@ -150,7 +154,8 @@ def test_sigterm_and_restart_hand_over_without_gap_or_duplicate(cluster: Cluster
     time.sleep(1.0)
     records = polls(cluster.hosts)
     result = account(records, NAMES, INTERVAL_S, start, end)
-    assert (result.missed, result.duplicated) == ([], [])
+    assert result.missed == [], explain(result.missed, records, cluster.hosts)
+    assert result.duplicated == [], explain(result.duplicated, records, cluster.hosts)
     assert_seq_contiguous(records)
     members = [h.name for h in cluster.hosts]
     back = {r["device"] for r in records if r["owner"] == leaving.name
@@ -172,7 +177,7 @@ def test_sigstop_for_two_leases_polls_nothing_twice(cluster: Cluster) -> None:
     time.sleep(1.0)
     records = polls(cluster.hosts)
     result = account(records, NAMES, INTERVAL_S, start, end)
-    assert result.duplicated == []
+    assert result.duplicated == [], explain(result.duplicated, records, cluster.hosts)
     assert paused.event_records("cluster_lease_lost")
     assert_seq_contiguous(records, allow_gaps=True)
 
@@ -195,8 +200,8 @@ def test_redis_restarted_empty_polling_never_stops(tmp_path: Path, fleet: Fleet)
         server.stop()
     records = polls(running.hosts)
     result = account(records, NAMES, INTERVAL_S, start, end)
-    assert result.missed == []
-    assert result.duplicated == []
+    assert result.missed == [], explain(result.missed, records, running.hosts)
+    assert result.duplicated == [], explain(result.duplicated, records, running.hosts)
     for host in running.hosts:
         assert host.event_records("cluster_unavailable")
         assert host.event_records("cluster_recovered")
@@ -308,7 +313,8 @@ def test_a_host_without_devices_of_its_own_starts_with_the_pushed_fleet(
         "version"] == 1
     records = polls(hosts)
     result = account(records, NAMES, INTERVAL_S, start, end)
-    assert (result.missed, result.duplicated) == ([], [])
+    assert result.missed == [], explain(result.missed, records, hosts)
+    assert result.duplicated == [], explain(result.duplicated, records, hosts)
     polled = {r["device"] for r in records if r["owner"] == fresh.name
               and start <= at_ms(r["scheduled_at"]) < end}
     assert polled == set(rendezvous.share(NAMES, [h.name for h in hosts], fresh.name))

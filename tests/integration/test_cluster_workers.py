@@ -29,6 +29,7 @@ from tests.cluster_rig import (
     alive,
     assert_seq_contiguous,
     at_ms,
+    explain,
     fleet_sections,
     ms_of,
     now_ms,
@@ -93,7 +94,9 @@ def _window(hosts: list[Host], start: int, end: int) -> list[dict[str, Any]]:
     records = polls_with_rows(hosts)
     result = account(records, NAMES, INTERVAL_S, start, end)
     assert result.expected >= DEVICES
-    assert (result.missed, result.duplicated, result.off_grid) == ([], [], [])
+    assert result.off_grid == []
+    assert result.missed == [], explain(result.missed, records, hosts)
+    assert result.duplicated == [], explain(result.duplicated, records, hosts)
     assert_seq_contiguous(records)
     return records
 
@@ -223,7 +226,7 @@ def test_a_worker_killed_comes_back_with_its_devices_counters(hosts: list[Host])
     time.sleep(1.0)
     records = polls_with_rows(hosts)
     result = account(records, NAMES, INTERVAL_S, start, end)
-    assert result.duplicated == []
+    assert result.duplicated == [], explain(result.duplicated, records, hosts)
     # only the dead worker's ticks while it was gone go unpolled
     index = started[pids[0]]
     assert all(killed - 1000 <= tick < back + 1000 and name in share
