@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -56,6 +57,9 @@ def run_tail(args: argparse.Namespace) -> int:
     path = _file_of(args)
     select = _selector(args)
     out = sys.stdout.buffer
+    # Ctrl-C (or kill -INT) ends the follow, even where SIGINT was inherited ignored (a
+    # background job of a shell without job control): it is the only way it ends
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         follower = Follower(path, last_lines=None if args.from_start else args.lines)
         for chunk in follower.chunks():

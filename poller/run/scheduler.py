@@ -207,7 +207,10 @@ class Scheduler:
             next_at += interval
 
     async def _grid_loop(self, state: DeviceState, owner: Owner) -> None:
-        """Ticks on the shared grid; a tick this host does not own leaves no record here."""
+        """Ticks on the shared grid; a tick this host does not own leaves no record here. A
+        loop replaced meanwhile (recheck, apply) stops after its next wait even when a library
+        under that wait swallowed the cancel, so one device never has two loops."""
+        me = asyncio.current_task()
         interval = interval_ms(state.device)
         at_ms = first_tick_ms(state.device, (self._loop.time() + owner.offset_s()) * 1000)
         if state.done_ms is not None:
@@ -216,10 +219,14 @@ class Scheduler:
             tick = at_ms / 1000 - owner.offset_s()
             await asyncio.sleep(max(0.0, tick - self._loop.time()))
             await owner.settled(at_ms)
+            if state.loop_task is not me:
+                return
             now = self._loop.time()
             slot = owner.slot(state.device.name, at_ms, now)
             if slot is not None and (slot.recover or not state.held):
                 go, seq = await owner.taking_over(state.device, state.tracker, at_ms)
+                if state.loop_task is not me:
+                    return
                 state.seq = state.seq if seq is None else seq
                 slot = slot if go else None
             poll = state.poll_task

@@ -29,8 +29,11 @@ class Tail:
     """`poller tail ARGS` with its stdout lines collected by a thread."""
 
     def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "poller", "tail", *args], cwd=ROOT,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # started with SIGINT ignored, as a background job of a shell without job control
+        # starts it (CI, scripts): Ctrl-C must stop it all the same
+        self.process = subprocess.Popen(
+            ["sh", "-c", "trap '' INT; exec \"$@\"", "sh", sys.executable, "-m", "poller", "tail",
+             *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.lines: list[bytes] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

@@ -10,6 +10,7 @@ from typing import Any
 
 from poller.config.model import Column, Credential, Device, Secret, Table, fleet_diff
 from poller.oid import Oid
+from poller.run.grid import Slot
 from poller.run.scheduler import Scheduler, phase_s
 from poller.snmp.client import SnmpClient
 from poller.snmp.fake import FakeAgent, FakeRequester
@@ -359,3 +360,63 @@ def test_a_bug_in_a_poll_still_ends_in_a_summary_and_moves_no_other_device() -> 
         assert poll["failed_parts"] == [{"part": "interfaces", "error_type": "internal_error"}]
     assert len([f for e, f in sink.records if e == "scalars" and f["device"] == "broken"]) == 3
     assert {p["status"] for p in sink.polls("good")} == {"ok"}
+
+
+class SwallowingOwner:
+    """A shared grid on which this host owns every tick; taking a device over waits for Redis,
+    and a cancel that arrives meanwhile is swallowed, as a client library may do."""
+
+    def __init__(self) -> None:
+        self.waiting = 0
+
+    def offset_s(self) -> float:
+        return 0.0
+
+    async def settled(self, at_ms: int) -> None:
+        return None
+
+    def slot(self, name: str, at_ms: int, now_s: float) -> Any:
+        return Slot(at_ms, "h", 1)
+
+    def holds(self, at_ms: int, now_s: float) -> bool:
+        return True
+
+    async def taking_over(self, device: Device, tracker: Any, at_ms: int) -> tuple[bool, None]:
+        self.waiting += 1
+        try:
+            await asyncio.sleep(0.5)
+        except asyncio.CancelledError:
+            pass  # swallowed: the loop that asked goes on unless it looks
+        finally:
+            self.waiting -= 1
+        return True, None
+
+    async def claim(self, device: Device, seq: int, tracker: Any, at_ms: int) -> bool:
+        return True
+
+    def polled(self, device: Device, seq: int, tracker: Any, now_s: float, at_ms: int) -> None:
+        return None
+
+
+def test_a_schedule_replaced_while_a_library_swallows_its_cancel_never_runs_twice() -> None:
+    dev = device("a", "127.0.0.11", interval_s=10.0)
+    clock = VirtualClock()
+    sink = Sink()
+    requester = TimedRequester({"127.0.0.11": agent()}, clock.loop.time)
+    owner = SwallowingOwner()
+
+    async def main() -> int:
+        scheduler = Scheduler((dev,), SnmpClient(requester), sink, max_in_flight=8,
+                              owner=owner)
+        scheduler.start()
+        while not owner.waiting:  # the loop is taking the device over
+            await asyncio.sleep(0.01)
+        scheduler.recheck()  # the members changed: the schedule starts again
+        await asyncio.sleep(60.0)
+        return await scheduler.drain(5.0)
+
+    clock.run(main)
+    polls = sink.polls("a")
+    ticks = [p["scheduled_at"] for p in polls]
+    assert len(ticks) == len(set(ticks)), [(p["scheduled_at"], p["status"]) for p in polls]
+    assert {p["status"] for p in polls} == {"ok"}
