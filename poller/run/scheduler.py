@@ -122,8 +122,8 @@ class Scheduler:
         """Stop starting polls, let in-flight ones finish within `grace_s`, cancel the rest.
         Returns how many were cancelled; each of them still gets its summary record."""
         loops = [s.loop_task for s in self._states.values() if s.loop_task is not None]
-        for task in loops:
-            task.cancel()
+        for state in self._states.values():
+            self._stop_loop(state)  # cancelled, and told it is no longer the device's loop
         await asyncio.gather(*loops, return_exceptions=True)
         pending = set(self._polls)
         if pending:

@@ -420,3 +420,21 @@ def test_a_schedule_replaced_while_a_library_swallows_its_cancel_never_runs_twic
     ticks = [p["scheduled_at"] for p in polls]
     assert len(ticks) == len(set(ticks)), [(p["scheduled_at"], p["status"]) for p in polls]
     assert {p["status"] for p in polls} == {"ok"}
+
+
+def test_a_drain_ends_while_a_library_swallows_the_cancel_of_a_schedule() -> None:
+    dev = device("a", "127.0.0.11", interval_s=10.0)
+    clock = VirtualClock()
+    sink = Sink()
+    owner = SwallowingOwner()
+
+    async def main() -> int:
+        scheduler = Scheduler((dev,), SnmpClient(FakeRequester({"127.0.0.11": agent()})), sink,
+                              max_in_flight=8, owner=owner)
+        scheduler.start()
+        while not owner.waiting:
+            await asyncio.sleep(0.01)
+        return await asyncio.wait_for(scheduler.drain(5.0), 60.0)
+
+    assert clock.run(main) == 0
+    assert sink.polls("a") == []
