@@ -221,14 +221,11 @@ class Scheduler:
             await owner.settled(at_ms)
             if state.loop_task is not me:
                 return
-            now = self._loop.time()
-            slot = owner.slot(state.device.name, at_ms, now)
+            slot = owner.slot(state.device.name, at_ms, self._loop.time())
             if slot is not None and (slot.recover or not state.held):
-                go, seq = await owner.taking_over(state.device, state.tracker, at_ms)
+                slot = await self._take_over(state, owner, slot)
                 if state.loop_task is not me:
                     return
-                state.seq = state.seq if seq is None else seq
-                slot = slot if go else None
             poll = state.poll_task
             if slot is None:
                 pass
@@ -242,6 +239,15 @@ class Scheduler:
                 state.done_ms = at_ms
             state.held = slot is not None
             at_ms += interval
+
+    @staticmethod
+    async def _take_over(state: DeviceState, owner: Owner, slot: Slot) -> Slot | None:
+        """The first tick of a device this host did not poll just before (or a dead owner's):
+        its counters (and seq) from the last owner's snapshot; None when that owner polled
+        this tick already."""
+        go, seq = await owner.taking_over(state.device, state.tracker, slot.at_ms)
+        state.seq = state.seq if seq is None else seq
+        return slot if go else None
 
     def _skip_missed(self, state: DeviceState, next_at: float) -> float:
         """After a stall of the loop, record the ticks whose whole interval already passed and
