@@ -200,9 +200,8 @@ class TickOwner:
             if waiter is None:
                 break
             if not self.membership.available or await waiter:
-                return True
-            if self.membership.available:  # else the outage began meanwhile: the top says
-                await self.settled(at_ms)
+                return True  # out of reach, the records do not wait; or Redis took it
+            await self.settled(at_ms)  # at once when the outage began meanwhile
         self._withdraw(device.name, at_ms)  # its records are not written: no snapshot either
         return False
 
